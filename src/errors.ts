@@ -1,0 +1,61 @@
+// Exit codes of upstream copy_bom (negative numbers seen by the shell modulo 256),
+// kept so that scripts written for it keep working.
+export const Exit = {
+  ok: 0,
+  usage: 2,
+  fileNotFound: 255,
+  copyFile: 254,
+  invalidBom: 253,
+  createDir: 252,
+  createSymlink: 251,
+  copyDir: 250,
+  wrongHash: 249,
+  missingLibrary: 248,
+} as const;
+export type ExitCode = (typeof Exit)[keyof typeof Exit];
+
+/** A place in a BOM file; line and col are 1-based. */
+export interface Where {
+  file: string;
+  line: number;
+  col: number;
+}
+
+export function formatWhere(w: Where): string {
+  return `${w.file}:${w.line}:${w.col}`;
+}
+
+/** An error the user can act on: printed as one line, never with a stack. */
+export class UserError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: ExitCode,
+    readonly where?: Where,
+  ) {
+    super(where ? `${formatWhere(where)}: ${message}` : message);
+    this.name = 'UserError';
+  }
+}
+
+/** The text after `errno` code names, for one-line messages (`ENOENT: no such file`). */
+export function describeFsError(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  if (err && typeof err.code === 'string') {
+    const text: Record<string, string> = {
+      ENOENT: 'no such file or directory',
+      EACCES: 'permission denied',
+      EPERM: 'operation not permitted',
+      ENOTDIR: 'not a directory',
+      EISDIR: 'is a directory',
+      EEXIST: 'file exists',
+      ENOTEMPTY: 'directory not empty',
+      ELOOP: 'too many levels of symbolic links',
+      ENOSPC: 'no space left on device',
+      EROFS: 'read-only file system',
+      ENAMETOOLONG: 'file name too long',
+      EXDEV: 'cross-device link',
+    };
+    return text[err.code] ?? `${err.code}`;
+  }
+  return err instanceof Error ? err.message : String(e);
+}
