@@ -2,7 +2,10 @@
 // kept so that scripts written for it keep working.
 export const Exit = {
   ok: 0,
-  usage: 2,
+  /** Bad command line (clap's code, kept for copy_bom). */
+  usage: 1,
+  /** A command that is not there yet. */
+  notImplemented: 2,
   fileNotFound: 255,
   copyFile: 254,
   invalidBom: 253,

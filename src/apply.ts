@@ -1,0 +1,87 @@
+// Carry out a plan inside the image root. Every path goes through the jail.
+import { mkdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { describeFsError, Exit, UserError, type ExitCode } from './errors.js';
+import { copyFileAtomic, copyTree, makeLink, newStats, type CopyStats } from './fsops/copy.js';
+import { Jail } from './fsops/jail.js';
+import { log } from './log.js';
+import type { Op, Plan } from './plan/plan.js';
+import { shown } from './plan/paths.js';
+
+const FAILURE: Record<Op['kind'], ExitCode> = {
+  mkdir: Exit.createDir,
+  link: Exit.createSymlink,
+  tree: Exit.copyDir,
+  file: Exit.copyFile,
+};
+
+/** One line per operation, as --dry-run prints the plan. */
+export function describeOp(op: Op, root: string): string {
+  switch (op.kind) {
+    case 'mkdir':
+      return `mkdir -p ${shown(root, op.dest)}`;
+    case 'link':
+      return `ln -s ${op.target} ${shown(root, op.dest)}`;
+    case 'tree':
+      return `copy dir ${op.source} ${shown(root, op.dest)}/ (${op.entries.length} entries)`;
+    case 'file':
+      return `copy file ${op.source} ${shown(root, op.dest)}`;
+  }
+}
+
+export async function applyPlan(plan: Plan, root: string): Promise<CopyStats> {
+  const jail = new Jail(path.resolve(root));
+  const stats = newStats();
+  for (const op of plan.ops) {
+    log.info(describeOp(op, root));
+    try {
+      await applyOp(op, jail, stats);
+    } catch (e) {
+      if (e instanceof UserError) throw e;
+      throw new UserError(`${describeOp(op, root)} failed: ${describeFsError(e)}${fsPath(e)}`, FAILURE[op.kind], op.where ?? undefined);
+    }
+  }
+  return stats;
+}
+
+function fsPath(e: unknown): string {
+  const p = (e as NodeJS.ErrnoException).path;
+  return p ? ` (${p})` : '';
+}
+
+async function applyOp(op: Op, jail: Jail, stats: CopyStats): Promise<void> {
+  switch (op.kind) {
+    case 'mkdir':
+      // The root itself is the user's to name: made with its parents, like mkdir -p.
+      if (op.dest === '') await mkdir(jail.root, { recursive: true });
+      await jail.mkdirp(op.dest);
+      return;
+    case 'link': {
+      const parent = await jail.mkdirp(path.posix.dirname(op.dest) === '.' ? '' : path.posix.dirname(op.dest));
+      await makeLink(path.join(parent, path.posix.basename(op.dest)), op.target);
+      jail.forget();
+      return;
+    }
+    case 'tree':
+      await copyTree(op.entries, await jail.mkdirp(op.dest), stats);
+      jail.forget();
+      return;
+    case 'file': {
+      const dir = path.posix.dirname(op.dest);
+      const parent = await jail.mkdirp(dir === '.' ? '' : dir);
+      let dest = path.join(parent, path.posix.basename(op.dest));
+      // rsync puts a file given a directory (or a link to one) as its destination inside it.
+      const followed = await jail.resolve(op.dest);
+      if (await isDir(followed)) dest = path.join(followed, path.basename(op.source));
+      await copyFileAtomic(op.source, dest, op.meta, stats);
+      return;
+    }
+  }
+}
+
+async function isDir(p: string): Promise<boolean> {
+  return stat(p).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
+}

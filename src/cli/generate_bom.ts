@@ -1,0 +1,3 @@
+import { notImplemented } from './main.js';
+
+notImplemented('generate_bom');

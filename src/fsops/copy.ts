@@ -1,0 +1,118 @@
+// The writes: files (temporary name, metadata, then rename, so a destination is always
+// either the old file or the whole new one), links, and directory trees as rsync -a
+// leaves them. Nothing here follows a link inside the destination.
+import { constants } from 'node:fs';
+import { chmod, copyFile, lchown, lstat, mkdir, readlink, rename, rmdir, symlink, unlink } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import type { Meta, TreeEntry } from './tree.js';
+import { sameMtime, setMtime } from './times.js';
+
+/** rsync -a as root also keeps owners; as anyone else it cannot. */
+const keepOwner = process.getuid?.() === 0;
+
+export interface CopyStats {
+  files: number;
+  unchanged: number;
+  bytes: number;
+}
+
+export const newStats = (): CopyStats => ({ files: 0, unchanged: 0, bytes: 0 });
+
+function tempName(dest: string): string {
+  return path.join(path.dirname(dest), `.${path.basename(dest)}.${randomBytes(4).toString('hex')}.tmp`);
+}
+
+async function lstatOrNull(p: string) {
+  return lstat(p, { bigint: true }).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return null;
+    throw e;
+  });
+}
+
+async function setMeta(p: string, meta: Meta, isLink: boolean): Promise<void> {
+  if (keepOwner) await lchown(p, meta.uid, meta.gid); // before chmod: chown clears set-id bits
+  if (!isLink) await chmod(p, meta.mode & 0o7777);
+  await setMtime(p, meta.mtimeNs, isLink);
+}
+
+/** Copy a regular file unless the destination already has its size and mtime (rsync's quick check). */
+export async function copyFileAtomic(src: string, dest: string, meta: Meta, stats: CopyStats): Promise<void> {
+  const old = await lstatOrNull(dest);
+  if (old?.isFile() && Number(old.size) === meta.size && sameMtime(old.mtimeNs, meta.mtimeNs)) {
+    // Content is taken as unchanged; the permission bits and owner still follow the source.
+    if ((Number(old.mode) & 0o7777) !== (meta.mode & 0o7777)) await chmod(dest, meta.mode & 0o7777);
+    if (keepOwner && (Number(old.uid) !== meta.uid || Number(old.gid) !== meta.gid)) await setMeta(dest, meta, false);
+    stats.unchanged++;
+    return;
+  }
+  if (old?.isDirectory()) throw Object.assign(new Error(`${dest} is a directory`), { code: 'EISDIR' });
+  const tmp = tempName(dest);
+  try {
+    await copyFile(src, tmp, constants.COPYFILE_FICLONE);
+    await setMeta(tmp, meta, false);
+    await rename(tmp, dest);
+  } catch (e) {
+    await unlink(tmp).catch(() => undefined);
+    throw e;
+  }
+  stats.files++;
+  stats.bytes += meta.size;
+}
+
+/** Create or replace a symlink (an existing directory there is an error, as for rsync and upstream). */
+export async function makeLink(dest: string, target: string, meta?: Meta): Promise<void> {
+  const old = await lstatOrNull(dest);
+  if (old?.isSymbolicLink() && meta) {
+    if ((await readlink(dest)) === target) return setMeta(dest, meta, true);
+  }
+  if (old?.isDirectory()) {
+    // rsync removes an empty directory in the way; a full one is an error.
+    await rmdir(dest);
+  }
+  const tmp = tempName(dest);
+  await symlink(target, tmp);
+  try {
+    if (meta) await setMeta(tmp, meta, true);
+    await rename(tmp, dest);
+  } catch (e) {
+    await unlink(tmp).catch(() => undefined);
+    throw e;
+  }
+}
+
+/** A real directory at `dest`: anything else there (a file, a link) is replaced, as rsync does. */
+async function ensureDir(dest: string): Promise<void> {
+  const old = await lstatOrNull(dest);
+  if (old?.isDirectory()) return;
+  if (old) await unlink(dest);
+  await mkdir(dest);
+}
+
+/** Run `task` over `items`, at most `limit` at a time. */
+export async function pool<T>(items: readonly T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await task(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+const PARALLEL_COPIES = 16;
+
+/**
+ * Apply scanned entries under `base` (a real directory inside the image): directories
+ * top-down, then files in parallel, then links, then directory metadata bottom-up so
+ * that the writes inside do not disturb the directories' mtimes.
+ */
+export async function copyTree(entries: readonly TreeEntry[], base: string, stats: CopyStats): Promise<void> {
+  const dirs = entries.filter((e) => e.kind === 'dir');
+  for (const d of dirs) if (d.rel !== '') await ensureDir(path.join(base, d.rel));
+  await pool(
+    entries.filter((e) => e.kind === 'file'),
+    PARALLEL_COPIES,
+    (f) => copyFileAtomic(f.src, path.join(base, f.rel), f, stats),
+  );
+  for (const l of entries) if (l.kind === 'link') await makeLink(path.join(base, l.rel), l.target!, l);
+  for (const d of [...dirs].reverse()) await setMeta(path.join(base, d.rel), d, false);
+}

@@ -1,0 +1,77 @@
+// Paths inside the image root, resolved as a chroot would: a symlink met on the way is
+// followed, but an absolute target restarts at the image root and `..` stops there, so
+// no link (from an earlier run, a copied tree or a BOM) can lead a write out of the root.
+import { lstat, mkdir, readlink } from 'node:fs/promises';
+import path from 'node:path';
+
+const MAX_LINKS = 40; // as the kernel's MAXSYMLINKS
+
+export class JailError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message);
+  }
+}
+
+export class Jail {
+  /** Directories known to exist (image path -> host path); cleared whenever links may have changed. */
+  private dirs = new Map<string, string>();
+
+  constructor(readonly root: string) {}
+
+  forget(): void {
+    this.dirs.clear();
+  }
+
+  /** Host path of an image path, following every link on the way (the last one too if `followLast`). */
+  async resolve(rel: string, followLast = true): Promise<string> {
+    return this.walk(rel, { create: false, followLast });
+  }
+
+  /** mkdir -p inside the root; returns the host path of the directory. */
+  async mkdirp(rel: string): Promise<string> {
+    const known = this.dirs.get(rel);
+    if (known) return known;
+    const host = await this.walk(rel, { create: true, followLast: true });
+    this.dirs.set(rel, host);
+    return host;
+  }
+
+  private async walk(rel: string, opts: { create: boolean; followLast: boolean }): Promise<string> {
+    const resolved: string[] = [];
+    const pending = rel.split('/').filter((p) => p !== '' && p !== '.');
+    let links = 0;
+    while (pending.length > 0) {
+      const part = pending.shift()!;
+      if (part === '..') {
+        resolved.pop(); // at the root, `..` is the root
+        continue;
+      }
+      const host = path.join(this.root, ...resolved, part);
+      const st = await lstat(host).catch((e: NodeJS.ErrnoException) => {
+        if (e.code === 'ENOENT') return undefined;
+        throw e;
+      });
+      if (st?.isSymbolicLink() && (pending.length > 0 || opts.followLast)) {
+        if (++links > MAX_LINKS) throw new JailError(`${host}: too many levels of symbolic links`, 'ELOOP');
+        const target = await readlink(host);
+        if (target.startsWith('/')) resolved.length = 0;
+        pending.unshift(...target.split('/').filter((p) => p !== '' && p !== '.'));
+        continue;
+      }
+      if (opts.create) {
+        if (!st) {
+          await mkdir(host).catch((e: NodeJS.ErrnoException) => {
+            if (e.code !== 'EEXIST') throw e;
+          });
+        } else if (!st.isDirectory()) {
+          throw new JailError(`${host} exists and is not a directory`, 'ENOTDIR');
+        }
+      }
+      resolved.push(part);
+    }
+    return path.join(this.root, ...resolved);
+  }
+}

@@ -1,0 +1,127 @@
+// Scan a source directory the way `rsync -ar --copy-unsafe-links --exclude=...` sees it,
+// before anything is written: the entries to create, with their metadata.
+import { lstat, readdir, readlink, stat } from 'node:fs/promises';
+import type { BigIntStats } from 'node:fs';
+import path from 'node:path';
+import type { ExcludeMatcher } from './exclude.js';
+
+export interface Meta {
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtimeNs: bigint;
+}
+
+export interface TreeEntry extends Meta {
+  /** Path inside the destination directory ('' is the destination itself). */
+  rel: string;
+  kind: 'dir' | 'file' | 'link';
+  /** Host path to read: the entry itself, or the path through an unsafe link that was followed. */
+  src: string;
+  /** Link target, for kind 'link'. */
+  target?: string;
+}
+
+export function metaOf(st: BigIntStats): Meta {
+  return { mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), size: Number(st.size), mtimeNs: st.mtimeNs };
+}
+
+/**
+ * rsync's unsafe_symlink(): a link is unsafe when it is absolute or empty, or when its
+ * `..` steps climb above the top of the transfer, counting from the link's own
+ * directory (`name` is the link's path relative to the transfer root).
+ */
+export function unsafeSymlink(target: string, name: string): boolean {
+  if (target === '' || target.startsWith('/')) return true;
+  let depth = 0;
+  const nameParts = name.split('/').filter((p) => p !== '');
+  for (const part of nameParts.slice(0, -1)) {
+    if (part === '..') depth = 0;
+    else if (part !== '.') depth++;
+  }
+  if (nameParts.at(-1) === '..') depth = 0;
+  const targetParts = target.split('/');
+  const last = targetParts.pop()!;
+  for (const part of targetParts) {
+    if (part === '') continue;
+    if (part === '..') {
+      if (--depth < 0) return true;
+    } else if (part !== '.') depth++;
+  }
+  if (last === '..') depth--;
+  return depth < 0;
+}
+
+export interface ScanResult {
+  entries: TreeEntry[];
+  warnings: string[];
+}
+
+/**
+ * `source` is the directory named in the BOM. With a trailing slash its contents go
+ * into the destination (and the directory's own mode and mtime go onto it, as rsync's
+ * "." entry); without, the directory itself is the one entry at the top.
+ */
+export async function scanTree(source: string, exclude: ExcludeMatcher): Promise<ScanResult> {
+  const entries: TreeEntry[] = [];
+  const warnings: string[] = [];
+  const contentsOnly = source.endsWith('/');
+  // Directories being walked, by device and inode: an unsafe link back to one of them
+  // would make rsync recurse without end; we stop and say so.
+  const walking = new Set<string>();
+
+  const walkDir = async (hostDir: string, rel: string, st: BigIntStats) => {
+    const id = `${st.dev}:${st.ino}`;
+    walking.add(id);
+    const names = (await readdir(hostDir)).sort();
+    const stats = await Promise.all(names.map((n) => lstat(path.join(hostDir, n), { bigint: true })));
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i]!;
+      await visit(path.join(hostDir, name), rel ? `${rel}/${name}` : name, stats[i]!);
+    }
+    walking.delete(id);
+  };
+
+  const visit = async (host: string, rel: string, st: BigIntStats) => {
+    if (st.isSymbolicLink()) {
+      const target = await readlink(host);
+      if (!unsafeSymlink(target, rel)) {
+        if (!exclude(rel, false)) entries.push({ rel, kind: 'link', src: host, target, ...metaOf(st) });
+        return;
+      }
+      // An unsafe link is replaced by what it points to (followed all the way).
+      const referent = await stat(host, { bigint: true }).catch(() => undefined);
+      if (!referent) {
+        if (!exclude(rel, false)) warnings.push(`skipping ${host} -> ${target}: the link leaves the copied tree and its referent does not exist`);
+        return;
+      }
+      st = referent;
+    }
+    const isDir = st.isDirectory();
+    if (exclude(rel, isDir)) return;
+    if (isDir) {
+      if (walking.has(`${st.dev}:${st.ino}`)) {
+        warnings.push(`skipping ${host}: it leads back to a directory being copied (symlink loop)`);
+        return;
+      }
+      entries.push({ rel, kind: 'dir', src: host, ...metaOf(st) });
+      await walkDir(host, rel, st);
+    } else if (st.isFile()) {
+      entries.push({ rel, kind: 'file', src: host, ...metaOf(st) });
+    } else {
+      warnings.push(`skipping ${host}: special files (devices, FIFOs, sockets) are not copied`);
+    }
+  };
+
+  if (contentsOnly) {
+    const st = await stat(source, { bigint: true });
+    if (!st.isDirectory()) throw Object.assign(new Error(`${source} is not a directory`), { code: 'ENOTDIR' });
+    entries.push({ rel: '', kind: 'dir', src: source, ...metaOf(st) });
+    await walkDir(source, '', st);
+  } else {
+    const clean = source.replace(/\/+$/, '');
+    await visit(clean, path.basename(clean), await lstat(clean, { bigint: true }));
+  }
+  return { entries, warnings };
+}

@@ -1,0 +1,95 @@
+// The pure half of planning: order the resolved BOMs' operations as upstream applies
+// them, drop what a later operation replaces ("last one wins"), and say so.
+import { formatWhere, type Where } from '../errors.js';
+import type { Meta, TreeEntry } from '../fsops/tree.js';
+import type { ResolvedBom } from './resolve.js';
+
+export type Op =
+  | { kind: 'mkdir'; dest: string; where: Where | null }
+  | { kind: 'link'; dest: string; target: string; where: Where }
+  | { kind: 'tree'; source: string; dest: string; entries: TreeEntry[]; where: Where }
+  | { kind: 'file'; source: string; dest: string; meta: Meta; autodep: boolean; where: Where };
+
+export interface Plan {
+  ops: Op[];
+  warnings: string[];
+}
+
+const at = (w: Where | null) => (w ? formatWhere(w) : 'the command line');
+
+/**
+ * Upstream order: the image root, then for each BOM in include order its directories,
+ * links, directory copies and file copies. A directory is made once (the first time);
+ * a link, a directory copy or a file copy to a destination that a later one of the
+ * same kind also writes is dropped, and the drop is reported when the two differ.
+ */
+export function buildPlan(boms: readonly ResolvedBom[]): Plan {
+  const warnings: string[] = [];
+  const lastLink = lastBy(boms.flatMap((b) => b.links), (l) => l.dest);
+  const lastTree = lastBy(boms.flatMap((b) => b.trees), (t) => t.dest);
+  const lastFile = lastBy(boms.flatMap((b) => b.files), (f) => f.dest);
+
+  const dropped = <T extends { where: Where }>(item: T, winner: T | undefined, same: (a: T, b: T) => boolean, what: string) => {
+    if (winner === item) return false;
+    if (winner && !same(item, winner)) warnings.push(`${at(winner.where)}: ${what} replaces the one from ${at(item.where)} (the later one wins)`);
+    return true;
+  };
+
+  const ops: Op[] = [{ kind: 'mkdir', dest: '', where: null }];
+  const made = new Set<string>(['']);
+  for (const b of boms) {
+    for (const m of b.mkdirs) {
+      if (made.has(m.dest)) continue;
+      made.add(m.dest);
+      ops.push({ kind: 'mkdir', ...m });
+    }
+    for (const l of b.links) {
+      if (!dropped(l, lastLink.get(l.dest), (x, y) => x.target === y.target, `link ${l.dest || '/'}`)) ops.push({ kind: 'link', ...l });
+    }
+    for (const t of b.trees) {
+      if (!dropped(t, lastTree.get(t.dest), (x, y) => x.source === y.source, `the copy into /${t.dest}`)) ops.push({ kind: 'tree', ...t });
+    }
+    for (const f of b.files) {
+      if (!dropped(f, lastFile.get(f.dest), (x, y) => x.source === y.source, `/${f.dest}`)) ops.push({ kind: 'file', ...f });
+    }
+  }
+  warnings.push(...overlaps(ops));
+  return { ops, warnings };
+}
+
+function lastBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T> {
+  const m = new Map<string, T>();
+  for (const item of items) m.set(key(item), item);
+  return m;
+}
+
+/** Paths written by two different operations with different content (a copy over a link, a file over a tree's file). */
+function overlaps(ops: readonly Op[]): string[] {
+  const writer = new Map<string, { op: Op; what: string }>();
+  const pairs = new Map<string, { first: Op; second: Op; count: number; example: string }>();
+  const write = (path: string, op: Op, what: string) => {
+    const prev = writer.get(path);
+    writer.set(path, { op, what });
+    if (!prev || prev.op === op || prev.what === what) return;
+    const key = `${ops.indexOf(prev.op)}>${ops.indexOf(op)}`;
+    const pair = pairs.get(key) ?? { first: prev.op, second: op, count: 0, example: path };
+    pair.count++;
+    pairs.set(key, pair);
+  };
+  for (const op of ops) {
+    if (op.kind === 'link') write(op.dest, op, `-> ${op.target}`);
+    else if (op.kind === 'file') write(op.dest, op, op.source);
+    else if (op.kind === 'tree') {
+      for (const e of op.entries) {
+        if (e.kind === 'dir') continue;
+        const dest = [op.dest, e.rel].filter(Boolean).join('/');
+        write(dest, op, e.kind === 'link' ? `-> ${e.target}` : e.src);
+      }
+    }
+  }
+  return [...pairs.values()].map(({ first, second, count, example }) =>
+    count === 1
+      ? `${at(second.where)}: /${example} is also written by ${at(first.where)} (the later one wins)`
+      : `${at(second.where)}: overwrites ${count} paths written by ${at(first.where)}, e.g. /${example} (the later one wins)`,
+  );
+}

@@ -1,0 +1,187 @@
+// Read-only half of planning: find every source on the host (globs expanded, files
+// stat'ed, hashes checked, directory trees scanned) before anything is written.
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Bom, FileEntry, Name } from '../bom/load.js';
+import { expandGlob, hasGlobMagic } from '../bom/glob.js';
+import { describeFsError, Exit, UserError, type Where } from '../errors.js';
+import { compileExcludes, FilterRuleError, type ExcludeMatcher } from '../fsops/exclude.js';
+import { metaOf, scanTree, type Meta, type TreeEntry } from '../fsops/tree.js';
+import { fileName, hostJoin, imagePath } from './paths.js';
+
+export interface MkdirItem {
+  dest: string;
+  where: Where;
+}
+export interface LinkItem {
+  dest: string;
+  target: string;
+  where: Where;
+}
+export interface TreeItem {
+  /** The directory as named (joined to `from`), trailing slash kept. */
+  source: string;
+  /** Directory the entries go into. */
+  dest: string;
+  entries: TreeEntry[];
+  where: Where;
+}
+export interface FileItem {
+  source: string;
+  dest: string;
+  meta: Meta;
+  autodep: boolean;
+  where: Where;
+}
+export interface ResolvedBom {
+  bom: Bom;
+  mkdirs: MkdirItem[];
+  links: LinkItem[];
+  trees: TreeItem[];
+  files: FileItem[];
+}
+
+export interface ResolveContext {
+  /** The image root as given on the command line. */
+  root: string;
+  /** Things the user should see (a dangling link skipped in a copied tree). */
+  warn: (message: string) => void;
+  /** Things worth a line at info level (an optional entry skipped). */
+  note: (message: string) => void;
+}
+
+/** Every destination of every BOM, checked before any source is looked at (cheap errors first). */
+export function checkDestinations(boms: readonly Bom[]): void {
+  for (const bom of boms) {
+    for (const t of bom.targets) {
+      const target = imagePath(t.where, t.target);
+      for (const m of t.mkdirs) imagePath(m.where, target, m.name);
+      for (const l of t.createlinks) imagePath(l.where, target, l.linkname);
+      for (const s of t.copy) for (const f of s.files ?? []) if (f.rename !== undefined) imagePath(f.where, target, f.rename);
+    }
+    excludeMatcher(bom.excludes);
+  }
+}
+
+function excludeMatcher(excludes: readonly Name[]): ExcludeMatcher {
+  for (const e of excludes) {
+    try {
+      compileExcludes([e.name]);
+    } catch (err) {
+      if (err instanceof FilterRuleError) throw new UserError(`bad exclude pattern: ${err.message}`, Exit.invalidBom, e.where);
+      throw err;
+    }
+  }
+  return compileExcludes(excludes.map((e) => e.name));
+}
+
+export async function resolveBom(bom: Bom, ctx: ResolveContext): Promise<ResolvedBom> {
+  // Relative sources are relative to the parent of the image root (upstream's rule).
+  const workspace = path.dirname(ctx.root.replace(/\/+$/, '') || '/');
+  const exclude = excludeMatcher(bom.excludes);
+  const out: ResolvedBom = { bom, mkdirs: [], links: [], trees: [], files: [] };
+
+  for (const t of bom.targets) {
+    const target = imagePath(t.where, t.target);
+    out.mkdirs.push({ dest: target, where: t.where });
+    for (const m of t.mkdirs) out.mkdirs.push({ dest: imagePath(m.where, target, m.name), where: m.where });
+    for (const l of t.createlinks) out.links.push({ dest: imagePath(l.where, target, l.linkname), target: l.src, where: l.where });
+
+    for (const s of t.copy) {
+      const from = s.from === undefined ? workspace : hostJoin(workspace, s.from);
+      if (s.dirs === undefined && s.files === undefined) {
+        // Only `from`: its contents go into the target.
+        const tree = await scanSource(`${from.replace(/\/+$/, '')}/`, exclude, s.where, false, ctx);
+        if (tree) out.trees.push({ ...tree, dest: target });
+      }
+      for (const d of s.dirs ?? []) {
+        for (const source of await expand(hostJoin(from, d.name), 'dir', d, ctx)) {
+          const tree = await scanSource(source, exclude, d.where, d.optional, ctx);
+          if (tree) out.trees.push({ ...tree, dest: target });
+        }
+      }
+      for (const f of s.files ?? []) {
+        const sources = await expand(hostJoin(from, f.name), 'file', f, ctx);
+        if (sources.length > 1 && (f.rename !== undefined || f.hash !== undefined)) {
+          throw new UserError(`\`${f.rename !== undefined ? 'rename' : 'hash'}\` needs exactly one file, but ${f.name} matches ${sources.length}`, Exit.invalidBom, f.where);
+        }
+        for (const source of sources) {
+          const item = await resolveFile(source, target, f, ctx);
+          if (item) out.files.push(item);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** A glob is expanded unless a file with that very name exists (names may contain `[`). */
+async function expand(pattern: string, want: 'file' | 'dir', entry: Name & { optional: boolean }, ctx: ResolveContext): Promise<string[]> {
+  if (!hasGlobMagic(pattern) || (await exists(pattern))) return [pattern];
+  const absolute = pattern.startsWith('/') ? pattern : path.resolve(pattern) + (pattern.endsWith('/') ? '/' : '');
+  const matches = await expandGlob(absolute, want);
+  if (matches.length === 0) {
+    if (entry.optional) ctx.note(`${entry.name}: no match, skipped (optional)`);
+    else throw new UserError(`${pattern} matches no ${want === 'dir' ? 'directory' : 'file'}`, want === 'dir' ? Exit.copyDir : Exit.copyFile, entry.where);
+  }
+  return matches;
+}
+
+async function exists(p: string): Promise<boolean> {
+  return stat(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function scanSource(source: string, exclude: ExcludeMatcher, where: Where, optional: boolean, ctx: ResolveContext) {
+  try {
+    const { entries, warnings } = await scanTree(source, exclude);
+    for (const w of warnings) ctx.warn(w);
+    return { source, entries, where };
+  } catch (e) {
+    if (optional && (e as NodeJS.ErrnoException).code === 'ENOENT') {
+      ctx.note(`${source}: does not exist, skipped (optional)`);
+      return undefined;
+    }
+    throw new UserError(`cannot copy directory ${source}: ${describeFsError(e)}`, Exit.copyDir, where);
+  }
+}
+
+async function resolveFile(source: string, target: string, f: FileEntry, ctx: ResolveContext): Promise<FileItem | undefined> {
+  const name = f.rename ?? fileName(source);
+  if (name === undefined) throw new UserError(`${source} does not name a file`, Exit.invalidBom, f.where);
+  let st;
+  try {
+    st = await stat(source, { bigint: true }); // symlinks are followed (rsync -L)
+  } catch (e) {
+    if (f.optional && (e as NodeJS.ErrnoException).code === 'ENOENT') {
+      ctx.note(`${source}: does not exist, skipped (optional)`);
+      return undefined;
+    }
+    throw new UserError(`cannot copy ${source}: ${describeFsError(e)}`, Exit.copyFile, f.where);
+  }
+  if (st.isDirectory()) throw new UserError(`${source} is a directory: list it under \`dirs\``, Exit.copyFile, f.where);
+  if (!st.isFile()) throw new UserError(`${source} is not a regular file`, Exit.copyFile, f.where);
+  if (f.hash !== undefined) {
+    const actual = await sha256(source).catch((e: unknown) => {
+      throw new UserError(`cannot read ${source}: ${describeFsError(e)}`, Exit.fileNotFound, f.where);
+    });
+    if (actual !== f.hash) {
+      throw new UserError(`hash mismatch for ${source}: the BOM says ${f.hash.toUpperCase()}, the file's SHA-256 is ${actual.toUpperCase()}`, Exit.wrongHash, f.where);
+    }
+  }
+  return { source, dest: imagePath(f.where, target, name), meta: metaOf(st), autodep: f.autodep, where: f.where };
+}
+
+export function sha256(file: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const h = createHash('sha256');
+    createReadStream(file)
+      .on('error', reject)
+      .on('data', (chunk) => h.update(chunk))
+      .on('end', () => resolve(h.digest('hex')));
+  });
+}
