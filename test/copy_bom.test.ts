@@ -1,0 +1,254 @@
+// copy_bom end to end on small trees made here: each rule of the spec, run through the built command.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, symlinkSync, utimesSync, writeFileSync, chmodSync } from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { copyBom, readTree, tmp, writeTree, yaml } from './helpers.ts';
+
+/** An instance directory with `image/` as root and the given BOM as bom.yaml. */
+function instance(bom: string, extra: Record<string, string> = {}) {
+  const dir = tmp();
+  writeFileSync(path.join(dir, 'bom.yaml'), yaml(bom));
+  for (const [name, text] of Object.entries(extra)) {
+    mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
+    writeFileSync(path.join(dir, name), yaml(text));
+  }
+  return { dir, image: path.join(dir, 'image'), run: (...args: string[]) => copyBom(dir, ['-f', 'bom.yaml', '--root', 'image', ...args]) };
+}
+
+describe('BOM validation', () => {
+  const invalid = (bom: string, pattern: RegExp) => {
+    const inst = instance(bom);
+    const r = inst.run();
+    assert.equal(r.code, 253, r.stderr);
+    assert.match(r.stderr, pattern);
+    assert.equal(r.stderr.trim().split('\n').length, 1, 'one line');
+    assert.ok(!existsSync(inst.image), 'nothing written');
+  };
+  it('names an unknown key, its position and the closest valid key', () =>
+    invalid('targets:\n  - target: /bin\n    mkdir:\n      - x\n', /bom\.yaml:3:5: unknown key `mkdir` in target \(did you mean `mkdirs`\?\)/));
+  it('reports a missing target', () => invalid('targets:\n  - mkdirs: [a]\n', /bom\.yaml:2:5: missing required key `target`/));
+  it('reports a file map without name', () => invalid('targets:\n  - target: /\n    copy:\n      - files:\n          - rename: x\n', /bom\.yaml:5:13: missing required key `name`/));
+  it('reports a typo inside a file map', () =>
+    invalid('targets:\n  - target: /\n    copy:\n      - files:\n          - nmae: x\n', /5:13: unknown key `nmae` in files entry \(did you mean `name`\?\)/));
+  it('reports a copy entry with none of from, dirs, files', () => invalid('targets:\n  - target: /\n    copy:\n      - {}\n', /4:9: a copy entry needs at least one of/));
+  it('reports wrong types', () => invalid('targets:\n  - target: /\n    mkdirs: bin\n', /3:13: `mkdirs` must be a list, found "bin"/));
+  it('reports YAML syntax errors with a position', () => invalid('targets: [\n', /bom\.yaml:\d+:\d+: invalid YAML/));
+  it('reports an unset environment variable', () => invalid('targets:\n  - target: /opt/${NOT_SET_ANYWHERE}\n', /2:13: environment variable NOT_SET_ANYWHERE is not set/));
+  it('refuses a target that leaves the root', () => invalid('targets:\n  - target: /../x\n', /2:5: "\/..\/x" leads outside the image root/));
+  it('refuses mkdirs, rename and linkname that leave the root', () => {
+    invalid('targets:\n  - target: /bin\n    mkdirs: [../../etc]\n', /leads outside the image root/);
+    invalid('targets:\n  - target: /a\n    createlinks:\n      - {src: x, linkname: ../../x}\n', /4:9: .* leads outside the image root/);
+    invalid('targets:\n  - target: /\n    copy:\n      - files:\n          - {name: /etc/hostname, rename: ../h}\n', /leads outside the image root/);
+  });
+  it('accepts `..` that stays inside and normalises it', () => {
+    const inst = instance('targets:\n  - target: /a/../b\n    mkdirs: [c/./d/../e]\n');
+    assert.equal(inst.run().code, 0);
+    assert.deepEqual(Object.keys(readTree(inst.image)), ['b', 'b/c', 'b/c/e']);
+  });
+});
+
+describe('includes', () => {
+  it('applies the top BOM first, then includes in upstream order; a later BOM wins', () => {
+    // top includes [a, b]; a includes [b]: upstream's order is top, a, b.
+    const inst = instance(
+      `includes: [a.yaml, b.yaml]\ntargets:\n  - target: /\n    createlinks: [{src: top, linkname: l}]\n`,
+      {
+        'a.yaml': 'includes: [b.yaml]\ntargets:\n  - target: /\n    createlinks: [{src: a, linkname: l}]\n',
+        'b.yaml': 'targets:\n  - target: /\n    createlinks: [{src: b, linkname: l}]\n',
+      },
+    );
+    const r = inst.run();
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(readlinkSync(path.join(inst.image, 'l')), 'b');
+    assert.match(r.stderr, /b\.yaml:3:\d+: link l replaces the one from .*a\.yaml:4:\d+/);
+  });
+  it('looks next to the including BOM first, then in each include dir', () => {
+    const inst = instance('includes: [sub/x.yaml, base.yaml]\n', {
+      'sub/x.yaml': 'includes: [y.yaml]\n',
+      'sub/y.yaml': 'targets:\n  - target: /from-y\n',
+      'tpl1/base.yaml': 'targets:\n  - target: /from-tpl1\n',
+      'tpl2/base.yaml': 'targets:\n  - target: /from-tpl2\n',
+    });
+    const r = inst.run('-i', 'tpl1', '--include-dir', 'tpl2');
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(Object.keys(readTree(inst.image)), ['from-tpl1', 'from-y']);
+  });
+  it('reports a cycle with its chain', () => {
+    const inst = instance('includes: [a.yaml]\n', { 'a.yaml': 'includes: [b.yaml]\n', 'b.yaml': 'includes: [a.yaml]\n' });
+    const r = inst.run();
+    assert.equal(r.code, 253);
+    assert.match(r.stderr, /b\.yaml:1:\d+: include cycle: a\.yaml -> b\.yaml -> a\.yaml/);
+  });
+  it('reports a missing include with exit 255', () => {
+    const inst = instance('includes:\n  - nowhere.yaml\n');
+    const r = inst.run();
+    assert.equal(r.code, 255);
+    assert.match(r.stderr, /bom\.yaml:2:5: cannot find included BOM file nowhere\.yaml/);
+  });
+  it('a diamond of includes is applied once per file', () => {
+    const inst = instance('includes: [a.yaml, b.yaml]\n', { 'a.yaml': 'includes: [c.yaml]\n', 'b.yaml': 'includes: [c.yaml]\n', 'c.yaml': 'targets:\n  - target: /c\n' });
+    const r = inst.run('--dry-run');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.match(/mkdir -p image\/c/g)?.length, 1);
+  });
+});
+
+describe('copying', () => {
+  it('copies files with rename, modes and exact mtimes; follows symlinks; relative to the root parent', () => {
+    const inst = instance(
+      yaml(`
+targets:
+  - target: /bin
+    copy:
+      - from: src
+        files:
+          - tool
+          - name: via-link
+            rename: renamed
+          - name: /etc/hostname
+            autodep: false
+`),
+    );
+    writeTree(inst.dir, { 'src/tool': { content: '#!/bin/sh\n', mode: 0o751 }, 'src/real': 'data', 'src/via-link': { link: 'real' } });
+    utimesSync(path.join(inst.dir, 'src/tool'), 1_600_000_000, 1_600_000_000.123456);
+    const r = inst.run();
+    assert.equal(r.code, 0, r.stderr);
+    const tree = readTree(inst.image);
+    assert.equal(tree['bin/tool']?.mode, 0o751);
+    assert.equal(tree['bin/tool']?.mtimeNs, statSync(path.join(inst.dir, 'src/tool'), { bigint: true }).mtimeNs);
+    assert.equal(tree['bin/renamed']?.type, 'file');
+    assert.equal(readFileSync(path.join(inst.image, 'bin/renamed'), 'utf8'), 'data');
+    assert.equal(readFileSync(path.join(inst.image, 'bin/hostname'), 'utf8'), readFileSync('/etc/hostname', 'utf8'));
+  });
+
+  it('checks hashes case-insensitively, and a wrong one stops the run before any write', () => {
+    const data = 'pinned';
+    const sha = createHash('sha256').update(data).digest('hex');
+    const ok = instance(`targets:\n  - target: /\n    copy:\n      - files:\n          - {name: f, hash: ${sha.toUpperCase()}}\n          - {name: f, hash: ${sha}, rename: g}\n`);
+    writeFileSync(path.join(ok.dir, 'f'), data);
+    assert.equal(ok.run().code, 0);
+    const bad = instance(`targets:\n  - target: /a\n    mkdirs: [x]\n  - target: /\n    copy:\n      - files:\n          - {name: f, hash: ${'0'.repeat(64)}}\n`);
+    writeFileSync(path.join(bad.dir, 'f'), data);
+    const r = bad.run();
+    assert.equal(r.code, 249);
+    assert.match(r.stderr, new RegExp(`bom\\.yaml:7:13: hash mismatch for f: .*${sha.toUpperCase()}`));
+    assert.ok(!existsSync(bad.image));
+  });
+
+  it('a missing source changes nothing on disk (254 for a file, 250 for a directory)', () => {
+    const f = instance('targets:\n  - target: /a\n  - target: /\n    copy:\n      - files: [missing]\n');
+    assert.equal(f.run().code, 254);
+    assert.ok(!existsSync(f.image));
+    const d = instance('targets:\n  - target: /a\n  - target: /\n    copy:\n      - dirs: [missing]\n');
+    const r = d.run();
+    assert.equal(r.code, 250);
+    assert.match(r.stderr, /bom\.yaml:5:\d+: cannot copy directory missing: no such file or directory/);
+    assert.ok(!existsSync(d.image));
+  });
+
+  it('copies a directory itself, or with a trailing slash its contents; `from` alone copies its contents', () => {
+    const inst = instance('targets:\n  - target: /one\n    copy:\n      - dirs: [pkg]\n  - target: /two\n    copy:\n      - dirs: [pkg/]\n  - target: /three\n    copy:\n      - from: pkg\n');
+    writeTree(inst.dir, { 'pkg/a': 'a', 'pkg/sub/b': 'b' });
+    assert.equal(inst.run().code, 0);
+    assert.deepEqual(Object.keys(readTree(inst.image)), ['one', 'one/pkg', 'one/pkg/a', 'one/pkg/sub', 'one/pkg/sub/b', 'three', 'three/a', 'three/sub', 'three/sub/b', 'two', 'two/a', 'two/sub', 'two/sub/b']);
+  });
+
+  it('applies the BOM excludes to directory copies', () => {
+    const inst = instance('excludes: [__pycache__, "*.pyc", /pkg/top.txt]\ntargets:\n  - target: /\n    copy:\n      - dirs: [pkg]\n        files: [pkg/top.txt]\n');
+    writeTree(inst.dir, { 'pkg/m.py': '', 'pkg/m.pyc': '', 'pkg/__pycache__/m.cpython.pyc': '', 'pkg/top.txt': '', 'pkg/sub/top.txt': '' });
+    assert.equal(inst.run().code, 0);
+    assert.deepEqual(Object.keys(readTree(inst.image)), ['pkg', 'pkg/m.py', 'pkg/sub', 'pkg/sub/top.txt', 'top.txt']);
+  });
+
+  it('creates links, replacing what is there', () => {
+    const inst = instance('targets:\n  - target: /bin\n    createlinks:\n      - {src: ../lib/x, linkname: x}\n      - {src: /abs, linkname: y}\n');
+    writeTree(inst.image, { 'bin/x': 'old file', 'bin/y': { link: 'old' } });
+    const r = inst.run();
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(readlinkSync(path.join(inst.image, 'bin/x')), '../lib/x');
+    assert.equal(readlinkSync(path.join(inst.image, 'bin/y')), '/abs');
+    assert.match(r.stdout, /WARNING: image is not an empty directory before running copy_bom\./);
+  });
+
+  it('is incremental: an unchanged file is not rewritten, a changed one is', () => {
+    const inst = instance('targets:\n  - target: /\n    copy:\n      - dirs: [d]\n');
+    writeTree(inst.dir, { 'd/a': 'one', 'd/b': 'two' });
+    assert.equal(inst.run().code, 0);
+    const ino = (p: string) => lstatSync(path.join(inst.image, p)).ino;
+    const [a, b] = [ino('d/a'), ino('d/b')];
+    writeFileSync(path.join(inst.dir, 'd/b'), 'three');
+    chmodSync(path.join(inst.dir, 'd/a'), 0o600);
+    assert.equal(inst.run().code, 0);
+    assert.equal(ino('d/a'), a, 'unchanged file kept');
+    assert.equal(lstatSync(path.join(inst.image, 'd/a')).mode & 0o777, 0o600, 'mode still follows the source');
+    assert.notEqual(ino('d/b'), b, 'changed file replaced');
+    assert.equal(readFileSync(path.join(inst.image, 'd/b'), 'utf8'), 'three');
+  });
+
+  it('warns about a later BOM overwriting an earlier one, naming both', () => {
+    const inst = instance('includes: [other.yaml]\ntargets:\n  - target: /etc\n    copy:\n      - files: [one/conf]\n', {
+      'other.yaml': 'targets:\n  - target: /etc\n    copy:\n      - files: [two/conf]\n',
+    });
+    writeTree(inst.dir, { 'one/conf': '1', 'two/conf': '2' });
+    const r = inst.run();
+    assert.equal(r.code, 0);
+    assert.equal(readFileSync(path.join(inst.image, 'etc/conf'), 'utf8'), '2');
+    assert.match(r.stderr, /other\.yaml:4:\d+: \/etc\/conf replaces the one from bom\.yaml:5:\d+ \(the later one wins\)/);
+  });
+
+  it('expands globs in sorted order; no match is an error unless optional', () => {
+    const inst = instance('targets:\n  - target: /lib\n    copy:\n      - from: l\n        files: ["*.so.*", {name: "none*", optional: true}]\n');
+    writeTree(inst.dir, { 'l/libb.so.1': '', 'l/liba.so.2': '', 'l/libc.so': '' });
+    const r = inst.run('--dry-run');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /liba\.so\.2 image\/lib\/liba\.so\.2\n.*libb\.so\.1 image\/lib\/libb\.so\.1\n$/);
+    const strict = instance('targets:\n  - target: /lib\n    copy:\n      - files: ["none*"]\n');
+    assert.equal(strict.run().code, 254);
+  });
+
+  it('--dry-run prints every operation and writes nothing', () => {
+    const inst = instance('targets:\n  - target: /bin\n    mkdirs: [x]\n    createlinks: [{src: a, linkname: b}]\n    copy:\n      - files: [/etc/hostname]\n        dirs: [d]\n');
+    writeTree(inst.dir, { 'd/f': '' });
+    const r = inst.run('--dry-run');
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split('\n'), [
+      'mkdir -p image',
+      'mkdir -p image/bin',
+      'mkdir -p image/bin/x',
+      'ln -s a image/bin/b',
+      'copy dir d image/bin/ (2 entries)',
+      'copy file /etc/hostname image/bin/hostname',
+    ]);
+    assert.ok(!existsSync(inst.image));
+  });
+});
+
+describe('the image root is a jail', () => {
+  it('never follows a link in the image out of the root', () => {
+    const outside = tmp();
+    const inst = instance('targets:\n  - target: /lib\n    mkdirs: [sub]\n    copy:\n      - files: [f]\n  - target: /abs/deeper\n    copy:\n      - dirs: [d]\n');
+    writeTree(inst.dir, { f: 'f', 'd/x': 'x' });
+    // Links left by an earlier run: one to a host directory, one absolute that means the image root.
+    mkdirSync(inst.image);
+    symlinkSync(outside, path.join(inst.image, 'lib'));
+    symlinkSync('/', path.join(inst.image, 'abs'));
+    const r = inst.run();
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(readTree(outside), {}, 'nothing written outside');
+    // As in a chroot: image/lib -> <outside> resolves to image/<outside>, image/abs -> / to the image root.
+    assert.ok(existsSync(path.join(inst.image, outside, 'f')));
+    assert.ok(existsSync(path.join(inst.image, outside, 'sub')));
+    assert.ok(existsSync(path.join(inst.image, 'deeper/d/x')));
+  });
+
+  it('warns about and skips an out-of-tree link whose referent is missing', () => {
+    const inst = instance('targets:\n  - target: /\n    copy:\n      - dirs: [d]\n');
+    writeTree(inst.dir, { 'd/ok': '', 'd/dangling': { link: '/nonexistent/file' }, 'd/kept': { link: '../elsewhere' } });
+    const r = inst.run();
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /skipping d\/dangling -> \/nonexistent\/file/);
+    assert.deepEqual(Object.keys(readTree(inst.image)), ['d', 'd/kept', 'd/ok']);
+  });
+});

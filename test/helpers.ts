@@ -1,0 +1,96 @@
+// Shared by the tests: temporary trees, running the built commands, reading a tree back.
+import { execFile, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, lstatSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const shared = path.resolve(repo, '..', 'shared');
+
+const made: string[] = [];
+export function tmp(prefix = 'occlum-bom-'): string {
+  const d = mkdtempSync(path.join(tmpdir(), prefix));
+  made.push(d);
+  return d;
+}
+process.on('exit', () => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
+
+/** Write files: a string is content, { link } a symlink, { mode } sets permission bits, null a directory. */
+export type Spec = Record<string, string | null | { link: string } | { content: string; mode: number }>;
+export function writeTree(base: string, spec: Spec): void {
+  for (const [rel, v] of Object.entries(spec)) {
+    const p = path.join(base, rel);
+    mkdirSync(path.dirname(p), { recursive: true });
+    if (v === null) mkdirSync(p, { recursive: true });
+    else if (typeof v === 'string') writeFileSync(p, v);
+    else if ('link' in v) symlinkSync(v.link, p);
+    else writeFileSync(p, v.content, { mode: v.mode });
+  }
+}
+
+export interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function run(command: 'copy_bom' | 'generate_bom' | 'occlum-bom', args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Run {
+  const r = spawnSync(process.execPath, [path.join(repo, 'dist', 'cli', `${command}.js`), ...args], {
+    cwd: opts.cwd ?? repo,
+    env: { ...process.env, OCCLUM_LOG_LEVEL: '', ...opts.env },
+    encoding: 'utf8',
+  });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+export function runAsync(file: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(file, args, { cwd: opts.cwd, env: opts.env ?? process.env, maxBuffer: 1 << 28 }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+export function copyBom(cwd: string, args: string[], env?: NodeJS.ProcessEnv): Run {
+  return run('copy_bom', args, { cwd, ...(env ? { env } : {}) });
+}
+
+export interface Node {
+  type: 'dir' | 'file' | 'link';
+  mode: number;
+  mtimeNs?: bigint;
+  target?: string;
+  sha?: string;
+}
+
+/** Everything under `dir`, keyed by relative path: type, permission bits, file mtimes, contents, link targets. */
+export function readTree(dir: string, opts: { dirMtimes?: boolean } = {}): Record<string, Node> {
+  const out: Record<string, Node> = {};
+  const walk = (rel: string) => {
+    for (const name of readdirSync(path.join(dir, rel)).sort()) {
+      const r = rel ? `${rel}/${name}` : name;
+      const p = path.join(dir, r);
+      const st = lstatSync(p, { bigint: true });
+      const mode = Number(st.mode) & 0o7777;
+      if (st.isSymbolicLink()) out[r] = { type: 'link', mode: 0, target: readlinkSync(p) };
+      else if (st.isDirectory()) {
+        out[r] = { type: 'dir', mode, ...(opts.dirMtimes ? { mtimeNs: st.mtimeNs } : {}) };
+        walk(r);
+      } else out[r] = { type: 'file', mode, mtimeNs: st.mtimeNs, sha: createHash('sha256').update(readFileSync(p)).digest('hex') };
+    }
+  };
+  walk('');
+  return out;
+}
+
+export function yaml(lines: string): string {
+  return lines.replace(/^\n/, '');
+}
+
+export function hasCommand(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+}
