@@ -65,18 +65,20 @@ function lastBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T
 
 /** Paths written by two different operations with different content (a copy over a link, a file over a tree's file). */
 function overlaps(ops: readonly Op[]): string[] {
-  const writer = new Map<string, { op: Op; what: string }>();
+  const writer = new Map<string, { op: Op; index: number; what: string }>();
   const pairs = new Map<string, { first: Op; second: Op; count: number; example: string }>();
+  let index = 0;
   const write = (path: string, op: Op, what: string) => {
     const prev = writer.get(path);
-    writer.set(path, { op, what });
+    writer.set(path, { op, index, what });
     if (!prev || prev.op === op || prev.what === what) return;
-    const key = `${ops.indexOf(prev.op)}>${ops.indexOf(op)}`;
+    const key = `${prev.index}>${index}`;
     const pair = pairs.get(key) ?? { first: prev.op, second: op, count: 0, example: path };
     pair.count++;
     pairs.set(key, pair);
   };
   for (const op of ops) {
+    index++;
     if (op.kind === 'link') write(op.dest, op, `-> ${op.target}`);
     else if (op.kind === 'file') write(op.dest, op, op.source);
     else if (op.kind === 'tree') {
