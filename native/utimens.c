@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <node_api.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -16,7 +17,8 @@ static napi_value fail(napi_env env, int err, const char *path) {
   snprintf(message, sizeof message, "%s, utimensat '%s'", strerror(err), path);
   napi_value msg, code, error;
   napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
-  const char *name = err == ENOENT ? "ENOENT" : err == EPERM ? "EPERM" : err == EACCES ? "EACCES" : err == ELOOP ? "ELOOP" : "EIO";
+  const char *name = err == ENOENT ? "ENOENT" : err == EPERM ? "EPERM" : err == EACCES ? "EACCES" : err == ELOOP ? "ELOOP"
+                     : err == ENOTDIR ? "ENOTDIR" : err == EROFS ? "EROFS" : err == ENAMETOOLONG ? "ENAMETOOLONG" : "EIO";
   napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code);
   napi_create_error(env, code, msg, &error);
   napi_set_named_property(env, error, "code", code);
