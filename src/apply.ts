@@ -13,6 +13,7 @@ const FAILURE: Record<Op['kind'], ExitCode> = {
   link: Exit.createSymlink,
   tree: Exit.copyDir,
   file: Exit.copyFile,
+  lib: Exit.copyFile,
 };
 
 /** One line per operation, as --dry-run prints the plan. */
@@ -26,6 +27,8 @@ export function describeOp(op: Op, root: string): string {
       return `copy dir ${op.source} ${shown(root, op.dest)}/ (${op.entries.length} entries)`;
     case 'file':
       return `copy file ${op.source} ${shown(root, op.dest)}`;
+    case 'lib':
+      return `copy lib ${op.source} ${shown(root, op.dest)} (needed by ${op.neededBy})`;
   }
 }
 
@@ -66,7 +69,8 @@ async function applyOp(op: Op, jail: Jail, stats: CopyStats): Promise<void> {
       await copyTree(op.entries, await jail.mkdirp(op.dest), stats);
       jail.forget();
       return;
-    case 'file': {
+    case 'file':
+    case 'lib': {
       const dir = path.posix.dirname(op.dest);
       const parent = await jail.mkdirp(dir === '.' ? '' : dir);
       let dest = path.join(parent, path.posix.basename(op.dest));

@@ -7,6 +7,10 @@ import { Exit, UserError } from '../errors.js';
 import { log } from '../log.js';
 import { buildPlan } from '../plan/plan.js';
 import { checkDestinations, resolveBom } from '../plan/resolve.js';
+import { analyseDependencies, type MissingLib } from '../plan/autodep.js';
+import { DEFAULT_LOADER_CONFIG, loadLoaderConfig } from '../plan/loaders.js';
+import { formatWhere } from '../errors.js';
+import path from 'node:path';
 import { runMain } from './main.js';
 
 interface Options {
@@ -14,6 +18,7 @@ interface Options {
   root: string;
   dryRun?: boolean;
   includeDir: string[];
+  loaderConfig?: string;
 }
 
 function parse(argv: string[]): Options {
@@ -23,6 +28,7 @@ function parse(argv: string[]): Options {
     .requiredOption('--root <dir>', 'the image root directory to copy into')
     .option('--dry-run', 'print every operation and change nothing')
     .option('-i, --include-dir <dir>', 'where to look for included BOM files (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--loader-config <file>', `Occlum loader config (default: $OCCLUM_ELF_LOADER_CONFIG, else ${DEFAULT_LOADER_CONFIG} when present)`)
     .version('0.1.0', '-V, --version')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
@@ -58,16 +64,41 @@ async function main(): Promise<number> {
   const ctx = { root, warn: log.warn, note: log.info };
   const resolved = [];
   for (const bom of boms) resolved.push(await resolveBom(bom, ctx));
-  const plan = buildPlan(resolved);
+  const loaders = await loadLoaderConfig(opts.loaderConfig ?? (process.env.OCCLUM_ELF_LOADER_CONFIG || undefined));
+  const deps = await analyseDependencies(resolved, { rootAbs: path.resolve(root), loaders, debug: log.debug });
+  const plan = buildPlan(resolved, deps);
   for (const w of plan.warnings) log.warn(w);
 
   if (opts.dryRun) {
     process.stdout.write(plan.ops.map((op) => `${describeOp(op, root)}\n`).join(''));
-    return Exit.ok;
+  } else {
+    const stats = await applyPlan(plan, root);
+    log.info(`done: ${stats.files} files copied (${stats.bytes} bytes), ${stats.unchanged} unchanged`);
   }
-  const stats = await applyPlan(plan, root);
-  log.info(`done: ${stats.files} files copied (${stats.bytes} bytes), ${stats.unchanged} unchanged`);
-  return Exit.ok;
+  return reportMissing(deps.missing, opts.dryRun ? new Set(plan.ops.map((op) => path.posix.basename(op.dest))) : await namesIn(root));
+}
+
+/** Missing libraries of `files` entries fail the run unless the image has a file of that name (upstream's rule). */
+function reportMissing(missing: readonly MissingLib[], present: ReadonlySet<string>): number {
+  const absent = missing.filter((m) => !present.has(m.name));
+  for (const m of absent.filter((m) => m.fromTree)) log.warn(`${formatWhere(m.where)}: library ${m.name} needed by ${m.neededBy} was not found`);
+  const fatal = absent.filter((m) => !m.fromTree);
+  if (fatal.length === 0) return Exit.ok;
+  process.stderr.write('copy_bom failed due to following libraries are missing:\n');
+  const seen = new Set<string>();
+  for (const m of fatal) {
+    const line = `${m.name} (needed by ${m.neededBy}, ${formatWhere(m.where)})`;
+    if (!seen.has(line)) process.stderr.write(`${line}\n`);
+    seen.add(line);
+  }
+  return Exit.missingLibrary;
+}
+
+/** File names anywhere in the image (files and links). */
+async function namesIn(root: string): Promise<Set<string>> {
+  const names = new Set<string>();
+  for (const e of await readdir(root, { recursive: true, withFileTypes: true })) if (!e.isDirectory()) names.add(e.name);
+  return names;
 }
 
 await runMain('copy_bom', main);

@@ -2,13 +2,15 @@
 // them, drop what a later operation replaces ("last one wins"), and say so.
 import { formatWhere, type Where } from '../errors.js';
 import type { Meta, TreeEntry } from '../fsops/tree.js';
+import type { Dependencies, LibItem } from './autodep.js';
 import type { ResolvedBom } from './resolve.js';
 
 export type Op =
   | { kind: 'mkdir'; dest: string; where: Where | null }
   | { kind: 'link'; dest: string; target: string; where: Where }
   | { kind: 'tree'; source: string; dest: string; entries: TreeEntry[]; where: Where }
-  | { kind: 'file'; source: string; dest: string; meta: Meta; autodep: boolean; where: Where };
+  | { kind: 'file'; source: string; dest: string; meta: Meta; autodep: boolean; where: Where }
+  | { kind: 'lib'; source: string; dest: string; meta: Meta; neededBy: string; rule: string; where: Where };
 
 export interface Plan {
   ops: Op[];
@@ -23,11 +25,14 @@ const at = (w: Where | null) => (w ? formatWhere(w) : 'the command line');
  * a link, a directory copy or a file copy to a destination that a later one of the
  * same kind also writes is dropped, and the drop is reported when the two differ.
  */
-export function buildPlan(boms: readonly ResolvedBom[]): Plan {
+export function buildPlan(boms: readonly ResolvedBom[], deps: Dependencies = { perBom: [], trees: [], missing: [] }): Plan {
   const warnings: string[] = [];
+  const libsOf = (i: number) => deps.perBom[i] ?? [];
   const lastLink = lastBy(boms.flatMap((b) => b.links), (l) => l.dest);
   const lastTree = lastBy(boms.flatMap((b) => b.trees), (t) => t.dest);
-  const lastFile = lastBy(boms.flatMap((b) => b.files), (f) => f.dest);
+  // Within one BOM a file it names beats a library with the same destination; a later BOM beats both.
+  const lastFile = lastBy<{ dest: string }>(boms.flatMap((b, i) => [...libsOf(i), ...b.files]), (f) => f.dest);
+  const lastTreeLib = lastBy(deps.trees, (l) => l.dest);
 
   const dropped = <T extends { where: Where }>(item: T, winner: T | undefined, same: (a: T, b: T) => boolean, what: string) => {
     if (winner === item) return false;
@@ -37,7 +42,7 @@ export function buildPlan(boms: readonly ResolvedBom[]): Plan {
 
   const ops: Op[] = [{ kind: 'mkdir', dest: '', where: null }];
   const made = new Set<string>(['']);
-  for (const b of boms) {
+  boms.forEach((b, i) => {
     for (const m of b.mkdirs) {
       if (made.has(m.dest)) continue;
       made.add(m.dest);
@@ -50,12 +55,20 @@ export function buildPlan(boms: readonly ResolvedBom[]): Plan {
       if (!dropped(t, lastTree.get(t.dest), (x, y) => x.source === y.source, `the copy into /${t.dest}`)) ops.push({ kind: 'tree', ...t });
     }
     for (const f of b.files) {
-      if (!dropped(f, lastFile.get(f.dest), (x, y) => x.source === y.source, `/${f.dest}`)) ops.push({ kind: 'file', ...f });
+      if (!dropped(f, lastFile.get(f.dest) as typeof f, sameSource, `/${f.dest}`)) ops.push({ kind: 'file', ...f });
     }
+    for (const l of libsOf(i)) {
+      if (!dropped(l, lastFile.get(l.dest) as LibItem, sameSource, `/${l.dest}`)) ops.push({ kind: 'lib', ...l });
+    }
+  });
+  for (const l of deps.trees) {
+    if (lastTreeLib.get(l.dest) === l) ops.push({ kind: 'lib', ...l });
   }
   warnings.push(...overlaps(ops));
   return { ops, warnings };
 }
+
+const sameSource = (a: { source: string }, b: { source: string }) => a.source === b.source;
 
 function lastBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T> {
   const m = new Map<string, T>();
@@ -80,7 +93,7 @@ function overlaps(ops: readonly Op[]): string[] {
   for (const op of ops) {
     index++;
     if (op.kind === 'link') write(op.dest, op, `-> ${op.target}`);
-    else if (op.kind === 'file') write(op.dest, op, op.source);
+    else if (op.kind === 'file' || op.kind === 'lib') write(op.dest, op, op.source);
     else if (op.kind === 'tree') {
       for (const e of op.entries) {
         if (e.kind === 'dir') continue;

@@ -1,0 +1,69 @@
+// What the loaders see when they try a path, read once per path and remembered: the file system
+// is assumed not to change while one resolver is in use. Paths are never normalised: the kernel
+// resolves "dir/link/../x" through the link, and the loaders report paths as they built them.
+import { open, stat } from 'node:fs/promises';
+import { HEAD_BYTES, readElf, type ElfResult } from './read.js';
+
+export type Probe =
+  /** Opening it fails with this errno code (ENOENT, ENOTDIR, EACCES, ...). */
+  | { kind: 'absent'; code: string }
+  /** A directory: opening it succeeds, reading it fails with EISDIR. */
+  | { kind: 'directory' }
+  /** A regular file: `id` is its device and inode, `head` its first bytes. */
+  | { kind: 'file'; id: string; size: number; head: Buffer; elf: ElfResult };
+
+export class FileCache {
+  private readonly probes = new Map<string, Promise<Probe>>();
+  private readonly dirs = new Map<string, Promise<string>>();
+
+  /** `cwd` is the directory relative paths are relative to, as for the analysed process. */
+  constructor(private readonly cwd: string) {}
+
+  /** What opening and reading `path` gives. */
+  probe(path: string): Promise<Probe> {
+    let p = this.probes.get(path);
+    if (!p) {
+      p = probeFile(this.absolute(path));
+      this.probes.set(path, p);
+    }
+    return p;
+  }
+
+  /** 'dir' when `path` is a directory, else the errno code opening a file inside it gives. */
+  dirState(path: string): Promise<string> {
+    let p = this.dirs.get(path);
+    if (!p) {
+      p = stat(this.absolute(path === '' ? '.' : path)).then(
+        (st) => (st.isDirectory() ? 'dir' : 'ENOTDIR'),
+        (e: NodeJS.ErrnoException) => e.code ?? 'EIO',
+      );
+      this.dirs.set(path, p);
+    }
+    return p;
+  }
+
+  private absolute(path: string): string {
+    return path.startsWith('/') ? path : `${this.cwd.replace(/\/+$/, '')}/${path}`;
+  }
+}
+
+async function probeFile(path: string): Promise<Probe> {
+  try {
+    const st = await stat(path, { bigint: true });
+    if (st.isDirectory()) return { kind: 'directory' };
+    // Opening a FIFO or a device could block or have effects; no library is one.
+    if (!st.isFile()) return { kind: 'absent', code: 'ENOENT' };
+    const fh = await open(path, 'r');
+    try {
+      const size = Number(st.size);
+      const head = Buffer.alloc(Math.min(size, HEAD_BYTES));
+      const { bytesRead } = await fh.read(head, 0, head.length, 0);
+      const bytes = head.subarray(0, bytesRead);
+      return { kind: 'file', id: `${st.dev}:${st.ino}`, size, head: bytes, elf: await readElf(fh, size, bytes) };
+    } finally {
+      await fh.close();
+    }
+  } catch (e) {
+    return { kind: 'absent', code: (e as NodeJS.ErrnoException).code ?? 'EIO' };
+  }
+}

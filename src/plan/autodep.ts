@@ -1,0 +1,135 @@
+// Automatic dependencies: the shared libraries (and the loader) each ELF file needs, found by
+// reading the ELF files as the dynamic loader would (src/elf), never by running anything.
+// Done before the first write, so the plan is complete: for `files` entries and for every
+// regular file of every copied tree (analysed at its source, which is what gets copied).
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { createResolver, type Library, type Resolution, type Resolver } from '../elf/index.js';
+import { describeFsError, Exit, UserError, type Where } from '../errors.js';
+import { metaOf, type Meta } from '../fsops/tree.js';
+import type { LoaderConfig } from './loaders.js';
+import { imagePath } from './paths.js';
+import type { ResolvedBom } from './resolve.js';
+
+export interface LibItem {
+  source: string;
+  dest: string;
+  /** The file (as named in the BOM or found in a tree) that needs it, and the library that named it. */
+  neededBy: string;
+  name: string;
+  rule: string;
+  meta: Meta;
+  where: Where;
+}
+
+export interface MissingLib {
+  name: string;
+  neededBy: string;
+  where: Where;
+  /** From a `files` entry (fatal unless the image has a file of that name) or from a copied tree (a warning). */
+  fromTree: boolean;
+}
+
+export interface Dependencies {
+  /** Libraries of each BOM's `files` entries, by BOM index. */
+  perBom: LibItem[][];
+  /** Libraries of files inside copied trees: copied after all BOMs, as upstream does. */
+  trees: LibItem[];
+  missing: MissingLib[];
+}
+
+export interface AutodepContext {
+  /** Absolute path of the image root: libraries already inside it are not copied again. */
+  rootAbs: string;
+  loaders: LoaderConfig;
+  debug: (message: string) => void;
+}
+
+export async function analyseDependencies(boms: readonly ResolvedBom[], ctx: AutodepContext): Promise<Dependencies> {
+  const resolvers = new Map<string, Resolver>();
+  const resolverFor = (ldLibraryPath: string) => {
+    let r = resolvers.get(ldLibraryPath);
+    if (!r) resolvers.set(ldLibraryPath, (r = createResolver(ldLibraryPath ? { ldLibraryPath } : {})));
+    return r;
+  };
+  const missing: MissingLib[] = [];
+  const metas = new Map<string, Promise<Meta>>();
+  const metaFor = (source: string, where: Where) => {
+    let m = metas.get(source);
+    if (!m) {
+      m = stat(source, { bigint: true }).then(metaOf, (e: unknown) => {
+        throw new UserError(`cannot copy library ${source}: ${describeFsError(e)}`, Exit.copyFile, where);
+      });
+      metas.set(source, m);
+    }
+    return m;
+  };
+
+  // Host paths that copied trees put into the image: a library among them is already there.
+  const inTrees = new Set<string>();
+  for (const b of boms) for (const t of b.trees) for (const e of t.entries) if (e.kind !== 'dir') inTrees.add(path.resolve(e.src));
+  const alreadyThere = (p: string) => {
+    const abs = path.resolve(p);
+    return abs.startsWith(`${ctx.rootAbs}/`) || inTrees.has(abs);
+  };
+
+  const analyse = async (file: string, dest: string | null, where: Where, fromTree: boolean): Promise<LibItem[]> => {
+    const plain = await resolverFor('').resolve(file);
+    if (plain.status !== 'dynamic') {
+      if (plain.status !== 'not-elf') ctx.debug(`${file}: no dependencies to copy (${plain.status}: ${plain.reason})`);
+      return [];
+    }
+    // A configured (Occlum) loader replaces the one of the same file name.
+    const configured = ctx.loaders.get(path.basename(plain.loader.path));
+    const r: Resolution = configured ? await resolverFor(configured.libraryPath.join(':')).resolve(file) : plain;
+    if (r.status !== 'dynamic') return [];
+    const interpreter = r.interpreter ?? r.loader.path;
+    const out: LibItem[] = [];
+    const add = async (source: string, target: string, lib: Pick<LibItem, 'name' | 'neededBy' | 'rule'>) => {
+      if (!alreadyThere(source)) out.push({ source, dest: imagePath(where, target), meta: await metaFor(source, where), where, ...lib });
+    };
+    await add(configured?.loader ?? interpreter, interpreter, { name: path.basename(interpreter), neededBy: file, rule: configured ? 'loader config' : 'PT_INTERP' });
+    if (r.fatal) ctx.debug(`${file}: the loader would stop: ${r.fatal}`);
+    for (const lib of r.libraries) {
+      if (lib.foundBy === 'interpreter') continue; // the loader, copied above
+      if (lib.path === null) {
+        missing.push({ name: lib.name, neededBy: lib.neededBy, where, fromTree });
+        continue;
+      }
+      const rule = `DT_NEEDED ${lib.name} of ${lib.neededBy}, found via ${lib.foundBy}`;
+      const relocated = configured && configured.libraryPath.includes(path.dirname(lib.path));
+      await add(lib.path, relocated ? path.join(configured.libraryPath[0]!, lib.name) : lib.path, { name: lib.name, neededBy: file, rule });
+      if (dest !== null && viaOrigin(lib, r, file)) {
+        // The program runs from its destination: put the library where $ORIGIN will point there.
+        const relative = path.relative(path.dirname(file), lib.path);
+        await add(lib.path, path.posix.join('/', path.posix.dirname(dest), relative), { name: lib.name, neededBy: file, rule: `${rule} ($ORIGIN at the destination)` });
+      }
+    }
+    return out;
+  };
+
+  const perBom: LibItem[][] = [];
+  for (const b of boms) {
+    const libs: LibItem[] = [];
+    for (const f of b.files) if (f.autodep) libs.push(...(await analyse(f.source, f.dest, f.where, false)));
+    perBom.push(libs);
+  }
+  const fromFiles = new Set(perBom.flat().map((l) => `${l.source}\0${l.dest}`));
+  const trees: LibItem[] = [];
+  for (const b of boms) {
+    for (const t of b.trees) {
+      for (const e of t.entries) {
+        if (e.kind !== 'file' || e.size < 52) continue; // smaller than any ELF header
+        for (const lib of await analyse(e.src, null, t.where, true)) if (!fromFiles.has(`${lib.source}\0${lib.dest}`)) trees.push(lib);
+      }
+    }
+  }
+  return { perBom, trees, missing };
+}
+
+/** Found through a $ORIGIN entry of the analysed file's own RPATH/RUNPATH. */
+function viaOrigin(lib: Library, r: Extract<Resolution, { status: 'dynamic' }>, file: string): boolean {
+  if (lib.neededBy !== file || (lib.foundBy !== 'rpath' && lib.foundBy !== 'runpath')) return false;
+  const dirs = lib.foundBy === 'rpath' ? r.elf.dynamic?.rpath : r.elf.dynamic?.runpath;
+  return !!dirs && /\$(\{ORIGIN\}|ORIGIN)/.test(dirs) && lib.path!.startsWith(`${path.dirname(file)}/`);
+}
