@@ -1,0 +1,119 @@
+// copy_bom's automatic dependencies on programs built here with gcc and musl-gcc; the images
+// are run with chroot (root only) to show they work.
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { copyBom, hasCommand, readTree, tmp } from './helpers.ts';
+
+const isRoot = process.getuid?.() === 0;
+
+function cc(compiler: string, out: string, source: string, ...flags: string[]): void {
+  const src = `${out}.c`;
+  mkdirSync(path.dirname(out), { recursive: true });
+  writeFileSync(src, source);
+  execFileSync(compiler, ['-o', out, src, ...flags], { stdio: 'pipe' });
+}
+
+const LIB = 'int answer(void) { return 42; }\n';
+const MAIN = '#include <stdio.h>\nint answer(void);\nint main(void) { printf("answer %d\\n", answer()); return 0; }\n';
+
+/** An app tree: <dir>/app/lib/libanswer.so and <dir>/app/bin/prog with RUNPATH $ORIGIN/../lib. */
+function app(dir: string, compiler = 'gcc'): string {
+  cc(compiler, path.join(dir, 'app/lib/libanswer.so'), LIB, '-shared', '-fPIC');
+  cc(compiler, path.join(dir, 'app/bin/prog'), MAIN, `-L${dir}/app/lib`, '-lanswer', "-Wl,-rpath,$ORIGIN/../lib", '-Wl,--enable-new-dtags');
+  return path.join(dir, 'app/bin/prog');
+}
+
+function bom(dir: string, text: string): void {
+  writeFileSync(path.join(dir, 'bom.yaml'), text);
+}
+
+function runInImage(image: string, ...argv: string[]) {
+  return spawnSync('chroot', [image, ...argv], { encoding: 'utf8' });
+}
+
+describe('automatic dependencies', { skip: !hasCommand('gcc') && 'gcc is not installed' }, () => {
+  it('copies what the loader loads, and a $ORIGIN library where the program will look for it', () => {
+    const dir = tmp();
+    const prog = app(dir);
+    bom(dir, `targets:\n  - target: /bin\n    copy:\n      - files: [${prog}]\n`);
+    const r = copyBom(dir, ['-f', 'bom.yaml', '--root', 'image']);
+    assert.equal(r.code, 0, r.stderr);
+    const tree = readTree(path.join(dir, 'image'));
+    const libc = execFileSync('ldd', [prog], { encoding: 'utf8' }).match(/libc\.so\.6 => (\S+)/)![1]!;
+    assert.equal(tree[libc.slice(1)]?.type, 'file', 'libc at the path the loader reports');
+    assert.equal(tree['lib64/ld-linux-x86-64.so.2']?.type, 'file', 'the loader at PT_INTERP');
+    assert.equal(tree[`${dir.slice(1)}/app/lib/libanswer.so`]?.type, 'file', 'the library at its host path (upstream)');
+    assert.equal(tree['lib/libanswer.so']?.type, 'file', 'and at $ORIGIN/../lib of /bin/prog');
+    assert.ok(!Object.keys(tree).some((p) => p.endsWith('/..') || p.includes('/bin/..')), 'no stray directories');
+    if (isRoot) assert.equal(runInImage(path.join(dir, 'image'), '/bin/prog').stdout, 'answer 42\n');
+  });
+
+  it('a missing library fails the run with 248 after copying everything else', () => {
+    const dir = tmp();
+    const prog = app(dir);
+    execFileSync('rm', [path.join(dir, 'app/lib/libanswer.so')]);
+    bom(dir, `targets:\n  - target: /bin\n    copy:\n      - files: [${prog}]\n`);
+    const r = copyBom(dir, ['-f', 'bom.yaml', '--root', 'image']);
+    assert.equal(r.code, 248, r.stderr);
+    assert.match(r.stderr, /copy_bom failed due to following libraries are missing:\nlibanswer\.so \(needed by .*\/bin\/prog, bom\.yaml:4:17\)/);
+    assert.ok(existsSync(path.join(dir, 'image/lib64/ld-linux-x86-64.so.2')), 'the other dependencies are still copied');
+    assert.ok(existsSync(path.join(dir, 'image/bin/prog')));
+  });
+
+  it('a library provided by a copied directory is not missing', () => {
+    const dir = tmp();
+    const prog = app(dir);
+    copyFileSync(path.join(dir, 'app/lib/libanswer.so'), path.join(dir, 'libanswer.so'));
+    execFileSync('rm', [path.join(dir, 'app/lib/libanswer.so')]);
+    mkdirSync(path.join(dir, 'provided'));
+    copyFileSync(path.join(dir, 'libanswer.so'), path.join(dir, 'provided/libanswer.so'));
+    bom(dir, `targets:\n  - target: /bin\n    copy:\n      - files: [${prog}]\n  - target: /lib\n    copy:\n      - dirs: [provided/]\n`);
+    const r = copyBom(dir, ['-f', 'bom.yaml', '--root', 'image']);
+    assert.equal(r.code, 0, r.stderr);
+    if (isRoot) assert.equal(runInImage(path.join(dir, 'image'), '/bin/prog').stdout, 'answer 42\n');
+  });
+
+  it('a plug-in (no PT_INTERP) inside a copied directory gets its libraries', () => {
+    const dir = tmp();
+    cc('gcc', path.join(dir, 'plugins/libplug.so'), '#include <math.h>\ndouble plug(double x) { return cbrt(x); }\n', '-shared', '-fPIC', '-lm');
+    bom(dir, 'targets:\n  - target: /opt\n    copy:\n      - dirs: [plugins]\n');
+    const r = copyBom(dir, ['-f', 'bom.yaml', '--root', 'image', '--dry-run']);
+    assert.equal(r.code, 0, r.stderr);
+    const libm = execFileSync('ldd', [path.join(dir, 'plugins/libplug.so')], { encoding: 'utf8' }).match(/libm\.so\.6 => (\S+)/)![1]!;
+    assert.match(r.stdout, new RegExp(`copy lib ${libm} image${libm} \\(needed by .*libplug\\.so\\)`));
+  });
+
+  it('relocates libraries found through a loader config next to the configured loader', () => {
+    const dir = tmp();
+    const prog = app(dir);
+    // As on an Occlum host: a private glibc loader and libc in their own directory.
+    const glibc = path.join(dir, 'occlum/glibc/lib');
+    mkdirSync(glibc, { recursive: true });
+    const hostLibc = execFileSync('ldd', [prog], { encoding: 'utf8' }).match(/libc\.so\.6 => (\S+)/)![1]!;
+    copyFileSync('/lib64/ld-linux-x86-64.so.2', path.join(glibc, 'ld-linux-x86-64.so.2'));
+    copyFileSync(hostLibc, path.join(glibc, 'libc.so.6'));
+    writeFileSync(path.join(dir, 'loaders.config'), `${glibc}/ld-linux-x86-64.so.2 ${path.join(dir, 'app/lib')}\n`);
+    bom(dir, `targets:\n  - target: /bin\n    copy:\n      - files: [${prog}]\n`);
+    const r = copyBom(dir, ['-f', 'bom.yaml', '--root', 'image', '--loader-config', 'loaders.config']);
+    assert.equal(r.code, 0, r.stderr);
+    const tree = readTree(path.join(dir, 'image'));
+    assert.equal(tree[`${glibc.slice(1)}/libc.so.6`]?.type, 'file', 'libc next to the configured loader');
+    assert.equal(tree[`${glibc.slice(1)}/libanswer.so`]?.type, 'file', 'a library of a configured dir goes next to the loader too');
+    assert.equal(tree['lib64/ld-linux-x86-64.so.2']?.type, 'file', 'the configured loader at the PT_INTERP path');
+    assert.equal(tree[hostLibc.slice(1)], undefined, "the host's libc is not used");
+  });
+
+  it('copies a musl program with its loader, and it runs', { skip: !hasCommand('musl-gcc') && 'musl-gcc is not installed' }, () => {
+    const dir = tmp();
+    cc('musl-gcc', path.join(dir, 'hello'), '#include <stdio.h>\nint main(void) { puts("hello from musl"); return 0; }\n');
+    bom(dir, 'targets:\n  - target: /bin\n    copy:\n      - files: [hello]\n');
+    const r = copyBom(dir, ['-f', 'bom.yaml', '--root', 'image']);
+    assert.equal(r.code, 0, r.stderr);
+    const tree = readTree(path.join(dir, 'image'));
+    assert.ok(Object.keys(tree).some((p) => /ld-musl-x86_64\.so\.1$/.test(p)), Object.keys(tree).join(' '));
+    if (isRoot) assert.equal(runInImage(path.join(dir, 'image'), '/bin/hello').stdout, 'hello from musl\n');
+  });
+});
