@@ -2,14 +2,36 @@
 // is assumed not to change while one resolver is in use. Paths are never normalised: the kernel
 // resolves "dir/link/../x" through the link, and the loaders report paths as they built them.
 import { open, stat } from 'node:fs/promises';
-import { HEAD_BYTES, readElf, type ElfResult } from './read.js';
+import { HEAD_BYTES, ehdrSize, readElf, type ElfResult } from './read.js';
+
+const EHDR_MAX = ehdrSize(64);
+/**
+ * Files open at once, however many resolutions run in parallel: running out of descriptors
+ * (EMFILE) would otherwise read as a missing library.
+ */
+const MAX_OPEN = 64;
+let active = 0;
+const waiting: (() => void)[] = [];
+
+async function limited<T>(fn: () => Promise<T>): Promise<T> {
+  // A finishing call hands its slot to the first waiting one.
+  if (active < MAX_OPEN) active++;
+  else await new Promise<void>((resolve) => waiting.push(resolve));
+  try {
+    return await fn();
+  } finally {
+    const next = waiting.shift();
+    if (next) next();
+    else active--;
+  }
+}
 
 export type Probe =
   /** Opening it fails with this errno code (ENOENT, ENOTDIR, EACCES, ...). */
   | { kind: 'absent'; code: string }
   /** A directory: opening it succeeds, reading it fails with EISDIR. */
   | { kind: 'directory' }
-  /** A regular file: `id` is its device and inode, `head` its first bytes. */
+  /** A regular file: `id` is its device and inode, `head` its first bytes (the ELF header if it is one). */
   | { kind: 'file'; id: string; size: number; head: Buffer; elf: ElfResult };
 
 export class FileCache {
@@ -23,7 +45,8 @@ export class FileCache {
   probe(path: string): Promise<Probe> {
     let p = this.probes.get(path);
     if (!p) {
-      p = probeFile(this.absolute(path));
+      const absolute = this.absolute(path);
+      p = limited(() => probeFile(absolute));
       this.probes.set(path, p);
     }
     return p;
@@ -58,8 +81,10 @@ async function probeFile(path: string): Promise<Probe> {
       const size = Number(st.size);
       const head = Buffer.alloc(Math.min(size, HEAD_BYTES));
       const { bytesRead } = await fh.read(head, 0, head.length, 0);
-      const bytes = head.subarray(0, bytesRead);
-      return { kind: 'file', id: `${st.dev}:${st.ino}`, size, head: bytes, elf: await readElf(fh, size, bytes) };
+      const elf = await readElf(fh, size, head.subarray(0, bytesRead));
+      // Keep only the ELF header for the loaders' checks, not the whole first read.
+      const ehdr = Buffer.from(head.subarray(0, Math.min(bytesRead, EHDR_MAX)));
+      return { kind: 'file', id: `${st.dev}:${st.ino}`, size, head: ehdr, elf };
     } finally {
       await fh.close();
     }

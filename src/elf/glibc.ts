@@ -2,6 +2,12 @@
 // walk of _dl_map_object_deps, the name lookup and search order of _dl_map_object, the checks
 // of open_verify and _dl_map_object_from_fd, and the order in which the list is printed.
 // Nothing is executed; files are only read.
+//
+// Not modelled, as they do not arise for the programs of an image: LD_PRELOAD and LD_AUDIT,
+// DT_FILTER and DT_AUXILIARY filtees, secure (setuid) mode, the kernel version check of the
+// .note.ABI-tag, the vDSO as a DT_NEEDED name, and Debian's /etc/ld.so.nohwcap. $ORIGIN of the
+// program is that of the path it was given, as under ldd (a program started by the kernel
+// gets the directory of its real path instead).
 import type { FileCache, Probe } from './files.js';
 import { lookupLdCache, type LdCache } from './ldcache.js';
 import type { GlibcModel } from './platform.js';
@@ -130,7 +136,7 @@ class GlibcLoad {
   private readonly chain: LinkMap[];
   /** The breadth-first search list of _dl_map_object_deps. */
   private readonly searchList: LinkMap[];
-  /** Search directories (with hwcaps subdirectory) seen not to exist, which the loader skips. */
+  /** Whether a search directory (with hwcaps subdirectory) exists, once tried: a missing one is skipped from then on. */
   private readonly dirExists = new Map<string, boolean>();
   private envDirs: string[] = [];
 
@@ -268,7 +274,7 @@ class GlibcLoad {
         if (r) return r;
       }
     }
-    const nodeflib = dyn !== undefined && dyn !== null && (dyn.flags1 & DF_1_NODEFLIB) !== 0;
+    const nodeflib = !!dyn && (dyn.flags1 & DF_1_NODEFLIB) !== 0;
     const cache = this.m.cache === null ? null : await this.ctx.ldCache(this.m.cache);
     const cached = cache ? lookupLdCache(cache, name, this.m.cacheMatch) : null;
     // DF_1_NODEFLIB also refuses cache entries that lie in a system directory.
@@ -329,17 +335,14 @@ class GlibcLoad {
       const before = this.searchList.slice(0, at).filter((l) => !l.faked).at(-1);
       listed.splice(before === this.main ? 0 : listed.indexOf(before!) + 1, 0, this.rtld);
     }
+    // Every listed object joined the search list, which set listedAs and neededBy.
     const libraries: Library[] = listed.map((l) => ({
-      name: l.listedAs ?? l.names[0]!,
+      name: l.listedAs!,
       path: l.faked ? null : l.realName,
       foundBy: l.foundBy,
-      neededBy: this.reportedName(l.neededBy ?? l.loader),
+      neededBy: l.neededBy === this.main ? this.file : l.neededBy!.realName,
     }));
     return { libraries, fatal };
-  }
-
-  private reportedName(l: LinkMap | null | undefined): string {
-    return !l || l === this.main ? this.file : l.realName;
   }
 }
 

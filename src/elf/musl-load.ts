@@ -2,6 +2,10 @@
 // load_deps): LD_LIBRARY_PATH first, then the DT_RUNPATH or DT_RPATH of the requesting
 // object and of every object up the chain that loaded it, then the system path; no cache, no
 // hwcaps subdirectories, and names of libc's parts resolve to the loader itself.
+//
+// Not modelled: LD_PRELOAD, and musl's swapping itself in for a library that turns out to be
+// a libc (it looks for __libc_start_main and stdin among its symbols), which only a DT_NEEDED
+// path or an oddly named libc can reach.
 import type { FileCache, Probe } from './files.js';
 import { splitMuslPath } from './musl.js';
 import { ET_DYN, ET_EXEC, type ElfInfo } from './read.js';

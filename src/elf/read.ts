@@ -228,7 +228,7 @@ function parsePhdr(b: Uint8Array, h: ElfHeader): ProgramHeader {
 }
 
 /** File offset of the virtual address range [vaddr, vaddr+len) if a PT_LOAD maps it from the file. */
-export function vaddrToOffset(loads: ProgramHeader[], vaddr: bigint, len: bigint): bigint | null {
+function vaddrToOffset(loads: ProgramHeader[], vaddr: bigint, len: bigint): bigint | null {
   for (const l of loads) {
     if (vaddr >= l.vaddr && vaddr + len <= l.vaddr + l.filesz) return l.offset + (vaddr - l.vaddr);
   }
