@@ -155,6 +155,17 @@ targets:
     assert.deepEqual(Object.keys(readTree(inst.image)), ['one', 'one/pkg', 'one/pkg/a', 'one/pkg/sub', 'one/pkg/sub/b', 'three', 'three/a', 'three/sub', 'three/sub/b', 'two', 'two/a', 'two/sub', 'two/sub/b']);
   });
 
+  it('copies several directories into one target; the same directory twice is replaced by the later copy', () => {
+    const inst = instance('includes: [other.yaml]\ntargets:\n  - target: /usr/lib\n    copy:\n      - dirs: [a/x, b/y]\n', {
+      'other.yaml': 'targets:\n  - target: /usr/lib\n    copy:\n      - dirs: [c/x]\n',
+    });
+    writeTree(inst.dir, { 'a/x/from-a': '', 'b/y/from-b': '', 'c/x/from-c': '' });
+    const r = inst.run();
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(Object.keys(readTree(inst.image)), ['usr', 'usr/lib', 'usr/lib/x', 'usr/lib/x/from-c', 'usr/lib/y', 'usr/lib/y/from-b']);
+    assert.match(r.stderr, /other\.yaml:4:\d+: the copy of \/usr\/lib\/x replaces the one from bom\.yaml:5:\d+/);
+  });
+
   it('applies the BOM excludes to directory copies', () => {
     const inst = instance('excludes: [__pycache__, "*.pyc", /pkg/top.txt]\ntargets:\n  - target: /\n    copy:\n      - dirs: [pkg]\n        files: [pkg/top.txt]\n');
     writeTree(inst.dir, { 'pkg/m.py': '', 'pkg/m.pyc': '', 'pkg/__pycache__/m.cpython.pyc': '', 'pkg/top.txt': '', 'pkg/sub/top.txt': '' });

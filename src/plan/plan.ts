@@ -3,7 +3,7 @@
 import { formatWhere, type Where } from '../errors.js';
 import type { Meta, TreeEntry } from '../fsops/tree.js';
 import type { Dependencies, LibItem } from './autodep.js';
-import type { ResolvedBom } from './resolve.js';
+import type { ResolvedBom, TreeItem } from './resolve.js';
 
 export type Op =
   | { kind: 'mkdir'; dest: string; where: Where | null }
@@ -29,7 +29,7 @@ export function buildPlan(boms: readonly ResolvedBom[], deps: Dependencies = { p
   const warnings: string[] = [];
   const libsOf = (i: number) => deps.perBom[i] ?? [];
   const lastLink = lastBy(boms.flatMap((b) => b.links), (l) => l.dest);
-  const lastTree = lastBy(boms.flatMap((b) => b.trees), (t) => t.dest);
+  const lastTree = lastBy(boms.flatMap((b) => b.trees), copiedDir);
   // Within one BOM a file it names beats a library with the same destination; a later BOM beats both.
   const lastFile = lastBy<{ dest: string }>(boms.flatMap((b, i) => [...libsOf(i), ...b.files]), (f) => f.dest);
   const lastTreeLib = lastBy(deps.trees, (l) => l.dest);
@@ -52,7 +52,7 @@ export function buildPlan(boms: readonly ResolvedBom[], deps: Dependencies = { p
       if (!dropped(l, lastLink.get(l.dest), (x, y) => x.target === y.target, `link ${l.dest || '/'}`)) ops.push({ kind: 'link', ...l });
     }
     for (const t of b.trees) {
-      if (!dropped(t, lastTree.get(t.dest), (x, y) => x.source === y.source, `the copy into /${t.dest}`)) ops.push({ kind: 'tree', ...t });
+      if (!dropped(t, lastTree.get(copiedDir(t)), (x, y) => x.source === y.source, `the copy of /${copiedDir(t)}`)) ops.push({ kind: 'tree', ...t });
     }
     for (const f of b.files) {
       if (!dropped(f, lastFile.get(f.dest) as typeof f, sameSource, `/${f.dest}`)) ops.push({ kind: 'file', ...f });
@@ -66,6 +66,12 @@ export function buildPlan(boms: readonly ResolvedBom[], deps: Dependencies = { p
   }
   warnings.push(...overlaps(ops));
   return { ops, warnings };
+}
+
+/** The directory a copy makes or fills: `T/<name>` for `dirs: [name]`, `T` itself for `name/` and `from` alone. */
+function copiedDir(t: TreeItem): string {
+  const top = t.entries[0];
+  return top && top.rel !== '' ? [t.dest, top.rel].filter(Boolean).join('/') : t.dest;
 }
 
 const sameSource = (a: { source: string }, b: { source: string }) => a.source === b.source;
