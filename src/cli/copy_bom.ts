@@ -1,11 +1,12 @@
 // copy_bom: the drop-in for Occlum's tool. load -> collect -> resolve -> plan -> apply.
+import './threads.js';
 import { readdir } from 'node:fs/promises';
 import { Command, CommanderError } from 'commander';
 import { collectBoms } from '../bom/collect.js';
 import { applyPlan, describeOp } from '../apply.js';
 import { Exit, UserError } from '../errors.js';
 import { log } from '../log.js';
-import { buildPlan } from '../plan/plan.js';
+import { buildPlan, type Plan } from '../plan/plan.js';
 import { checkDestinations, resolveBom } from '../plan/resolve.js';
 import { analyseDependencies, type MissingLib } from '../plan/autodep.js';
 import { DEFAULT_LOADER_CONFIG, loadLoaderConfig } from '../plan/loaders.js';
@@ -59,13 +60,16 @@ async function main(): Promise<number> {
   const entries = await readdir(root).catch(() => []);
   if (entries.length > 0) process.stdout.write(`WARNING: ${root} is not an empty directory before running copy_bom.\n`);
 
+  const clock = phases();
   const boms = await collectBoms(file, includeDir, process.env);
   checkDestinations(boms);
   const ctx = { root, warn: log.warn, note: log.info };
   const resolved = [];
   for (const bom of boms) resolved.push(await resolveBom(bom, ctx));
+  clock.mark('sources');
   const loaders = await loadLoaderConfig(opts.loaderConfig ?? (process.env.OCCLUM_ELF_LOADER_CONFIG || undefined));
   const deps = await analyseDependencies(resolved, { rootAbs: path.resolve(root), loaders, debug: log.debug });
+  clock.mark('dependencies');
   const plan = buildPlan(resolved, deps);
   for (const w of plan.warnings) log.warn(w);
 
@@ -73,15 +77,39 @@ async function main(): Promise<number> {
     process.stdout.write(plan.ops.map((op) => `${describeOp(op, root)}\n`).join(''));
   } else {
     const stats = await applyPlan(plan, root);
-    log.info(`done: ${stats.files} files copied (${stats.bytes} bytes), ${stats.unchanged} unchanged`);
+    clock.mark('copy');
+    log.info(`done: ${stats.files} files copied (${stats.bytes} bytes), ${stats.unchanged} unchanged; ${clock.report()}`);
   }
-  return reportMissing(deps.missing, opts.dryRun ? new Set(plan.ops.map((op) => path.posix.basename(op.dest))) : await namesIn(root));
+  if (deps.missing.length === 0) return Exit.ok;
+  // A dry run has written nothing: what the image would hold is what it holds now plus the plan.
+  const present = await namesIn(root);
+  if (opts.dryRun) for (const name of plannedNames(plan)) present.add(name);
+  return reportMissing(deps.missing, present);
+}
+
+/** Wall time of each phase, for the summary line. */
+function phases() {
+  let last = performance.now();
+  const spent: string[] = [];
+  return {
+    mark(name: string) {
+      const now = performance.now();
+      spent.push(`${name} ${((now - last) / 1000).toFixed(2)} s`);
+      last = now;
+    },
+    report: () => spent.join(', '),
+  };
 }
 
 /** Missing libraries of `files` entries fail the run unless the image has a file of that name (upstream's rule). */
 function reportMissing(missing: readonly MissingLib[], present: ReadonlySet<string>): number {
   const absent = missing.filter((m) => !present.has(m.name));
-  for (const m of absent.filter((m) => m.fromTree)) log.warn(`${formatWhere(m.where)}: library ${m.name} needed by ${m.neededBy} was not found`);
+  const warned = new Set<string>();
+  for (const m of absent.filter((m) => m.fromTree)) {
+    const line = `${formatWhere(m.where)}: library ${m.name} needed by ${m.neededBy} was not found`;
+    if (!warned.has(line)) log.warn(line);
+    warned.add(line);
+  }
   const fatal = absent.filter((m) => !m.fromTree);
   if (fatal.length === 0) return Exit.ok;
   process.stderr.write('copy_bom failed due to following libraries are missing:\n');
@@ -94,11 +122,20 @@ function reportMissing(missing: readonly MissingLib[], present: ReadonlySet<stri
   return Exit.missingLibrary;
 }
 
-/** File names anywhere in the image (files and links). */
+/** File names anywhere in the image (files and links); none when it does not exist yet. */
 async function namesIn(root: string): Promise<Set<string>> {
   const names = new Set<string>();
-  for (const e of await readdir(root, { recursive: true, withFileTypes: true })) if (!e.isDirectory()) names.add(e.name);
+  const entries = await readdir(root, { recursive: true, withFileTypes: true }).catch(() => []);
+  for (const e of entries) if (!e.isDirectory()) names.add(e.name);
   return names;
+}
+
+/** File names the plan writes, inside copied trees too. */
+function* plannedNames(plan: Plan): Generator<string> {
+  for (const op of plan.ops) {
+    if (op.kind === 'tree') for (const e of op.entries) yield path.posix.basename(e.rel);
+    else if (op.kind !== 'mkdir') yield path.posix.basename(op.dest);
+  }
 }
 
 await runMain('copy_bom', main);

@@ -93,7 +93,7 @@ export async function analyseDependencies(boms: readonly ResolvedBom[], ctx: Aut
     for (const lib of r.libraries) {
       if (lib.foundBy === 'interpreter') continue; // the loader, copied above
       if (lib.path === null) {
-        missing.push({ name: lib.name, neededBy: lib.neededBy, where, fromTree });
+        missing.push({ name: lib.name, neededBy: path.resolve(lib.neededBy), where, fromTree });
         continue;
       }
       const rule = `DT_NEEDED ${lib.name} of ${lib.neededBy}, found via ${lib.foundBy}`;
@@ -108,23 +108,29 @@ export async function analyseDependencies(boms: readonly ResolvedBom[], ctx: Aut
     return out;
   };
 
-  const perBom: LibItem[][] = [];
-  for (const b of boms) {
-    const libs: LibItem[] = [];
-    for (const f of b.files) if (f.autodep) libs.push(...(await analyse(f.source, f.dest, f.where, false)));
-    perBom.push(libs);
-  }
+  // Analysed in parallel, gathered in BOM order, so the plan does not depend on timing.
+  const perBom = await Promise.all(
+    boms.map(async (b) => (await inParallel(b.files.filter((f) => f.autodep), (f) => analyse(f.source, f.dest, f.where, false))).flat()),
+  );
+  const treeFiles = boms.flatMap((b) => b.trees.flatMap((t) => t.entries.filter((e) => e.kind === 'file' && e.size >= 52).map((e) => ({ e, t })))); // 52: the smallest ELF header
   const fromFiles = new Set(perBom.flat().map((l) => `${l.source}\0${l.dest}`));
-  const trees: LibItem[] = [];
-  for (const b of boms) {
-    for (const t of b.trees) {
-      for (const e of t.entries) {
-        if (e.kind !== 'file' || e.size < 52) continue; // smaller than any ELF header
-        for (const lib of await analyse(e.src, null, t.where, true)) if (!fromFiles.has(`${lib.source}\0${lib.dest}`)) trees.push(lib);
-      }
-    }
-  }
+  const trees = (await inParallel(treeFiles, ({ e, t }) => analyse(e.src, null, t.where, true))).flat().filter((l) => !fromFiles.has(`${l.source}\0${l.dest}`));
+  missing.sort((a, b) => (a.neededBy < b.neededBy ? -1 : a.neededBy > b.neededBy ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return { perBom, trees, missing };
+}
+
+/** map() with at most 64 calls in flight, results in input order. */
+async function inParallel<T, R>(items: readonly T[], fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(64, items.length) }, worker));
+  return out;
 }
 
 /** Found through a $ORIGIN entry of the analysed file's own RPATH/RUNPATH. */
