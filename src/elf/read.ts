@@ -170,7 +170,12 @@ export const HEAD_BYTES = 4096;
  * Reads the program headers, PT_INTERP and the dynamic section of an open ELF file of `size`
  * bytes. `head`, when given, must hold the file's first min(size, HEAD_BYTES) bytes.
  */
-export async function readElf(fh: FileHandle, size: number, head?: Buffer): Promise<ElfResult> {
+/** What the reader needs of an open file: positioned reads (a FileHandle, or a shim over a descriptor). */
+export interface ByteSource {
+  read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+}
+
+export async function readElf(fh: ByteSource, size: number, head?: Buffer): Promise<ElfResult> {
   const reader = new Reader(fh, size);
   head ??= await reader.read(0, Math.min(size, HEAD_BYTES));
   const parsed = parseHeader(head);
@@ -303,7 +308,7 @@ function safeNumber(x: bigint): number {
 /** Positioned reads of one open file, bounded by its size. */
 class Reader {
   constructor(
-    private readonly fh: FileHandle,
+    private readonly fh: ByteSource,
     private readonly size: number,
   ) {}
 

@@ -1,8 +1,8 @@
 // The writes: files (temporary name, metadata, then rename, so a destination is always
 // either the old file or the whole new one), links, and directory trees as rsync -a
 // leaves them. Nothing here follows a link inside the destination.
-import { constants } from 'node:fs';
-import { chmod, copyFile, lchown, lstat, mkdir, readlink, rename, rmdir, symlink, unlink } from 'node:fs/promises';
+import { constants, lstatSync, readlinkSync, type BigIntStats } from 'node:fs';
+import { chmod, copyFile, lchown, mkdir, rename, rmdir, symlink, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { Meta, TreeEntry } from './tree.js';
@@ -23,26 +23,25 @@ function tempName(dest: string): string {
   return path.join(path.dirname(dest), `.${path.basename(dest)}.${randomBytes(4).toString('hex')}.tmp`);
 }
 
-async function lstatOrNull(p: string) {
-  return lstat(p, { bigint: true }).catch((e: NodeJS.ErrnoException) => {
-    if (e.code === 'ENOENT') return null;
-    throw e;
-  });
+/** The destination as it is now. Synchronous: on an unchanged image this is the whole run. */
+function lstatOrNull(p: string): BigIntStats | null {
+  return lstatSync(p, { bigint: true, throwIfNoEntry: false }) ?? null;
 }
 
-async function setMeta(p: string, meta: Meta, isLink: boolean): Promise<void> {
-  if (keepOwner) await lchown(p, meta.uid, meta.gid); // before chmod: chown clears set-id bits
-  if (!isLink) await chmod(p, meta.mode & 0o7777);
-  await setMtime(p, meta.mtimeNs, isLink);
+/** Owner, permission bits and mtime as the source's, touching only what differs from `now`. */
+async function setMeta(p: string, meta: Meta, isLink: boolean, now?: BigIntStats): Promise<void> {
+  const ownerDiffers = !now || Number(now.uid) !== meta.uid || Number(now.gid) !== meta.gid;
+  if (keepOwner && ownerDiffers) await lchown(p, meta.uid, meta.gid); // before chmod: chown clears set-id bits
+  if (!isLink && (!now || ownerDiffers || (Number(now.mode) & 0o7777) !== (meta.mode & 0o7777))) await chmod(p, meta.mode & 0o7777);
+  if (!now || !sameMtime(now.mtimeNs, meta.mtimeNs)) await setMtime(p, meta.mtimeNs, isLink);
 }
 
 /** Copy a regular file unless the destination already has its size and mtime (rsync's quick check). */
 export async function copyFileAtomic(src: string, dest: string, meta: Meta, stats: CopyStats): Promise<void> {
-  const old = await lstatOrNull(dest);
+  const old = lstatOrNull(dest);
   if (old?.isFile() && Number(old.size) === meta.size && sameMtime(old.mtimeNs, meta.mtimeNs)) {
     // Content is taken as unchanged; the permission bits and owner still follow the source.
-    if ((Number(old.mode) & 0o7777) !== (meta.mode & 0o7777)) await chmod(dest, meta.mode & 0o7777);
-    if (keepOwner && (Number(old.uid) !== meta.uid || Number(old.gid) !== meta.gid)) await setMeta(dest, meta, false);
+    await setMeta(dest, meta, false, old);
     stats.unchanged++;
     return;
   }
@@ -62,10 +61,8 @@ export async function copyFileAtomic(src: string, dest: string, meta: Meta, stat
 
 /** Create or replace a symlink (an existing directory there is an error, as for rsync and upstream). */
 export async function makeLink(dest: string, target: string, meta?: Meta): Promise<void> {
-  const old = await lstatOrNull(dest);
-  if (old?.isSymbolicLink() && meta) {
-    if ((await readlink(dest)) === target) return setMeta(dest, meta, true);
-  }
+  const old = lstatOrNull(dest);
+  if (old?.isSymbolicLink() && readlinkSync(dest) === target) return meta ? setMeta(dest, meta, true, old) : undefined;
   if (old?.isDirectory()) {
     // rsync removes an empty directory in the way; a full one is an error.
     await rmdir(dest);
@@ -83,7 +80,7 @@ export async function makeLink(dest: string, target: string, meta?: Meta): Promi
 
 /** A real directory at `dest`: anything else there (a file, a link) is replaced, as rsync does. */
 async function ensureDir(dest: string): Promise<void> {
-  const old = await lstatOrNull(dest);
+  const old = lstatOrNull(dest);
   if (old?.isDirectory()) return;
   if (old) await unlink(dest);
   await mkdir(dest);
@@ -114,5 +111,8 @@ export async function copyTree(entries: readonly TreeEntry[], base: string, stat
     (f) => copyFileAtomic(f.src, path.join(base, f.rel), f, stats),
   );
   for (const l of entries) if (l.kind === 'link') await makeLink(path.join(base, l.rel), l.target!, l);
-  for (const d of [...dirs].reverse()) await setMeta(path.join(base, d.rel), d, false);
+  for (const d of [...dirs].reverse()) {
+    const p = path.join(base, d.rel);
+    await setMeta(p, d, false, lstatOrNull(p) ?? undefined);
+  }
 }
