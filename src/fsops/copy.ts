@@ -6,6 +6,7 @@ import { chmod, copyFile, lchown, mkdir, rename, rmdir, symlink, unlink } from '
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { Meta, TreeEntry } from './tree.js';
+import { mapLimit } from '../pool.js';
 import { sameMtime, setMtime } from './times.js';
 
 /** rsync -a as root also keeps owners; as anyone else it cannot. */
@@ -86,14 +87,6 @@ async function ensureDir(dest: string): Promise<void> {
   await mkdir(dest);
 }
 
-/** Run `task` over `items`, at most `limit` at a time. */
-export async function pool<T>(items: readonly T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await task(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
 
 const PARALLEL_COPIES = 16;
 
@@ -105,7 +98,7 @@ const PARALLEL_COPIES = 16;
 export async function copyTree(entries: readonly TreeEntry[], base: string, stats: CopyStats): Promise<void> {
   const dirs = entries.filter((e) => e.kind === 'dir');
   for (const d of dirs) if (d.rel !== '') await ensureDir(path.join(base, d.rel));
-  await pool(
+  await mapLimit(
     entries.filter((e) => e.kind === 'file'),
     PARALLEL_COPIES,
     (f) => copyFileAtomic(f.src, path.join(base, f.rel), f, stats),

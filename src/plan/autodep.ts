@@ -8,6 +8,7 @@ import { createResolver, type Library, type Resolution, type Resolver } from '..
 import { describeFsError, Exit, UserError, type Where } from '../errors.js';
 import { metaOf, type Meta } from '../fsops/tree.js';
 import type { LoaderConfig } from './loaders.js';
+import { mapLimit } from '../pool.js';
 import { imagePath } from './paths.js';
 import type { ResolvedBom } from './resolve.js';
 
@@ -110,28 +111,15 @@ export async function analyseDependencies(boms: readonly ResolvedBom[], ctx: Aut
 
   // Analysed in parallel, gathered in BOM order, so the plan does not depend on timing.
   const perBom = await Promise.all(
-    boms.map(async (b) => (await inParallel(b.files.filter((f) => f.autodep), (f) => analyse(f.source, f.dest, f.where, false))).flat()),
+    boms.map(async (b) => (await mapLimit(b.files.filter((f) => f.autodep), 64, (f) => analyse(f.source, f.dest, f.where, false))).flat()),
   );
   const treeFiles = boms.flatMap((b) => b.trees.flatMap((t) => t.entries.filter((e) => e.kind === 'file' && e.size >= 52).map((e) => ({ e, t })))); // 52: the smallest ELF header
   const fromFiles = new Set(perBom.flat().map((l) => `${l.source}\0${l.dest}`));
-  const trees = (await inParallel(treeFiles, ({ e, t }) => analyse(e.src, null, t.where, true))).flat().filter((l) => !fromFiles.has(`${l.source}\0${l.dest}`));
+  const trees = (await mapLimit(treeFiles, 64, ({ e, t }) => analyse(e.src, null, t.where, true))).flat().filter((l) => !fromFiles.has(`${l.source}\0${l.dest}`));
   missing.sort((a, b) => (a.neededBy < b.neededBy ? -1 : a.neededBy > b.neededBy ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return { perBom, trees, missing };
 }
 
-/** map() with at most 64 calls in flight, results in input order. */
-async function inParallel<T, R>(items: readonly T[], fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(64, items.length) }, worker));
-  return out;
-}
 
 /** Found through a $ORIGIN entry of the analysed file's own RPATH/RUNPATH. */
 function viaOrigin(lib: Library, r: Extract<Resolution, { status: 'dynamic' }>, file: string): boolean {
