@@ -75,6 +75,12 @@ describe('includes', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(Object.keys(readTree(inst.image)), ['from-tpl1', 'from-y']);
   });
+  it('finds the shipped templates after every include dir', () => {
+    const inst = instance('includes: [base.yaml]\n');
+    const r = inst.run();
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(existsSync(path.join(inst.image, 'proc')) && existsSync(path.join(inst.image, 'lib64')));
+  });
   it('reports a cycle with its chain', () => {
     const inst = instance('includes: [a.yaml]\n', { 'a.yaml': 'includes: [b.yaml]\n', 'b.yaml': 'includes: [a.yaml]\n' });
     const r = inst.run();
