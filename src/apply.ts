@@ -2,7 +2,7 @@
 import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { describeFsError, Exit, UserError, type ExitCode } from './errors.js';
-import { copyFileAtomic, copyTree, makeLink, newStats, type CopyStats } from './fsops/copy.js';
+import { CopyCheckError, copyFileAtomic, copyTree, makeLink, newStats, type CopyStats } from './fsops/copy.js';
 import { Jail } from './fsops/jail.js';
 import { log } from './log.js';
 import type { Op, Plan } from './plan/plan.js';
@@ -41,6 +41,7 @@ export async function applyPlan(plan: Plan, root: string): Promise<CopyStats> {
       await applyOp(op, jail, stats);
     } catch (e) {
       if (e instanceof UserError) throw e;
+      if (e instanceof CopyCheckError) throw new UserError(e.message, e.reason === 'hash' ? Exit.wrongHash : FAILURE[op.kind], op.where ?? undefined);
       throw new UserError(`${describeOp(op, root)} failed: ${describeFsError(e)}${fsPath(e)}`, FAILURE[op.kind], op.where ?? undefined);
     }
   }
@@ -77,7 +78,7 @@ async function applyOp(op: Op, jail: Jail, stats: CopyStats): Promise<void> {
       // rsync puts a file given a directory (or a link to one) as its destination inside it.
       const followed = await jail.resolve(op.dest);
       if (await isDir(followed)) dest = path.join(followed, path.basename(op.source));
-      await copyFileAtomic(op.source, dest, op.meta, stats);
+      await copyFileAtomic(op.source, dest, op.meta, stats, op.kind === 'file' ? op.sha256 : undefined);
       return;
     }
   }

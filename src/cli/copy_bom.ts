@@ -12,6 +12,7 @@ import { analyseDependencies, type MissingLib } from '../plan/autodep.js';
 import { DEFAULT_LOADER_CONFIG, loadLoaderConfig } from '../plan/loaders.js';
 import { formatWhere } from '../errors.js';
 import path from 'node:path';
+import { lockImage } from '../fsops/lock.js';
 import { runMain } from './main.js';
 
 interface Options {
@@ -76,7 +77,13 @@ async function main(): Promise<number> {
   if (opts.dryRun) {
     process.stdout.write(plan.ops.map((op) => `${describeOp(op, root)}\n`).join(''));
   } else {
-    const stats = await applyPlan(plan, root);
+    const release = await lockImage(root, (pid, file) => log.warn(`waiting for copy_bom (pid ${pid}) to finish with ${root} (lock file ${file})`));
+    let stats;
+    try {
+      stats = await applyPlan(plan, root);
+    } finally {
+      release();
+    }
     clock.mark('copy');
     log.info(`done: ${stats.files} files copied (${stats.bytes} bytes), ${stats.unchanged} unchanged; ${clock.report()}`);
   }

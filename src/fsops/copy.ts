@@ -1,12 +1,13 @@
 // The writes: files (temporary name, metadata, then rename, so a destination is always
 // either the old file or the whole new one), links, and directory trees as rsync -a
 // leaves them. Nothing here follows a link inside the destination.
-import { constants, lstatSync, readlinkSync, type BigIntStats } from 'node:fs';
+import { constants, lstatSync, readlinkSync, statSync, type BigIntStats } from 'node:fs';
 import { chmod, copyFile, lchown, mkdir, rename, rmdir, symlink, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { Meta, TreeEntry } from './tree.js';
 import { mapLimit } from '../pool.js';
+import { hashFile } from './hash.js';
 import { sameMtime, setMtime } from './times.js';
 
 /** rsync -a as root also keeps owners; as anyone else it cannot. */
@@ -37,8 +38,23 @@ async function setMeta(p: string, meta: Meta, isLink: boolean, now?: BigIntStats
   if (!now || !sameMtime(now.mtimeNs, meta.mtimeNs)) await setMtime(p, meta.mtimeNs, isLink);
 }
 
-/** Copy a regular file unless the destination already has its size and mtime (rsync's quick check). */
-export async function copyFileAtomic(src: string, dest: string, meta: Meta, stats: CopyStats): Promise<void> {
+/** A copy that must not be put in place: the source changed under us, or the bytes are not the pinned ones. */
+export class CopyCheckError extends Error {
+  constructor(
+    message: string,
+    readonly reason: 'changed' | 'hash',
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Copy a regular file unless the destination already has its size and mtime (rsync's quick
+ * check). `meta` is the source as scanned: if the source no longer matches it after the copy,
+ * it changed while being copied and the half-new copy is thrown away. With `sha256`, the bytes
+ * written are checked, not just the source read earlier.
+ */
+export async function copyFileAtomic(src: string, dest: string, meta: Meta, stats: CopyStats, sha256?: string): Promise<void> {
   const old = lstatOrNull(dest);
   if (old?.isFile() && Number(old.size) === meta.size && sameMtime(old.mtimeNs, meta.mtimeNs)) {
     // Content is taken as unchanged; the permission bits and owner still follow the source.
@@ -50,6 +66,15 @@ export async function copyFileAtomic(src: string, dest: string, meta: Meta, stat
   const tmp = tempName(dest);
   try {
     await copyFile(src, tmp, constants.COPYFILE_FICLONE);
+    const now = statSync(src, { bigint: true });
+    const written = lstatSync(tmp, { bigint: true });
+    if (Number(now.size) !== meta.size || now.mtimeNs !== meta.mtimeNs || Number(written.size) !== meta.size) {
+      throw new CopyCheckError(`${src} changed while it was being copied (run again to copy it as it is now)`, 'changed');
+    }
+    if (sha256 !== undefined) {
+      const actual = await hashFile(tmp);
+      if (actual !== sha256) throw new CopyCheckError(`the bytes copied from ${src} have SHA-256 ${actual.toUpperCase()}, not ${sha256.toUpperCase()}`, 'hash');
+    }
     await setMeta(tmp, meta, false);
     await rename(tmp, dest);
   } catch (e) {

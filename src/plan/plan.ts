@@ -9,7 +9,7 @@ export type Op =
   | { kind: 'mkdir'; dest: string; where: Where | null }
   | { kind: 'link'; dest: string; target: string; where: Where }
   | { kind: 'tree'; source: string; dest: string; entries: TreeEntry[]; where: Where }
-  | { kind: 'file'; source: string; dest: string; meta: Meta; autodep: boolean; where: Where }
+  | { kind: 'file'; source: string; dest: string; meta: Meta; autodep: boolean; sha256?: string; where: Where }
   | { kind: 'lib'; source: string; dest: string; meta: Meta; neededBy: string; rule: string; where: Where };
 
 export interface Plan {

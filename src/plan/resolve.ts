@@ -1,13 +1,12 @@
 // Read-only half of planning: find every source on the host (globs expanded, files
 // stat'ed, hashes checked, directory trees scanned) before anything is written.
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Bom, FileEntry, Name } from '../bom/load.js';
 import { expandGlob, hasGlobMagic } from '../bom/glob.js';
 import { describeFsError, Exit, UserError, type Where } from '../errors.js';
 import { compileExcludes, FilterRuleError, type ExcludeMatcher } from '../fsops/exclude.js';
+import { hashFile } from '../fsops/hash.js';
 import { metaOf, scanTree, type Meta, type TreeEntry } from '../fsops/tree.js';
 import { fileName, hostJoin, imagePath } from './paths.js';
 
@@ -33,6 +32,8 @@ export interface FileItem {
   dest: string;
   meta: Meta;
   autodep: boolean;
+  /** The pinned SHA-256 (lower-case), checked again on the bytes written. */
+  sha256?: string;
   where: Where;
 }
 export interface ResolvedBom {
@@ -166,22 +167,15 @@ async function resolveFile(source: string, target: string, f: FileEntry, ctx: Re
   if (st.isDirectory()) throw new UserError(`${source} is a directory: list it under \`dirs\``, Exit.copyFile, f.where);
   if (!st.isFile()) throw new UserError(`${source} is not a regular file`, Exit.copyFile, f.where);
   if (f.hash !== undefined) {
-    const actual = await sha256(source).catch((e: unknown) => {
+    const actual = await hashFile(source).catch((e: unknown) => {
       throw new UserError(`cannot read ${source}: ${describeFsError(e)}`, Exit.fileNotFound, f.where);
     });
     if (actual !== f.hash) {
       throw new UserError(`hash mismatch for ${source}: the BOM says ${f.hash.toUpperCase()}, the file's SHA-256 is ${actual.toUpperCase()}`, Exit.wrongHash, f.where);
     }
   }
-  return { source, dest: imagePath(f.where, target, name), meta: metaOf(st), autodep: f.autodep, where: f.where };
+  const item: FileItem = { source, dest: imagePath(f.where, target, name), meta: metaOf(st), autodep: f.autodep, where: f.where };
+  if (f.hash !== undefined) item.sha256 = f.hash;
+  return item;
 }
 
-export function sha256(file: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const h = createHash('sha256');
-    createReadStream(file)
-      .on('error', reject)
-      .on('data', (chunk) => h.update(chunk))
-      .on('end', () => resolve(h.digest('hex')));
-  });
-}

@@ -1,0 +1,76 @@
+// One writer per image, and copies that are never put in place half-new or unverified.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { CopyCheckError, copyFileAtomic, newStats } from '../src/fsops/copy.ts';
+import { metaOf } from '../src/fsops/tree.ts';
+import { hashFile } from '../src/fsops/hash.ts';
+import { lockPath } from '../src/fsops/lock.ts';
+import { repo, tmp } from './helpers.ts';
+
+function instance() {
+  const dir = tmp();
+  writeFileSync(path.join(dir, 'f'), 'content');
+  writeFileSync(path.join(dir, 'bom.yaml'), 'targets:\n  - target: /\n    copy:\n      - files: [f]\n');
+  return dir;
+}
+
+describe('one writer per image', () => {
+  it('waits while a live process holds the lock, then copies', async () => {
+    const dir = instance();
+    const holder = spawn('sleep', ['30']);
+    writeFileSync(lockPath(path.join(dir, 'image')), `${holder.pid}\n`);
+    const run = spawn(process.execPath, [path.join(repo, 'dist/cli/copy_bom.js'), '-f', 'bom.yaml', '--root', 'image'], { cwd: dir });
+    let stderr = '';
+    run.stderr.on('data', (d: Buffer) => (stderr += d));
+    const exit = new Promise<number | null>((resolve) => run.on('exit', resolve));
+    await new Promise((r) => setTimeout(r, 700));
+    assert.match(stderr, new RegExp(`waiting for copy_bom \\(pid ${holder.pid}\\) to finish with image`));
+    assert.ok(!existsSync(path.join(dir, 'image/f')), 'nothing copied while the lock is held');
+    holder.kill('SIGKILL');
+    assert.equal(await exit, 0, stderr);
+    assert.equal(readFileSync(path.join(dir, 'image/f'), 'utf8'), 'content');
+    assert.ok(!existsSync(lockPath(path.join(dir, 'image'))), 'the lock is released');
+  });
+
+  it('takes over the lock of a run that was killed', () => {
+    const dir = instance();
+    const gone = spawnSync('sh', ['-c', 'echo $$']).stdout.toString().trim(); // a pid that has exited
+    writeFileSync(lockPath(path.join(dir, 'image')), `${gone}\n`);
+    const r = spawnSync(process.execPath, [path.join(repo, 'dist/cli/copy_bom.js'), '-f', 'bom.yaml', '--root', 'image'], { cwd: dir, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(existsSync(path.join(dir, 'image/f')));
+  });
+});
+
+describe('copies are checked before they are put in place', () => {
+  const setup = () => {
+    const dir = tmp();
+    const src = path.join(dir, 'src');
+    const dest = path.join(dir, 'dest');
+    writeFileSync(src, 'new content');
+    writeFileSync(dest, 'old');
+    return { dir, src, dest };
+  };
+  const leftovers = (dir: string) => readdirSync(dir).filter((n) => n.endsWith('.tmp'));
+
+  it('a source that no longer matches its scan is not put in place', async () => {
+    const { dir, src, dest } = setup();
+    const scanned = { ...metaOf(statSync(src, { bigint: true })), mtimeNs: 1n }; // as seen before it changed
+    await assert.rejects(copyFileAtomic(src, dest, scanned, newStats()), (e) => e instanceof CopyCheckError && e.reason === 'changed');
+    assert.equal(readFileSync(dest, 'utf8'), 'old');
+    assert.deepEqual(leftovers(dir), []);
+  });
+
+  it('a pinned hash is checked on the bytes written', async () => {
+    const { dir, src, dest } = setup();
+    const meta = metaOf(statSync(src, { bigint: true }));
+    await assert.rejects(copyFileAtomic(src, dest, meta, newStats(), 'a'.repeat(64)), (e) => e instanceof CopyCheckError && e.reason === 'hash');
+    assert.equal(readFileSync(dest, 'utf8'), 'old');
+    assert.deepEqual(leftovers(dir), []);
+    await copyFileAtomic(src, dest, meta, newStats(), await hashFile(src));
+    assert.equal(readFileSync(dest, 'utf8'), 'new content');
+  });
+});
