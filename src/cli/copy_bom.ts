@@ -12,7 +12,11 @@ import { analyseDependencies, type MissingLib } from '../plan/autodep.js';
 import { DEFAULT_LOADER_CONFIG, loadLoaderConfig } from '../plan/loaders.js';
 import { formatWhere } from '../errors.js';
 import path from 'node:path';
+import { renameSync, writeFileSync } from 'node:fs';
 import { lockImage } from '../fsops/lock.js';
+import { makeManifest, manifestPath, provenance, readManifest, scanImage, serialize } from '../manifest.js';
+import { shown } from '../plan/paths.js';
+import { removePaths, stalePaths } from '../sync.js';
 import { runMain } from './main.js';
 
 interface Options {
@@ -21,6 +25,8 @@ interface Options {
   dryRun?: boolean;
   includeDir: string[];
   loaderConfig?: string;
+  manifest?: string;
+  delete?: boolean;
 }
 
 function parse(argv: string[]): Options {
@@ -30,6 +36,8 @@ function parse(argv: string[]): Options {
     .requiredOption('--root <dir>', 'the image root directory to copy into')
     .option('--dry-run', 'print every operation and change nothing')
     .option('-i, --include-dir <dir>', 'where to look for included BOM files (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--manifest <file>', 'where to write the image manifest (default: <root>.manifest.json beside the root)')
+    .option('--delete', 'also remove what the previous run put in the image and the BOMs no longer describe')
     .option('--loader-config <file>', `Occlum loader config (default: $OCCLUM_ELF_LOADER_CONFIG, else ${DEFAULT_LOADER_CONFIG} when present)`)
     .version('0.1.0', '-V, --version')
     .exitOverride()
@@ -74,24 +82,38 @@ async function main(): Promise<number> {
   const plan = buildPlan(resolved, deps);
   for (const w of plan.warnings) log.warn(w);
 
+  const manifestFile = manifestPath(root, opts.manifest);
+  const from = provenance(plan);
   if (opts.dryRun) {
     process.stdout.write(plan.ops.map((op) => `${describeOp(op, root)}\n`).join(''));
+    if (opts.delete) for (const p of stalePaths(readManifest(manifestFile, false), from)) process.stdout.write(`rm ${shown(root, p.slice(1))}\n`);
   } else {
     const release = await lockImage(root, (pid, file) => log.warn(`waiting for copy_bom (pid ${pid}) to finish with ${root} (lock file ${file})`));
-    let stats;
     try {
-      stats = await applyPlan(plan, root);
+      const stats = await applyPlan(plan, root);
+      clock.mark('copy');
+      const previous = readManifest(manifestFile, false);
+      if (opts.delete) for (const p of removePaths(root, stalePaths(previous, from))) process.stdout.write(`removed ${shown(root, p.slice(1))}\n`);
+      const manifest = makeManifest(await scanImage(root, from, previous));
+      writeAtomically(manifestFile, serialize(manifest));
+      clock.mark('manifest');
+      log.info(`done: ${stats.files} files copied (${stats.bytes} bytes), ${stats.unchanged} unchanged; ${clock.report()}`);
+      process.stdout.write(`image digest: ${manifest.digest}\n`);
     } finally {
       release();
     }
-    clock.mark('copy');
-    log.info(`done: ${stats.files} files copied (${stats.bytes} bytes), ${stats.unchanged} unchanged; ${clock.report()}`);
   }
   if (deps.missing.length === 0) return Exit.ok;
   // A dry run has written nothing: what the image would hold is what it holds now plus the plan.
   const present = await namesIn(root);
   if (opts.dryRun) for (const name of plannedNames(plan)) present.add(name);
   return reportMissing(deps.missing, present);
+}
+
+function writeAtomically(file: string, text: string): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, file);
 }
 
 /** Wall time of each phase, for the summary line. */

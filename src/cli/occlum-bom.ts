@@ -4,6 +4,8 @@ import './threads.js';
 import { Command, CommanderError } from 'commander';
 import { Exit, UserError } from '../errors.js';
 import { register as deps } from './commands/deps.js';
+import { register as verify } from './commands/verify.js';
+import { register as why } from './commands/why.js';
 
 const program = new Command()
   .name('occlum-bom')
@@ -11,7 +13,7 @@ const program = new Command()
   .exitOverride()
   .configureOutput({ outputError: (text, write) => write(`occlum-bom: ${text.replace(/^error: /, '')}`) });
 
-for (const register of [deps]) register(program);
+for (const register of [deps, verify, why]) register(program);
 
 async function main(): Promise<void> {
   try {

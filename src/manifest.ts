@@ -1,0 +1,152 @@
+// The image manifest: every path in the image with its type, mode, size, SHA-256 (files),
+// link target (links) and provenance (the BOM line, or the ELF and the rule that pulled it in).
+// Sorted by path, so two identical builds give byte-identical manifests; the digest is a
+// hash over the content part of the entries only (not provenance, not times).
+import { createHash } from 'node:crypto';
+import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import path from 'node:path';
+import { Exit, formatWhere, UserError } from './errors.js';
+import { hashFile } from './fsops/hash.js';
+import { mapLimit } from './pool.js';
+import type { Op, Plan } from './plan/plan.js';
+
+export const MANIFEST_VERSION = 1;
+
+export interface From {
+  /** The BOM entry: `file:line:col`. */
+  bom: string;
+  op: 'mkdir' | 'link' | 'tree' | 'file' | 'lib' | 'root';
+  /** The host path copied (files, trees, libraries). */
+  source?: string;
+  /** Libraries: the file of the BOM entry whose dependency this is, and the loader's rule. */
+  neededBy?: string;
+  rule?: string;
+}
+
+export interface Entry {
+  /** Absolute path inside the image ('/' is the root). */
+  path: string;
+  type: 'dir' | 'file' | 'link';
+  /** Permission bits, octal, e.g. "0755" (none for links). */
+  mode?: string;
+  size?: number;
+  sha256?: string;
+  /** Modification time of files, `seconds.nanoseconds` (copied from the source). */
+  mtime?: string;
+  target?: string;
+  /** Why it is there; "parent" for a directory made only to hold what is below it; null when this run did not describe it. */
+  from: From | 'parent' | null;
+}
+
+export interface Manifest {
+  version: number;
+  digest: string;
+  entries: Entry[];
+}
+
+/** `<root>.manifest.json` beside the image root, unless one is named. */
+export function manifestPath(root: string, explicit?: string): string {
+  return explicit ?? `${path.resolve(root).replace(/\/+$/, '')}.manifest.json`;
+}
+
+/** Where each image path came from, by the last operation of the plan that writes it. */
+export function provenance(plan: Plan): Map<string, From> {
+  const out = new Map<string, From>();
+  const set = (rel: string, op: Op, extra: Partial<From> = {}) => {
+    out.set(`/${rel}`, { bom: op.where ? formatWhere(op.where) : 'command line', op: op.kind === 'mkdir' && rel === '' ? 'root' : op.kind, ...extra });
+  };
+  for (const op of plan.ops) {
+    switch (op.kind) {
+      case 'mkdir':
+      case 'link':
+        set(op.dest, op);
+        break;
+      case 'file':
+        set(op.dest, op, { source: op.source });
+        break;
+      case 'lib':
+        set(op.dest, op, { source: op.source, neededBy: op.neededBy, rule: op.rule });
+        break;
+      case 'tree':
+        for (const e of op.entries) set([op.dest, e.rel].filter(Boolean).join('/'), op, { source: e.src });
+        break;
+    }
+  }
+  return out;
+}
+
+const octal = (mode: number) => (mode & 0o7777).toString(8).padStart(4, '0');
+
+/**
+ * Read the image as it is now. File hashes are taken from `previous` when a file's size and
+ * mtime are unchanged (the same trust as the quick check that decided not to copy it).
+ */
+export async function scanImage(root: string, from: ReadonlyMap<string, From>, previous?: Manifest): Promise<Entry[]> {
+  const known = new Map(previous?.entries.map((e) => [e.path, e]) ?? []);
+  const implied = new Set<string>();
+  for (const p of from.keys()) for (let d = path.posix.dirname(p); d !== '/' && !implied.has(d); d = path.posix.dirname(d)) implied.add(d);
+  const entries: Entry[] = [];
+  const hashes: { entry: Entry; host: string }[] = [];
+  const walk = (host: string, rel: string) => {
+    const st = lstatSync(host, { bigint: true });
+    const entry = { path: rel, type: 'file' } as Entry;
+    if (st.isSymbolicLink()) {
+      entry.type = 'link';
+      entry.target = readlinkSync(host);
+    } else if (st.isDirectory()) {
+      entry.type = 'dir';
+      entry.mode = octal(Number(st.mode));
+    } else {
+      entry.mode = octal(Number(st.mode));
+      entry.size = Number(st.size);
+      entry.mtime = `${st.mtimeNs / 1_000_000_000n}.${(st.mtimeNs % 1_000_000_000n).toString().padStart(9, '0')}`;
+      const old = known.get(rel);
+      if (old?.sha256 && old.size === entry.size && old.mtime === entry.mtime) entry.sha256 = old.sha256;
+      else hashes.push({ entry, host });
+    }
+    entry.from = from.get(rel) ?? (implied.has(rel) || rel === '/' ? 'parent' : null); // last: the JSON reads content first
+    entries.push(entry);
+    if (entry.type === 'dir') for (const name of readdirSync(host)) walk(path.join(host, name), rel === '/' ? `/${name}` : `${rel}/${name}`);
+  };
+  walk(path.resolve(root), '/');
+  await mapLimit(hashes, 8, async (h) => {
+    h.entry.sha256 = await hashFile(h.host);
+  });
+  return entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/** The content of an entry, as the digest and `verify` compare it (not provenance, not times). */
+export function contentLine(e: Entry): string {
+  return [e.path, e.type, e.mode ?? '', e.size ?? '', e.sha256 ?? '', e.target ?? ''].join('\t');
+}
+
+export function digestOf(entries: readonly Entry[]): string {
+  const h = createHash('sha256');
+  for (const e of entries) h.update(`${contentLine(e)}\n`);
+  return `sha256:${h.digest('hex')}`;
+}
+
+export function makeManifest(entries: Entry[]): Manifest {
+  return { version: MANIFEST_VERSION, digest: digestOf(entries), entries };
+}
+
+export function serialize(m: Manifest): string {
+  return `${JSON.stringify(m, null, 1)}\n`;
+}
+
+export function readManifest(file: string, required: boolean): Manifest | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    if (!required && (e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new UserError(`cannot read manifest ${file}: ${(e as Error).message}`, Exit.fileNotFound);
+  }
+  try {
+    const m = JSON.parse(text) as Manifest;
+    if (m.version !== MANIFEST_VERSION || !Array.isArray(m.entries)) throw new Error(`not a version ${MANIFEST_VERSION} manifest`);
+    return m;
+  } catch (e) {
+    throw new UserError(`${file} is not a manifest of this tool: ${(e as Error).message}`, Exit.invalidBom);
+  }
+}

@@ -1,0 +1,44 @@
+// copy_bom --delete: remove what an earlier run's BOMs put in the image and this run's no
+// longer describe. Only paths the previous manifest attributes to a BOM are candidates (a
+// file someone put in the image by hand is left alone); nothing is removed through a link.
+import { lstatSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs';
+import path from 'node:path';
+import type { From, Manifest } from './manifest.js';
+
+/** Image paths to remove, deepest first. */
+export function stalePaths(previous: Manifest | undefined, current: ReadonlyMap<string, From>): string[] {
+  if (!previous) return [];
+  const keep = new Set<string>(['/']);
+  for (const p of current.keys()) for (let d = p; d !== '/'; d = path.posix.dirname(d)) keep.add(d);
+  return previous.entries
+    .filter((e) => e.from !== null && e.from !== 'parent' && !keep.has(e.path) && path.posix.normalize(e.path) === e.path && e.path.startsWith('/'))
+    .map((e) => e.path)
+    .sort((a, b) => (a < b ? 1 : a > b ? -1 : 0));
+}
+
+/** Remove them from the image; returns what was removed (a directory that still holds other files stays). */
+export function removePaths(root: string, paths: readonly string[]): string[] {
+  const rootAbs = path.resolve(root);
+  const removed: string[] = [];
+  for (const p of paths) {
+    const host = path.join(rootAbs, p);
+    if (!realDirsUpTo(rootAbs, path.dirname(host))) continue;
+    const st = lstatSync(host, { throwIfNoEntry: false });
+    if (!st) continue;
+    if (st.isDirectory()) {
+      if (readdirSync(host).length > 0) continue;
+      rmdirSync(host);
+    } else unlinkSync(host);
+    removed.push(p);
+  }
+  return removed;
+}
+
+/** Every directory from the root down to `dir` is a real directory (no link leads elsewhere). */
+function realDirsUpTo(root: string, dir: string): boolean {
+  for (let d = dir; d.length > root.length; d = path.dirname(d)) {
+    const st = lstatSync(d, { throwIfNoEntry: false });
+    if (!st?.isDirectory()) return false;
+  }
+  return true;
+}

@@ -1,0 +1,79 @@
+// The manifest beside the image, verify, why, and copy_bom --delete.
+import assert from 'node:assert/strict';
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { copyBom, hasCommand, run, tmp, writeTree } from './helpers.ts';
+
+function instance(bom: string) {
+  const dir = tmp();
+  writeTree(dir, { 'src/a': 'a', 'src/b': 'b', 'src/tree/x': 'x', 'src/tree/sub/y': 'y' });
+  writeFileSync(path.join(dir, 'bom.yaml'), bom);
+  return dir;
+}
+const BOM = 'targets:\n  - target: /data\n    copy:\n      - from: src\n        files: [a, b]\n        dirs: [tree]\n';
+
+describe('the image manifest', () => {
+  it('lists every path with content and provenance, sorted; identical builds give identical manifests', () => {
+    const dir = instance(BOM);
+    const r1 = copyBom(dir, ['-f', 'bom.yaml', '--root', 'one']);
+    const r2 = copyBom(dir, ['-f', 'bom.yaml', '--root', 'two']);
+    assert.equal(r1.code, 0, r1.stderr);
+    const m1 = readFileSync(path.join(dir, 'one.manifest.json'), 'utf8');
+    assert.equal(m1, readFileSync(path.join(dir, 'two.manifest.json'), 'utf8'));
+    const m = JSON.parse(m1);
+    assert.match(r1.stdout, new RegExp(`image digest: ${m.digest}`));
+    const paths = m.entries.map((e: { path: string }) => e.path);
+    assert.deepEqual(paths, ['/', '/data', '/data/a', '/data/b', '/data/tree', '/data/tree/sub', '/data/tree/sub/y', '/data/tree/x']);
+    const a = m.entries.find((e: { path: string }) => e.path === '/data/a');
+    assert.equal(a.sha256, 'ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb');
+    assert.deepEqual(a.from, { bom: 'bom.yaml:5:17', op: 'file', source: 'src/a' });
+    assert.equal(m.entries.find((e: { path: string }) => e.path === '/data/tree/x').from.bom, 'bom.yaml:6:16');
+  });
+
+  it('verify passes on the image as built and catches a one-byte change', () => {
+    const dir = instance(BOM);
+    assert.equal(copyBom(dir, ['-f', 'bom.yaml', '--root', 'image']).code, 0);
+    const ok = run('occlum-bom', ['verify', '--root', 'image'], { cwd: dir });
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /^OK 8 paths, sha256:/);
+    appendFileSync(path.join(dir, 'image/data/tree/x'), '!');
+    writeFileSync(path.join(dir, 'image/data/new'), '');
+    const bad = run('occlum-bom', ['verify', '--root', 'image'], { cwd: dir });
+    assert.equal(bad.code, 1);
+    assert.match(bad.stdout, /^added    \/data\/new$/m);
+    assert.match(bad.stdout, /^changed  \/data\/tree\/x \(size 1 -> 2, sha256 /m);
+  });
+
+  it('why names the BOM line, and for a library the ELF file and the loader rule', { skip: !hasCommand('gcc') && 'gcc is not installed' }, () => {
+    const dir = instance('targets:\n  - target: /bin\n    copy:\n      - files: [/usr/bin/true]\n');
+    assert.equal(copyBom(dir, ['-f', 'bom.yaml', '--root', 'image']).code, 0);
+    const file = run('occlum-bom', ['why', '--root', 'image', 'bin/true'], { cwd: dir });
+    assert.equal(file.stdout, '/bin/true (file)\n  copied from /usr/bin/true\n  by bom.yaml:4:17 (files)\n');
+    const libc = run('occlum-bom', ['deps', '--json', '/usr/bin/true']).stdout;
+    const libcPath = JSON.parse(libc)[0].libraries.find((l: { name: string }) => l.name === 'libc.so.6').path;
+    const lib = run('occlum-bom', ['why', '--root', 'image', libcPath], { cwd: dir });
+    assert.equal(lib.code, 0, lib.stderr);
+    assert.match(lib.stdout, new RegExp(`DT_NEEDED libc\\.so\\.6 of /usr/bin/true, found via \\w+\\n  a dependency of /usr/bin/true\\n  which bom\\.yaml:4:17 copies`));
+    const none = run('occlum-bom', ['why', '--root', 'image', '/nope'], { cwd: dir });
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /\/nope is not in the image's manifest/);
+  });
+
+  it('--delete removes what the BOMs no longer describe, and only that', () => {
+    const dir = instance(BOM);
+    assert.equal(copyBom(dir, ['-f', 'bom.yaml', '--root', 'image']).code, 0);
+    writeFileSync(path.join(dir, 'image/data/by-hand'), '');
+    writeFileSync(path.join(dir, 'bom.yaml'), 'targets:\n  - target: /data\n    copy:\n      - from: src\n        files: [a]\n');
+    const dry = copyBom(dir, ['-f', 'bom.yaml', '--root', 'image', '--delete', '--dry-run']);
+    assert.deepEqual(dry.stdout.split('\n').filter((l) => l.startsWith('rm ')), ['rm image/data/tree/x', 'rm image/data/tree/sub/y', 'rm image/data/tree/sub', 'rm image/data/tree', 'rm image/data/b']);
+    assert.ok(existsSync(path.join(dir, 'image/data/b')), 'a dry run removes nothing');
+    const r = copyBom(dir, ['-f', 'bom.yaml', '--root', 'image', '--delete']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /removed image\/data\/b\n/);
+    assert.deepEqual(
+      JSON.parse(readFileSync(path.join(dir, 'image.manifest.json'), 'utf8')).entries.map((e: { path: string }) => e.path),
+      ['/', '/data', '/data/a', '/data/by-hand'],
+    );
+  });
+});
