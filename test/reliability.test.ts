@@ -26,8 +26,9 @@ describe('one writer per image', () => {
     let stderr = '';
     run.stderr.on('data', (d: Buffer) => (stderr += d));
     const exit = new Promise<number | null>((resolve) => run.on('exit', resolve));
-    await new Promise((r) => setTimeout(r, 700));
-    assert.match(stderr, new RegExp(`waiting for copy_bom \\(pid ${holder.pid}\\) to finish with image`));
+    const waiting = new RegExp(`waiting for copy_bom \\(pid ${holder.pid}\\) to finish with image`);
+    for (let i = 0; i < 300 && !waiting.test(stderr); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.match(stderr, waiting);
     assert.ok(!existsSync(path.join(dir, 'image/f')), 'nothing copied while the lock is held');
     holder.kill('SIGKILL');
     assert.equal(await exit, 0, stderr);
