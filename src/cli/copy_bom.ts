@@ -1,5 +1,6 @@
 // copy_bom: the drop-in for Occlum's tool. load -> collect -> resolve -> plan -> apply -> report.
 import './threads.js';
+import './epipe.js';
 import { readdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';

@@ -1,5 +1,6 @@
 // generate_bom: write a BOM for some programs (and files, directories) that copy_bom can build
 // an image from. The second tool of Occlum's BOM RFC (#565).
+import './epipe.js';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
@@ -9,10 +10,10 @@ import { log } from '../log.js';
 import { runMain } from './main.js';
 
 interface Options {
-  executable: string[];
-  file: string[];
-  dir: string[];
-  include: string[];
+  executable?: string[];
+  file?: string[];
+  dir?: string[];
+  include?: string[];
   targetDir: string;
   hash?: boolean;
   output: string;
@@ -21,11 +22,11 @@ interface Options {
 function parse(argv: string[]): Options {
   const program = new Command('generate_bom')
     .description('Write a BOM that copies executables (with the libraries they need), files and directories into an Occlum image.')
-    .option('-e, --executable <file...>', 'executable to put into the image (repeatable); copy_bom adds its loader and libraries', [] as string[])
-    .option('-f, --file <file...>', 'other file to put into the image (repeatable)', [] as string[])
-    .option('-D, --dir <dir...>', 'directory to copy recursively (repeatable); a trailing / copies only its contents', [] as string[])
+    .option('-e, --executable <file...>', 'executables to put into the image (repeatable); copy_bom adds their loader and libraries')
+    .option('-f, --file <file...>', 'other files to put into the image (repeatable)')
+    .option('-D, --dir <dir...>', 'directories to copy recursively (repeatable); a trailing / copies only the contents')
     .option('-d, --target-dir <dir>', 'directory in the image they all go into', '/bin')
-    .option('-i, --include <bom...>', 'BOM file to include, such as base.yaml (repeatable)', [] as string[])
+    .option('-i, --include <bom...>', 'BOM files to include, such as base.yaml (repeatable)')
     .option('--hash', "pin each file's SHA-256 in the BOM (copy_bom then refuses a changed file)")
     .requiredOption('-o, --output <file>', 'where to write the BOM; - for standard output')
     .version('0.1.0', '-V, --version')
@@ -64,13 +65,14 @@ async function main(): Promise<number> {
     throw e;
   }
   // The RFC's synopsis: a BOM is generated for programs; files and directories come with them.
-  if (opts.executable.length === 0) throw new UserError('at least one executable is needed (-e FILE)', Exit.usage);
+  const executables = opts.executable ?? [];
+  if (executables.length === 0) throw new UserError('at least one executable is needed (-e FILE)', Exit.usage);
 
   const spec = await resolveInputs({
-    executables: opts.executable,
-    files: opts.file,
-    dirs: opts.dir,
-    includes: opts.include,
+    executables,
+    files: opts.file ?? [],
+    dirs: opts.dir ?? [],
+    includes: opts.include ?? [],
     targetDir: opts.targetDir,
     hash: opts.hash ?? false,
     cwd: process.cwd(),

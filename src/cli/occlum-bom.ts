@@ -1,9 +1,15 @@
 // occlum-bom: the project's multi-command tool; each subcommand lives in src/cli/commands/.
 // Errors end up as one line on stderr, never a stack trace.
 import './threads.js';
+import './epipe.js';
 import { Command, CommanderError } from 'commander';
 import { Exit, UserError } from '../errors.js';
 import { register as deps } from './commands/deps.js';
+import { register as newInstance } from './commands/new.js';
+import { register as sbom } from './commands/sbom.js';
+import { register as schema } from './commands/schema.js';
+import { register as templates } from './commands/templates.js';
+import { register as tree } from './commands/tree.js';
 import { register as verify } from './commands/verify.js';
 import { register as why } from './commands/why.js';
 
@@ -13,7 +19,7 @@ const program = new Command()
   .exitOverride()
   .configureOutput({ outputError: (text, write) => write(`occlum-bom: ${text.replace(/^error: /, '')}`) });
 
-for (const register of [deps, verify, why]) register(program);
+for (const register of [newInstance, templates, deps, tree, verify, why, sbom, schema]) register(program);
 
 async function main(): Promise<void> {
   try {
