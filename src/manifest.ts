@@ -13,10 +13,10 @@ import type { Op, Plan } from './plan/plan.js';
 export const MANIFEST_VERSION = 1;
 
 export interface From {
-  /** The BOM entry: `file:line:col`. */
+  /** The BOM entry: `file:line:col`, the file as an absolute path (the manifest is read from anywhere). */
   bom: string;
   op: 'mkdir' | 'link' | 'tree' | 'file' | 'lib' | 'root';
-  /** The host path copied (files, trees, libraries). */
+  /** The host path copied (files, trees, libraries), absolute. */
   source?: string;
   /** Libraries: the file of the BOM entry whose dependency this is, and the loader's rule. */
   neededBy?: string;
@@ -53,7 +53,8 @@ export function manifestPath(root: string, explicit?: string): string {
 export function provenance(plan: Plan): Map<string, From> {
   const out = new Map<string, From>();
   const set = (rel: string, op: Op, extra: Partial<From> = {}) => {
-    out.set(`/${rel}`, { bom: op.where ? formatWhere(op.where) : 'command line', op: op.kind === 'mkdir' && rel === '' ? 'root' : op.kind, ...extra });
+    const bom = op.where ? formatWhere({ ...op.where, file: path.resolve(op.where.file) }) : 'command line';
+    out.set(`/${rel}`, { bom, op: op.kind === 'mkdir' && rel === '' ? 'root' : op.kind, ...extra });
   };
   for (const op of plan.ops) {
     switch (op.kind) {
@@ -62,13 +63,13 @@ export function provenance(plan: Plan): Map<string, From> {
         set(op.dest, op);
         break;
       case 'file':
-        set(op.dest, op, { source: op.source });
+        set(op.dest, op, { source: path.resolve(op.source) });
         break;
       case 'lib':
-        set(op.dest, op, { source: op.source, neededBy: op.neededBy, rule: op.rule });
+        set(op.dest, op, { source: path.resolve(op.source), neededBy: path.resolve(op.neededBy), rule: op.rule });
         break;
       case 'tree':
-        for (const e of op.entries) set([op.dest, e.rel].filter(Boolean).join('/'), op, { source: e.src });
+        for (const e of op.entries) set([op.dest, e.rel].filter(Boolean).join('/'), op, { source: path.resolve(e.src) });
         break;
     }
   }

@@ -27,8 +27,8 @@ describe('the image manifest', () => {
     assert.deepEqual(paths, ['/', '/data', '/data/a', '/data/b', '/data/tree', '/data/tree/sub', '/data/tree/sub/y', '/data/tree/x']);
     const a = m.entries.find((e: { path: string }) => e.path === '/data/a');
     assert.equal(a.sha256, 'ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb');
-    assert.deepEqual(a.from, { bom: 'bom.yaml:5:17', op: 'file', source: 'src/a' });
-    assert.equal(m.entries.find((e: { path: string }) => e.path === '/data/tree/x').from.bom, 'bom.yaml:6:16');
+    assert.deepEqual(a.from, { bom: `${dir}/bom.yaml:5:17`, op: 'file', source: `${dir}/src/a` });
+    assert.equal(m.entries.find((e: { path: string }) => e.path === '/data/tree/x').from.bom, `${dir}/bom.yaml:6:16`);
   });
 
   it('verify passes on the image as built and catches a one-byte change', () => {
@@ -49,12 +49,12 @@ describe('the image manifest', () => {
     const dir = instance('targets:\n  - target: /bin\n    copy:\n      - files: [/usr/bin/true]\n');
     assert.equal(copyBom(dir, ['-f', 'bom.yaml', '--root', 'image']).code, 0);
     const file = run('occlum-bom', ['why', '--root', 'image', 'bin/true'], { cwd: dir });
-    assert.equal(file.stdout, '/bin/true (file)\n  copied from /usr/bin/true\n  by bom.yaml:4:17 (files)\n');
+    assert.equal(file.stdout, `/bin/true (file)\n  copied from /usr/bin/true\n  by ${dir}/bom.yaml:4:17 (files)\n`);
     const libc = run('occlum-bom', ['deps', '--json', '/usr/bin/true']).stdout;
     const libcPath = JSON.parse(libc)[0].libraries.find((l: { name: string }) => l.name === 'libc.so.6').path;
     const lib = run('occlum-bom', ['why', '--root', 'image', libcPath], { cwd: dir });
     assert.equal(lib.code, 0, lib.stderr);
-    assert.match(lib.stdout, new RegExp(`DT_NEEDED libc\\.so\\.6 of /usr/bin/true, found via \\w+\\n  a dependency of /usr/bin/true\\n  which bom\\.yaml:4:17 copies`));
+    assert.match(lib.stdout, new RegExp(`DT_NEEDED libc\\.so\\.6 of /usr/bin/true, found via \\w+\\n  a dependency of /usr/bin/true\\n  which ${dir}/bom\\.yaml:4:17 copies`));
     const none = run('occlum-bom', ['why', '--root', 'image', '/nope'], { cwd: dir });
     assert.equal(none.code, 1);
     assert.match(none.stderr, /\/nope is not in the image's manifest/);
