@@ -3,7 +3,7 @@
 // resolves "dir/link/../x" through the link, and the loaders report paths as they built them.
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { HEAD_BYTES, ehdrSize, readElf, type ElfResult } from './read.js';
+import { HEAD_BYTES, ehdrSize, hasElfMagic, readElf, type ElfResult } from './read.js';
 
 const EHDR_MAX = ehdrSize(64);
 /**
@@ -82,12 +82,18 @@ async function probeFile(path: string): Promise<Probe> {
     if (!st.isFile()) return { kind: 'absent', code: 'ENOENT' };
     fd = openSync(path, 'r');
     const size = Number(st.size);
-    const head = Buffer.alloc(Math.min(size, HEAD_BYTES));
-    const bytesRead = readSync(fd, head, 0, head.length, 0);
+    // Most files a copied tree holds are not ELF: their first bytes settle it, and only an
+    // ELF file gets the larger first read that usually holds its program headers too.
+    let head = Buffer.alloc(Math.min(size, EHDR_MAX));
+    head = head.subarray(0, readSync(fd, head, 0, head.length, 0));
+    if (hasElfMagic(head) && size > head.length) {
+      head = Buffer.alloc(Math.min(size, HEAD_BYTES));
+      head = head.subarray(0, readSync(fd, head, 0, head.length, 0));
+    }
     const source = { read: async (b: Buffer, o: number, l: number, p: number) => ({ bytesRead: readSync(fd!, b, o, l, p) }) };
-    const elf = await readElf(source, size, head.subarray(0, bytesRead));
+    const elf = await readElf(source, size, head);
     // Keep only the ELF header for the loaders' checks, not the whole first read.
-    const ehdr = Buffer.from(head.subarray(0, Math.min(bytesRead, EHDR_MAX)));
+    const ehdr = Buffer.from(head.subarray(0, EHDR_MAX));
     return { kind: 'file', id: `${st.dev}:${st.ino}`, size, head: ehdr, elf };
   } catch (e) {
     return { kind: 'absent', code: (e as NodeJS.ErrnoException).code ?? 'EIO' };
