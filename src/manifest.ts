@@ -79,10 +79,11 @@ export function provenance(plan: Plan): Map<string, From> {
 const octal = (mode: number) => (mode & 0o7777).toString(8).padStart(4, '0');
 
 /**
- * Read the image as it is now. File hashes are taken from `previous` when a file's size and
- * mtime are unchanged (the same trust as the quick check that decided not to copy it).
+ * Read the image as it is now. A file this run wrote has the hash taken as it was written
+ * (`written`, by host path); another keeps the one in `previous` when its size and mtime are
+ * unchanged (the same trust as the quick check that decided not to copy it); the rest are read.
  */
-export async function scanImage(root: string, from: ReadonlyMap<string, From>, previous?: Manifest): Promise<Entry[]> {
+export async function scanImage(root: string, from: ReadonlyMap<string, From>, previous?: Manifest, written?: ReadonlyMap<string, string>): Promise<Entry[]> {
   const known = new Map(previous?.entries.map((e) => [e.path, e]) ?? []);
   const implied = new Set<string>();
   for (const p of from.keys()) for (let d = path.posix.dirname(p); d !== '/' && !implied.has(d); d = path.posix.dirname(d)) implied.add(d);
@@ -102,7 +103,9 @@ export async function scanImage(root: string, from: ReadonlyMap<string, From>, p
       entry.size = Number(st.size);
       entry.mtime = `${st.mtimeNs / 1_000_000_000n}.${(st.mtimeNs % 1_000_000_000n).toString().padStart(9, '0')}`;
       const old = known.get(rel);
-      if (old?.sha256 && old.size === entry.size && old.mtime === entry.mtime) entry.sha256 = old.sha256;
+      const fresh = written?.get(host);
+      if (fresh) entry.sha256 = fresh;
+      else if (old?.sha256 && old.size === entry.size && old.mtime === entry.mtime) entry.sha256 = old.sha256;
       else hashes.push({ entry, host });
     }
     entry.from = from.get(rel) ?? (implied.has(rel) || rel === '/' ? 'parent' : null); // last: the JSON reads content first

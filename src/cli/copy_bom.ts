@@ -84,7 +84,7 @@ async function main(): Promise<ExitCode> {
     clock.mark('copy');
     const previous = readManifest(manifestFile, false);
     if (opts.delete) for (const p of removePaths(root, stalePaths(previous, from))) process.stdout.write(`removed ${shown(root, p.slice(1))}\n`);
-    const manifest = makeManifest(await scanImage(root, from, previous));
+    const manifest = makeManifest(await scanImage(root, from, previous, stats.written));
     const tmp = `${manifestFile}.${process.pid}.tmp`;
     writeFileSync(tmp, serialize(manifest));
     renameSync(tmp, manifestFile);

@@ -17,9 +17,11 @@ export interface CopyStats {
   files: number;
   unchanged: number;
   bytes: number;
+  /** SHA-256 of each file written, by host path: hashed while the bytes are in the page cache. */
+  written: Map<string, string>;
 }
 
-export const newStats = (): CopyStats => ({ files: 0, unchanged: 0, bytes: 0 });
+export const newStats = (): CopyStats => ({ files: 0, unchanged: 0, bytes: 0, written: new Map() });
 
 function tempName(dest: string): string {
   return path.join(path.dirname(dest), `.${path.basename(dest)}.${randomBytes(4).toString('hex')}.tmp`);
@@ -71,12 +73,13 @@ export async function copyFileAtomic(src: string, dest: string, meta: Meta, stat
     if (Number(now.size) !== meta.size || now.mtimeNs !== meta.mtimeNs || Number(written.size) !== meta.size) {
       throw new CopyCheckError(`${src} changed while it was being copied (run again to copy it as it is now)`, 'changed');
     }
-    if (sha256 !== undefined) {
-      const actual = await hashFile(tmp);
-      if (actual !== sha256) throw new CopyCheckError(`the bytes copied from ${src} have SHA-256 ${actual.toUpperCase()}, not ${sha256.toUpperCase()}`, 'hash');
+    const actual = await hashFile(tmp);
+    if (sha256 !== undefined && actual !== sha256) {
+      throw new CopyCheckError(`the bytes copied from ${src} have SHA-256 ${actual.toUpperCase()}, not ${sha256.toUpperCase()}`, 'hash');
     }
     await setMeta(tmp, meta, false);
     await rename(tmp, dest);
+    stats.written.set(dest, actual);
   } catch (e) {
     await unlink(tmp).catch(() => undefined);
     throw e;
