@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { lstat, readdir } from 'node:fs/promises';
 import { test } from 'node:test';
 import { EM_X86_64, ET_DYN, ET_EXEC, readElfFile } from '../src/elf/index.js';
-import { compare, deps, ldd, lddDirect, mapBounded, parseLdd, type JsonEntry } from './elf-ldd.js';
+import { mapLimit } from '../src/pool.ts';
+import { compare, deps, ldd, lddDirect, parseLdd, type JsonEntry } from './elf-ldd.js';
 
 const ROOTS = ['/usr/bin', '/usr/sbin', '/usr/lib/x86_64-linux-gnu'];
 /** Shells running the loader, and ldd scripts, at once. */
@@ -57,7 +58,7 @@ test('deps --json agrees with ldd on every ELF file of the host', { timeout: 300
   const loaderMs = Date.now() - loaderStarted;
   const sample = files.filter((_, i) => i % SAMPLE === 0);
   const scriptStarted = Date.now();
-  const script = await mapBounded(sample, JOBS, (f) => ldd(f, env));
+  const script = await mapLimit(sample, JOBS, (f) => ldd(f, env));
   const scriptMs = Date.now() - scriptStarted;
 
   const differences: string[] = [];

@@ -143,19 +143,6 @@ function sameEntry(l: LddEntry, o: { name: string; path: string | null }): boole
   return o.name === o.path || o.path === HOST_LOADER;
 }
 
-/** Runs fn over items, at most `limit` at a time. */
-export async function mapBounded<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
 
 /** A resolution in the form `deps --json` prints it. */
 export function asJson(r: Resolution): JsonEntry {

@@ -1,7 +1,7 @@
 // copy_bom: the drop-in for Occlum's tool. load -> collect -> resolve -> plan -> apply -> report.
 import './threads.js';
 import './epipe.js';
-import { readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { applyPlan, describeOp } from '../apply.js';
@@ -15,6 +15,7 @@ import { DEFAULT_LOADER_CONFIG, loadLoaderConfig } from '../plan/loaders.js';
 import { shown } from '../plan/paths.js';
 import { buildPlan } from '../plan/plan.js';
 import { checkDestinations, resolveBom } from '../plan/resolve.js';
+import { writeAtomically } from '../output.js';
 import { namesAfterPlan, namesInManifest, reportMissing } from '../report.js';
 import { removePaths, stalePaths } from '../sync.js';
 import { runMain } from './main.js';
@@ -85,9 +86,7 @@ async function main(): Promise<ExitCode> {
     const previous = readManifest(manifestFile, false);
     if (opts.delete) for (const p of removePaths(root, stalePaths(previous, from))) process.stdout.write(`removed ${shown(root, p.slice(1))}\n`);
     const manifest = makeManifest(await scanImage(root, from, previous, stats.written));
-    const tmp = `${manifestFile}.${process.pid}.tmp`;
-    writeFileSync(tmp, serialize(manifest));
-    renameSync(tmp, manifestFile);
+    writeAtomically(manifestFile, serialize(manifest));
     clock.mark('manifest');
     log.info(`done: ${stats.files} files copied (${stats.bytes} bytes), ${stats.unchanged} unchanged; ${clock.report()}`);
     process.stdout.write(`image digest: ${manifest.digest}\n`);

@@ -1,10 +1,10 @@
 // generate_bom: write a BOM for some programs (and files, directories) that copy_bom can build
 // an image from. The second tool of Occlum's BOM RFC (#565).
 import './epipe.js';
-import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
-import { describeFsError, Exit, UserError } from '../errors.js';
+import { writeOutput } from '../output.js';
+import { Exit, UserError } from '../errors.js';
 import { checkRoundTrip, renderBom, resolveInputs } from '../generate/bom.js';
 import { log } from '../log.js';
 import { runMain } from './main.js';
@@ -80,13 +80,9 @@ async function main(): Promise<number> {
   const text = renderBom(spec);
   checkRoundTrip(text, spec);
 
-  if (opts.output === '-') {
-    process.stdout.write(text);
-  } else {
+  writeOutput(text, opts.output);
+  if (opts.output !== '-') {
     const out = path.resolve(opts.output);
-    await writeFile(out, text).catch((e: unknown) => {
-      throw new UserError(`cannot write ${out}: ${describeFsError(e)}`, Exit.copyFile);
-    });
     const count = spec.executables.length + spec.files.length + spec.dirs.length;
     log.info(`wrote ${out}: ${count} entries into ${spec.target}`);
   }

@@ -1,9 +1,9 @@
 // `occlum-bom sbom`: a software bill of materials of an image (CycloneDX 1.6 or SPDX 2.3 JSON),
 // from the manifest copy_bom writes beside it and dpkg's database of the host it was built on.
-import { existsSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
-import { describeFsError, Exit, UserError } from '../../errors.js';
+import { writeOutput } from '../../output.js';
 import { log } from '../../log.js';
 import { manifestPath, readManifest } from '../../manifest.js';
 import { toCycloneDx } from '../../sbom/cyclonedx.js';
@@ -51,19 +51,7 @@ function sbom(opts: Options): void {
   const inventory = buildInventory(manifest, { name: opts.name ?? defaultName(root), dpkg });
   const meta = { timestamp: documentTime(), tool: toolInfo() };
   const document = opts.format === 'spdx' ? toSpdx(inventory, meta, sha1OfImageFiles(root, inventory.files)) : toCycloneDx(inventory, meta);
-  const text = `${JSON.stringify(document, null, 2)}\n`;
-  if (opts.output === undefined) {
-    process.stdout.write(text);
-    return;
-  }
-  // Written beside the target and renamed, so that a failed run never leaves half a document.
-  const tmp = path.join(path.dirname(opts.output), `.${path.basename(opts.output)}.${process.pid}.tmp`);
-  try {
-    writeFileSync(tmp, text);
-    renameSync(tmp, opts.output);
-  } catch (e) {
-    throw new UserError(`cannot write ${opts.output}: ${describeFsError(e)}`, Exit.copyFile);
-  }
+  writeOutput(`${JSON.stringify(document, null, 2)}\n`, opts.output);
 }
 
 /** Occlum images are all called `image`: the instance directory says which one it is. */

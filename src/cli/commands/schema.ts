@@ -1,12 +1,10 @@
 // `occlum-bom schema`: the JSON Schema of the BOM format, generated from the zod definition the
 // loader validates with (src/bom/schema.ts), so that editors and the loader cannot disagree on
 // what a BOM may contain. schema/bom.schema.json is this command's output (`npm run schema`).
-import { renameSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import type { Command } from 'commander';
+import { writeOutput } from '../../output.js';
 import { z } from 'zod';
 import { Bom } from '../../bom/schema.js';
-import { describeFsError, Exit, UserError } from '../../errors.js';
 
 type JsonSchema = { [key: string]: unknown };
 
@@ -99,19 +97,5 @@ at the top of a BOM file. It is slightly more permissive than copy_bom: a copy e
 of from, dirs or files, a malformed hash, unset variables and paths leaving the image are only
 found by copy_bom itself.`,
     )
-    .action((opts: { output?: string }) => {
-      const text = bomJsonSchemaText();
-      if (opts.output === undefined) {
-        process.stdout.write(text);
-        return;
-      }
-      // Written beside the target and renamed, so that a failed run never leaves half a schema.
-      const tmp = path.join(path.dirname(opts.output), `.${path.basename(opts.output)}.${process.pid}.tmp`);
-      try {
-        writeFileSync(tmp, text);
-        renameSync(tmp, opts.output);
-      } catch (e) {
-        throw new UserError(`cannot write ${opts.output}: ${describeFsError(e)}`, Exit.copyFile);
-      }
-    });
+    .action((opts: { output?: string }) => writeOutput(bomJsonSchemaText(), opts.output));
 }
