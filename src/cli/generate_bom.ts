@@ -80,7 +80,7 @@ async function main(): Promise<number> {
   const text = renderBom(spec);
   checkRoundTrip(text, spec);
 
-  writeOutput(text, opts.output);
+  writeOutput(text, opts.output === '-' ? '-' : path.resolve(opts.output));
   if (opts.output !== '-') {
     const out = path.resolve(opts.output);
     const count = spec.executables.length + spec.files.length + spec.dirs.length;
