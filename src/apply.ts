@@ -5,6 +5,7 @@ import { describeFsError, Exit, UserError, type ExitCode } from './errors.js';
 import { CopyCheckError, copyFileAtomic, copyTree, makeLink, newStats, type CopyStats } from './fsops/copy.js';
 import { Jail } from './fsops/jail.js';
 import { log } from './log.js';
+import type { Progress, Totals } from './progress.js';
 import type { Op, Plan } from './plan/plan.js';
 import { shown } from './plan/paths.js';
 
@@ -32,18 +33,37 @@ export function describeOp(op: Op, root: string): string {
   }
 }
 
-export async function applyPlan(plan: Plan, root: string): Promise<CopyStats> {
+/** Files and bytes the plan may write (an unchanged file is counted, then skipped). */
+export function planTotals(plan: Plan): Totals {
+  const t = { files: 0, bytes: 0 };
+  for (const op of plan.ops) {
+    if (op.kind === 'file' || op.kind === 'lib') {
+      t.files++;
+      t.bytes += op.meta.size;
+    } else if (op.kind === 'tree') {
+      for (const e of op.entries) if (e.kind === 'file') (t.files++, (t.bytes += e.size));
+    }
+  }
+  return t;
+}
+
+export async function applyPlan(plan: Plan, root: string, progress: Progress): Promise<CopyStats> {
   const jail = new Jail(path.resolve(root));
   const stats = newStats();
-  for (const op of plan.ops) {
-    log.info(describeOp(op, root));
-    try {
-      await applyOp(op, jail, stats);
-    } catch (e) {
-      if (e instanceof UserError) throw e;
-      if (e instanceof CopyCheckError) throw new UserError(e.message, e.reason === 'hash' ? Exit.wrongHash : FAILURE[op.kind], op.where ?? undefined);
-      throw new UserError(`${describeOp(op, root)} failed: ${describeFsError(e)}${fsPath(e)}`, FAILURE[op.kind], op.where ?? undefined);
+  progress.copying(stats, planTotals(plan));
+  try {
+    for (const op of plan.ops) {
+      log.info(describeOp(op, root));
+      try {
+        await applyOp(op, jail, stats);
+      } catch (e) {
+        if (e instanceof UserError) throw e;
+        if (e instanceof CopyCheckError) throw new UserError(e.message, e.reason === 'hash' ? Exit.wrongHash : FAILURE[op.kind], op.where ?? undefined);
+        throw new UserError(`${describeOp(op, root)} failed: ${describeFsError(e)}${fsPath(e)}`, FAILURE[op.kind], op.where ?? undefined);
+      }
     }
+  } finally {
+    progress.done();
   }
   return stats;
 }

@@ -9,6 +9,7 @@ import { collectBoms } from '../bom/collect.js';
 import { Exit, UserError, type ExitCode } from '../errors.js';
 import { lockImage } from '../fsops/lock.js';
 import { log } from '../log.js';
+import { Progress } from '../progress.js';
 import { makeManifest, manifestPath, provenance, readManifest, scanImage, serialize } from '../manifest.js';
 import { analyseDependencies } from '../plan/autodep.js';
 import { DEFAULT_LOADER_CONFIG, loadLoaderConfig } from '../plan/loaders.js';
@@ -28,6 +29,7 @@ interface Options {
   loaderConfig?: string;
   manifest?: string;
   delete?: boolean;
+  quiet?: boolean;
 }
 
 /** The options, or the exit code when the command line was handled (help, version) or wrong. */
@@ -41,6 +43,7 @@ function parse(argv: string[]): Options | ExitCode {
     .option('--loader-config <file>', `Occlum loader config (default: $OCCLUM_ELF_LOADER_CONFIG, else ${DEFAULT_LOADER_CONFIG} when present)`)
     .option('--manifest <file>', 'where to write the image manifest (default: <root>.manifest.json beside the root)')
     .option('--delete', 'also remove what the previous run put in the image and the BOMs no longer describe')
+    .option('-q, --quiet', 'no progress display (it is shown only when stderr is a terminal)')
     .version('0.1.0', '-V, --version')
     .exitOverride();
   try {
@@ -60,14 +63,18 @@ async function main(): Promise<ExitCode> {
   if (hasEntries(root)) process.stdout.write(`WARNING: ${root} is not an empty directory before running copy_bom.\n`);
 
   const clock = phases();
+  const progress = Progress.forStderr(opts.quiet === true);
+  progress.phase('reading BOMs and scanning sources');
   const boms = await collectBoms(opts.file, opts.includeDir, process.env);
   checkDestinations(boms);
   const resolved = [];
   for (const bom of boms) resolved.push(await resolveBom(bom, { root, warn: log.warn, note: log.info }));
   clock.mark('sources');
+  progress.phase('analysing ELF files');
   const loaders = await loadLoaderConfig(opts.loaderConfig ?? (process.env.OCCLUM_ELF_LOADER_CONFIG || undefined));
   const deps = await analyseDependencies(resolved, { rootAbs: path.resolve(root), loaders, debug: log.debug });
   clock.mark('dependencies');
+  progress.done();
   const plan = buildPlan(resolved, deps);
   for (const w of plan.warnings) log.warn(w);
   const from = provenance(plan);
@@ -81,12 +88,14 @@ async function main(): Promise<ExitCode> {
 
   const release = await lockImage(root, (pid, file) => log.warn(`waiting for copy_bom (pid ${pid}) to finish with ${root} (lock file ${file})`));
   try {
-    const stats = await applyPlan(plan, root);
+    const stats = await applyPlan(plan, root, progress);
     clock.mark('copy');
+    progress.phase('writing the manifest');
     const previous = readManifest(manifestFile, false);
     if (opts.delete) for (const p of removePaths(root, stalePaths(previous, from))) process.stdout.write(`removed ${shown(root, p.slice(1))}\n`);
     const manifest = makeManifest(await scanImage(root, from, previous, stats.written));
     writeAtomically(manifestFile, serialize(manifest));
+    progress.done();
     clock.mark('manifest');
     log.info(`done: ${stats.files} files copied (${stats.bytes} bytes), ${stats.unchanged} unchanged; ${clock.report()}`);
     process.stdout.write(`image digest: ${manifest.digest}\n`);
