@@ -35,7 +35,7 @@ export class UserError extends Error {
     readonly exitCode: ExitCode,
     readonly where?: Where,
   ) {
-    super(where ? `${formatWhere(where)}: ${message}` : message);
+    super(oneLine(where ? `${formatWhere(where)}: ${message}` : message));
     this.name = 'UserError';
   }
 }
@@ -61,4 +61,9 @@ export function describeFsError(e: unknown): string {
     return text[err.code] ?? `${err.code}`;
   }
   return err instanceof Error ? err.message : String(e);
+}
+
+/** A message as one printable line: control characters (a newline in a file name) are escaped. */
+export function oneLine(message: string): string {
+  return message.replace(/[\u0000-\u001f\u007f]/g, (c) => (c === '\n' ? '\\n' : c === '\r' ? '\\r' : c === '\t' ? '\\t' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
 }

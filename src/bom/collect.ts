@@ -46,7 +46,7 @@ export async function collectBoms(topFile: string, userIncludeDirs: readonly str
     for (const inc of bom.includes) {
       const found = await findInclude(inc.name, file, includeDirs, cwd);
       if (!found) {
-        const tried = [path.join(path.dirname(file), inc.name), ...includeDirs.map((d) => path.join(d, inc.name))];
+        const tried = inc.name.startsWith('/') ? [inc.name] : [path.join(path.dirname(file), inc.name), ...includeDirs.map((d) => path.join(d, inc.name))];
         throw new UserError(`cannot find included BOM file ${inc.name} (looked for ${tried.join(', ')})`, Exit.fileNotFound, inc.where);
       }
       node.children.push(await visit(found, next, inc.where));
@@ -60,7 +60,8 @@ export async function collectBoms(topFile: string, userIncludeDirs: readonly str
 
 /** Next to the including BOM first, then each include dir (relative to the current directory). */
 async function findInclude(name: string, includer: string, includeDirs: readonly string[], cwd: string): Promise<string | undefined> {
-  const candidates = [path.join(path.dirname(includer), name), ...includeDirs.map((d) => path.join(path.resolve(cwd, d), name))];
+  // An absolute name is that file only (Path::join replaces the base with an absolute path).
+  const candidates = name.startsWith('/') ? [name] : [path.join(path.dirname(includer), name), ...includeDirs.map((d) => path.join(path.resolve(cwd, d), name))];
   for (const c of candidates) {
     if (await stat(c).then((s) => s.isFile(), () => false)) return c;
   }

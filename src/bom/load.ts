@@ -47,15 +47,19 @@ export interface Bom {
 
 type Path = readonly (string | number)[];
 
-/** Caps that keep hostile input (alias bombs, huge documents) bounded. */
+/**
+ * Caps that keep hostile input bounded in time and memory. The largest real BOM is a few KB;
+ * the YAML parser needs seconds per MB, so a BOM over 1 MiB is refused before parsing.
+ */
 const MAX_NODES = 1_000_000;
-const MAX_BYTES = 64 * 1024 * 1024;
+const MAX_BYTES = 1024 * 1024;
+const MAX_DEPTH = 256;
 
 export async function loadBom(file: string, env: Env): Promise<Bom> {
   let text: string;
   try {
     const buf = await readFile(file);
-    if (buf.length > MAX_BYTES) throw new UserError(`${file}: BOM file is larger than 64 MiB`, Exit.invalidBom);
+    if (buf.length > MAX_BYTES) throw new UserError(`${file}: a BOM file of ${buf.length} bytes is larger than the 1 MiB this tool reads`, Exit.invalidBom);
     text = buf.toString('utf8');
   } catch (e) {
     if (e instanceof UserError) throw e;
@@ -76,52 +80,86 @@ export function parseBom(text: string, file: string, env: Env): Bom {
     throw invalid(`invalid YAML: ${message}`, at(yamlError.pos[0]));
   }
 
-  const plain = toPlain(doc, (offset) => invalid('document expands to too many nodes (alias bomb?)', at(offset)));
+  const { plain, aliases } = toPlain(doc, (message, offset) => invalid(message, at(offset)));
   const parsed = BomSchema.safeParse(plain ?? {});
   if (!parsed.success) {
     const issues = parsed.error.issues;
     const issue = issues.find((i) => i.code === 'unrecognized_keys') ?? issues[0]!;
     const { path, message } = explain(issue, plain);
-    throw invalid(message, at(offsetOf(doc, path, issue.code === 'unrecognized_keys' ? issue.keys[0] : undefined)));
+    throw invalid(message, at(offsetOf(doc, aliases, path, issue.code === 'unrecognized_keys' ? issue.keys[0] : undefined)));
   }
-  return build(parsed.data, file, env, (path) => at(offsetOf(doc, path)));
+  return build(parsed.data, file, env, (path) => at(offsetOf(doc, aliases, path)));
 }
 
-/** YAML -> plain data, keeping numbers as written (`1.10` stays "1.10": BOM values are names). */
-function toPlain(doc: Document, tooBig: (offset: number) => Error): unknown {
+/**
+ * YAML -> plain data, keeping numbers as written (`1.10` stays "1.10": BOM values are names).
+ * Aliases are resolved against the anchors met so far, in one pass (yaml's own resolve()
+ * searches the whole document for each alias); an alias expands to the same value each time,
+ * but counts every node it stands for, so an alias bomb ends at MAX_NODES, not in memory.
+ */
+function toPlain(doc: Document, invalid: (message: string, offset: number) => Error): { plain: unknown; aliases: Aliases } {
+  const anchors = new Map<string, { node: unknown; value?: unknown; size?: number }>();
+  const aliases: Aliases = new Map();
   let nodes = 0;
+  let depth = 0;
+  const count = (n: number, at: number) => {
+    nodes += n;
+    if (nodes > MAX_NODES) throw invalid('the document expands to more than a million nodes (an alias bomb?)', at);
+  };
   const walk = (node: unknown): unknown => {
-    if (++nodes > MAX_NODES) throw tooBig((node as Node | undefined)?.range?.[0] ?? 0);
-    if (isAlias(node)) return walk(node.resolve(doc));
-    if (isScalar(node)) {
-      if (typeof node.value === 'number' || typeof node.value === 'bigint') return node.source ?? String(node.value);
-      return node.value;
+    const at = (node as Node | undefined)?.range?.[0] ?? 0;
+    if (isAlias(node)) {
+      const anchor = anchors.get(node.source);
+      if (!anchor) throw invalid(`alias *${node.source} refers to no anchor before it`, at);
+      if (anchor.size === undefined) throw invalid(`alias *${node.source} is inside the node it refers to`, at);
+      count(anchor.size, at);
+      aliases.set(node, anchor.node);
+      return anchor.value;
     }
-    if (isSeq(node)) return node.items.map(walk);
-    if (isMap(node)) {
+    if (++depth > MAX_DEPTH) throw invalid(`nested more than ${MAX_DEPTH} levels deep`, at);
+    const before = nodes;
+    count(1, at);
+    const name = (node as { anchor?: string } | null)?.anchor;
+    const entry = name ? { node } : undefined;
+    if (name) anchors.set(name, entry!);
+    let value: unknown;
+    if (isScalar(node)) {
+      value = typeof node.value === 'number' || typeof node.value === 'bigint' ? (node.source ?? String(node.value)) : node.value;
+    } else if (isSeq(node)) {
+      value = node.items.map(walk);
+    } else if (isMap(node)) {
       const out: Record<string, unknown> = Object.create(null);
       for (const pair of node.items) {
-        const key = isScalar(pair.key) ? String(pair.key.value) : String(walk(pair.key));
-        out[key] = walk(pair.value);
+        if (!isScalar(pair.key) || pair.key.value === null || typeof pair.key.value === 'object') {
+          throw invalid('a key must be a plain name', (pair.key as Node | null)?.range?.[0] ?? at);
+        }
+        out[String(pair.key.value)] = walk(pair.value);
       }
-      return out;
+      value = out;
+    } else {
+      value = node ?? null;
     }
-    return node ?? null;
+    if (entry) Object.assign(entry, { value, size: nodes - before });
+    depth--;
+    return value;
   };
-  return walk(doc.contents);
+  return { plain: walk(doc.contents), aliases };
 }
 
+/** Each alias node and the node its anchor names (filled by toPlain, used for positions). */
+type Aliases = Map<unknown, unknown>;
+
 /** Offset of the YAML node at `path` (or of the key `key` inside it), for line:column. */
-function offsetOf(doc: Document, path: Path, key?: PropertyKey): number {
+function offsetOf(doc: Document, aliases: Aliases, path: Path, key?: PropertyKey): number {
   let node: unknown = doc.contents;
   for (const step of path) {
-    if (isAlias(node)) node = node.resolve(doc);
+    if (isAlias(node)) node = aliases.get(node);
     if (!(isMap(node) || isSeq(node))) break;
     const next: unknown = node.get(step, true);
     if (next === undefined) break;
     node = next;
   }
-  if (isAlias(node)) node = node.resolve(doc);
+  if (isAlias(node)) node = aliases.get(node);
   if (key !== undefined && isMap(node)) {
     const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(key));
     if (pair && isScalar(pair.key) && pair.key.range) return pair.key.range[0];
@@ -199,6 +237,8 @@ function explain(issue: z.core.$ZodIssue, data: unknown): { path: Path; message:
       if (value === undefined) return { path: path.slice(0, -1), message: `missing required key ${field}` };
       return { path, message: `${field} must be ${expected}, found ${describeValue(value)}` };
     }
+    case 'too_small':
+      return { path, message: `${field} ${issue.message}` };
     default:
       return { path, message: issue.message };
   }
@@ -232,7 +272,10 @@ function editDistance(a: string, b: string): number {
 const HEX64 = /^[0-9a-fA-F]{64}$/;
 
 function build(input: BomInput, file: string, env: Env, at: (path: Path) => Where): Bom {
-  const x = (value: string, path: Path) => expandEnv(value, env, at(path));
+  const x = (value: string, path: Path) => {
+    if (value.includes('\0')) throw new UserError('a path cannot contain a NUL byte', Exit.invalidBom, at(path));
+    return expandEnv(value, env, at(path));
+  };
   return {
     file,
     includes: (input.includes ?? []).map((name, i) => ({ name: x(name, ['includes', i]), where: at(['includes', i]) })),

@@ -2,7 +2,7 @@
 // `occlum-bom schema` to generate the JSON Schema (never written by hand).
 import { z } from 'zod';
 
-const path = (what: string) => z.string().min(1, `${what} must not be empty`).describe(what);
+const path = (what: string) => z.string().min(1, 'must not be empty').describe(what);
 const list = <T extends z.ZodType>(item: T, what: string) => z.array(item).nullish().describe(what);
 
 export const FileEntry = z

@@ -1,5 +1,5 @@
 // What every command shares: one-line errors with exit codes, never a stack trace.
-import { Exit, UserError } from '../errors.js';
+import { Exit, oneLine, UserError } from '../errors.js';
 import { enabled } from '../log.js';
 
 export async function runMain(name: string, main: () => Promise<number>): Promise<void> {
@@ -7,11 +7,11 @@ export async function runMain(name: string, main: () => Promise<number>): Promis
     process.exitCode = await main();
   } catch (e) {
     if (e instanceof UserError) {
-      process.stderr.write(`${name}: error: ${e.message}\n`);
+      process.stderr.write(`${name}: error: ${oneLine(e.message)}\n`);
       process.exitCode = e.exitCode;
     } else {
       const err = e as Error;
-      process.stderr.write(`${name}: internal error: ${err?.message ?? String(e)}\n`);
+      process.stderr.write(`${name}: internal error: ${oneLine(err?.message ?? String(e))}\n`);
       if (enabled('debug') && err?.stack) process.stderr.write(`${err.stack}\n`);
       process.exitCode = 1;
     }

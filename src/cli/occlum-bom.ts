@@ -3,7 +3,7 @@
 import './threads.js';
 import './epipe.js';
 import { Command, CommanderError } from 'commander';
-import { Exit, UserError } from '../errors.js';
+import { Exit, oneLine, UserError } from '../errors.js';
 import { register as deps } from './commands/deps.js';
 import { register as newInstance } from './commands/new.js';
 import { register as sbom } from './commands/sbom.js';
@@ -29,10 +29,10 @@ async function main(): Promise<void> {
       // Commander has printed its message (or the help); only the status is left to set.
       process.exitCode = e.exitCode === 0 ? Exit.ok : Exit.usage;
     } else if (e instanceof UserError) {
-      process.stderr.write(`occlum-bom: ${e.message}\n`);
+      process.stderr.write(`occlum-bom: ${oneLine(e.message)}\n`);
       process.exitCode = e.exitCode;
     } else {
-      process.stderr.write(`occlum-bom: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.stderr.write(`occlum-bom: ${oneLine(e instanceof Error ? e.message : String(e))}\n`);
       process.exitCode = 1;
     }
   }

@@ -87,6 +87,7 @@ const MAGIC = [0x7f, 0x45, 0x4c, 0x46];
 /** Bounds on things that are small in any real file, so a corrupt one cannot make us read much. */
 const MAX_PHNUM = 4096;
 const MAX_DYNAMIC_BYTES = 1 << 20;
+const MAX_NEEDED = 1024;
 const MAX_STRING = 1 << 16;
 
 /** True when the bytes start with the ELF magic number. */
@@ -277,6 +278,9 @@ async function readDynamic(
     else if (tag === DT_FLAGS_1) flags1 = Number(val & 0xffffffffn);
   }
 
+  // Real objects name at most a few hundred libraries; a crafted one naming tens of thousands
+  // would only make the analysis (and every search for each name) slow for nothing.
+  if (needed.length > MAX_NEEDED) return { ok: false, reason: `${needed.length} DT_NEEDED entries (more than ${MAX_NEEDED})` };
   const wanted = [...needed, soname, rpath, runpath].filter((x): x is bigint => x !== null);
   let base = 0n;
   if (wanted.length > 0) {
