@@ -3,10 +3,12 @@
 // Sorted by path, so two identical builds give byte-identical manifests; the digest is a
 // hash over the content part of the entries only (not provenance, not times).
 import { createHash } from 'node:crypto';
-import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, readlinkSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { Exit, formatWhere, UserError } from './errors.js';
+import { LEFTOVER } from './fsops/copy.js';
 import { hashFile } from './fsops/hash.js';
+import { setMtime } from './fsops/times.js';
 import { mapLimit } from './pool.js';
 import type { Op, Plan } from './plan/plan.js';
 
@@ -83,7 +85,14 @@ const octal = (mode: number) => (mode & 0o7777).toString(8).padStart(4, '0');
  * (`written`, by host path); another keeps the one in `previous` when its size and mtime are
  * unchanged (the same trust as the quick check that decided not to copy it); the rest are read.
  */
-export async function scanImage(root: string, from: ReadonlyMap<string, From>, previous?: Manifest, written?: ReadonlyMap<string, string>): Promise<Entry[]> {
+export async function scanImage(
+  root: string,
+  from: ReadonlyMap<string, From>,
+  previous?: Manifest,
+  written?: ReadonlyMap<string, string>,
+  /** Only for the writer holding the lock: temporary files of a killed run are deleted, not listed. */
+  removeLeftovers = false,
+): Promise<Entry[]> {
   const known = new Map(previous?.entries.map((e) => [e.path, e]) ?? []);
   const implied = new Set<string>();
   for (const p of from.keys()) for (let d = path.posix.dirname(p); d !== '/' && !implied.has(d); d = path.posix.dirname(d)) implied.add(d);
@@ -110,9 +119,20 @@ export async function scanImage(root: string, from: ReadonlyMap<string, From>, p
     }
     entry.from = from.get(rel) ?? (implied.has(rel) || rel === '/' ? 'parent' : null); // last: the JSON reads content first
     entries.push(entry);
-    if (entry.type === 'dir') for (const name of readdirSync(host)) walk(path.join(host, name), rel === '/' ? `/${name}` : `${rel}/${name}`);
+    if (entry.type !== 'dir') return;
+    let removed = false;
+    for (const name of readdirSync(host)) {
+      if (removeLeftovers && LEFTOVER.test(name)) {
+        unlinkSync(path.join(host, name));
+        removed = true;
+      } else walk(path.join(host, name), rel === '/' ? `/${name}` : `${rel}/${name}`);
+    }
+    // The removal touched the directory: give it back the mtime the copy had set.
+    if (removed) pendingTimes.push({ host, mtimeNs: st.mtimeNs });
   };
+  const pendingTimes: { host: string; mtimeNs: bigint }[] = [];
   walk(path.resolve(root), '/');
+  for (const { host, mtimeNs } of pendingTimes) await setMtime(host, mtimeNs, false);
   await mapLimit(hashes, 8, async (h) => {
     h.entry.sha256 = await hashFile(h.host);
   });

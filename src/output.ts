@@ -1,11 +1,22 @@
 // Writing a result: to stdout, or to a file through a temporary name beside it and a rename,
 // so that a failed run never leaves half a document where the previous one was.
-import { renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describeFsError, Exit, UserError } from './errors.js';
 
+/** `.<name>.<pid>.tmp` beside the file. */
+function tempFor(file: string, pid: number | string): string {
+  return path.join(path.dirname(file), `.${path.basename(file)}.${pid}.tmp`);
+}
+
+/** Remove what a killed writer of `file` left (call only while no other writer can exist). */
+export function removeStaleTemps(file: string): void {
+  const name = new RegExp(`^\\.${path.basename(file).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.\\d+\\.tmp$`);
+  for (const entry of readdirSync(path.dirname(file))) if (name.test(entry)) unlinkSync(path.join(path.dirname(file), entry));
+}
+
 export function writeAtomically(file: string, text: string): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  const tmp = tempFor(file, process.pid);
   try {
     writeFileSync(tmp, text);
     renameSync(tmp, file);

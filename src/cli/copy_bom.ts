@@ -16,7 +16,7 @@ import { DEFAULT_LOADER_CONFIG, loadLoaderConfig } from '../plan/loaders.js';
 import { shown } from '../plan/paths.js';
 import { buildPlan } from '../plan/plan.js';
 import { checkDestinations, resolveBom } from '../plan/resolve.js';
-import { writeAtomically } from '../output.js';
+import { removeStaleTemps, writeAtomically } from '../output.js';
 import { namesAfterPlan, namesInManifest, reportMissing } from '../report.js';
 import { removePaths, stalePaths } from '../sync.js';
 import { runMain } from './main.js';
@@ -93,7 +93,8 @@ async function main(): Promise<ExitCode> {
     progress.phase('writing the manifest');
     const previous = readManifest(manifestFile, false);
     if (opts.delete) for (const p of removePaths(root, stalePaths(previous, from))) process.stdout.write(`removed ${shown(root, p.slice(1))}\n`);
-    const manifest = makeManifest(await scanImage(root, from, previous, stats.written));
+    const manifest = makeManifest(await scanImage(root, from, previous, stats.written, true));
+    removeStaleTemps(manifestFile);
     writeAtomically(manifestFile, serialize(manifest));
     progress.done();
     clock.mark('manifest');

@@ -23,9 +23,12 @@ export interface CopyStats {
 
 export const newStats = (): CopyStats => ({ files: 0, unchanged: 0, bytes: 0, written: new Map() });
 
+/** `.<name>.copy_bom.<8 hex>.tmp` beside the destination: distinctive, so leftovers of a killed run can be recognised. */
 function tempName(dest: string): string {
-  return path.join(path.dirname(dest), `.${path.basename(dest)}.${randomBytes(4).toString('hex')}.tmp`);
+  return path.join(path.dirname(dest), `.${path.basename(dest)}.copy_bom.${randomBytes(4).toString('hex')}.tmp`);
 }
+
+export const LEFTOVER = /^\..+\.copy_bom\.[0-9a-f]{8}\.tmp$/;
 
 /** The destination as it is now. Synchronous: on an unchanged image this is the whole run. */
 function lstatOrNull(p: string): BigIntStats | null {
