@@ -41,7 +41,11 @@ export function planTotals(plan: Plan): Totals {
       t.files++;
       t.bytes += op.meta.size;
     } else if (op.kind === 'tree') {
-      for (const e of op.entries) if (e.kind === 'file') (t.files++, (t.bytes += e.size));
+      for (const e of op.entries) {
+        if (e.kind !== 'file') continue;
+        t.files++;
+        t.bytes += e.size;
+      }
     }
   }
   return t;
@@ -81,7 +85,7 @@ async function applyOp(op: Op, jail: Jail, stats: CopyStats): Promise<void> {
       await jail.mkdirp(op.dest);
       return;
     case 'link': {
-      const parent = await jail.mkdirp(path.posix.dirname(op.dest) === '.' ? '' : path.posix.dirname(op.dest));
+      const parent = await jail.mkdirp(parentOf(op.dest));
       await makeLink(path.join(parent, path.posix.basename(op.dest)), op.target);
       jail.forget();
       return;
@@ -92,8 +96,7 @@ async function applyOp(op: Op, jail: Jail, stats: CopyStats): Promise<void> {
       return;
     case 'file':
     case 'lib': {
-      const dir = path.posix.dirname(op.dest);
-      const parent = await jail.mkdirp(dir === '.' ? '' : dir);
+      const parent = await jail.mkdirp(parentOf(op.dest));
       let dest = path.join(parent, path.posix.basename(op.dest));
       // rsync puts a file given a directory (or a link to one) as its destination inside it.
       const followed = await jail.resolve(op.dest);
@@ -102,6 +105,12 @@ async function applyOp(op: Op, jail: Jail, stats: CopyStats): Promise<void> {
       return;
     }
   }
+}
+
+/** The directory holding an image path ('' is the root). */
+function parentOf(dest: string): string {
+  const dir = path.posix.dirname(dest);
+  return dir === '.' ? '' : dir;
 }
 
 async function isDir(p: string): Promise<boolean> {
