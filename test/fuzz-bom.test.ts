@@ -9,7 +9,6 @@
 // fast-check runs with a fixed seed (FUZZ_SEED=<n> replays another; the seed is in the suite
 // names and in every fast-check failure report); FUZZ_SCALE multiplies the number of runs.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -17,7 +16,7 @@ import fc from 'fast-check';
 import { stringify } from 'yaml';
 import { parseBom } from '../src/bom/load.ts';
 import { Exit, UserError } from '../src/errors.ts';
-import { readTree, repo, shared, tmp, type Node } from './helpers.ts';
+import { readTree, runLimited, shared, tmp, type Child, type Node } from './helpers.ts';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0xb0b);
 const SCALE = Number(process.env.FUZZ_SCALE ?? 1);
@@ -467,37 +466,13 @@ describe('parseBom on hostile documents', () => {
 // ---------------------------------------------------------------------------------------------
 // Through the CLI
 
-interface Child {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-  timedOut: boolean;
-}
-
 /** copy_bom with a wall-clock limit (killed when over it) and a heap limit. */
 function copyBom(cwd: string, args: string[], opts: { ms?: number; heapMb?: number; env?: NodeJS.ProcessEnv } = {}): Promise<Child> {
-  const ms = opts.ms ?? 20_000;
-  return new Promise((resolve) => {
-    const start = performance.now();
-    const child = spawn(process.execPath, [`--max-old-space-size=${opts.heapMb ?? 1024}`, path.join(repo, 'dist/cli/copy_bom.js'), ...args], {
-      cwd,
-      env: { ...process.env, OCCLUM_LOG_LEVEL: 'error', HOME: '/root', FUZZ_SET: '/opt/set', X: 'x', ...opts.env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.length < 1 << 20 ? d : '[...]'));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, ms);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr, ms: performance.now() - start, timedOut });
-    });
+  return runLimited('copy_bom', args, {
+    cwd,
+    ms: opts.ms ?? 20_000,
+    heapMb: opts.heapMb ?? 1024,
+    env: { OCCLUM_LOG_LEVEL: 'error', HOME: '/root', FUZZ_SET: '/opt/set', X: 'x', ...opts.env },
   });
 }
 

@@ -7,13 +7,12 @@
 // Byte flips are drawn by fast-check with a fixed seed (FUZZ_SEED=<n> to replay another, in
 // every failure message); FUZZ_SCALE multiplies the number of runs.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { createResolver, readElfFile, type Resolution } from '../src/elf/index.ts';
-import { repo, tmp } from './helpers.ts';
+import { runLimited, tmp, type Child } from './helpers.ts';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0xe1f);
 const SCALE = Number(process.env.FUZZ_SCALE ?? 1);
@@ -297,36 +296,9 @@ function histogram(statuses: string[]): string {
   return [...counts].map(([s, n]) => `${s}: ${n}`).join(', ');
 }
 
-interface Child {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-  timedOut: boolean;
-}
-
 /** occlum-bom with a wall-clock limit and a heap limit; killed when over time. */
 function occlumBom(args: string[], opts: { ms: number; heapMb: number }): Promise<Child> {
-  return new Promise((resolve) => {
-    const start = performance.now();
-    const child = spawn(process.execPath, [`--max-old-space-size=${opts.heapMb}`, path.join(repo, 'dist/cli/occlum-bom.js'), ...args], {
-      env: { ...process.env, OCCLUM_LOG_LEVEL: '' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, opts.ms);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr, ms: performance.now() - start, timedOut });
-    });
-  });
+  return runLimited('occlum-bom', args, opts);
 }
 
 /** The contract of `deps --json`: exit 0 or 1, one JSON array with an entry per file, errors as one line each. */

@@ -1,5 +1,5 @@
 // Shared by the tests: temporary trees, running the built commands, reading a tree back.
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, lstatSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -93,4 +93,42 @@ export function yaml(lines: string): string {
 
 export function hasCommand(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+}
+
+/** A run of a built command with a wall-clock limit (killed when over it) and a heap limit. */
+export interface Child {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+  timedOut: boolean;
+}
+
+export function runLimited(
+  command: 'copy_bom' | 'generate_bom' | 'occlum-bom',
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; ms: number; heapMb: number },
+): Promise<Child> {
+  return new Promise((resolve) => {
+    const start = performance.now();
+    const child = spawn(process.execPath, [`--max-old-space-size=${opts.heapMb}`, path.join(repo, 'dist', 'cli', `${command}.js`), ...args], {
+      cwd: opts.cwd,
+      env: { ...process.env, OCCLUM_LOG_LEVEL: '', ...opts.env },
+    });
+    let stdout = '';
+    let stderr = '';
+    // A runaway stdout is summarised, so that a bomb cannot fill the test's memory.
+    child.stdout.on('data', (d: Buffer) => (stdout += stdout.length < 1 << 24 ? d : ''));
+    child.stderr.on('data', (d: Buffer) => (stderr += stderr.length < 1 << 24 ? d : ''));
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, opts.ms);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, ms: performance.now() - start, timedOut });
+    });
+  });
 }

@@ -19,6 +19,7 @@ describe('the image manifest', () => {
     const r1 = copyBom(dir, ['-f', 'bom.yaml', '--root', 'one']);
     const r2 = copyBom(dir, ['-f', 'bom.yaml', '--root', 'two']);
     assert.equal(r1.code, 0, r1.stderr);
+    assert.equal(r2.code, 0, r2.stderr);
     const m1 = readFileSync(path.join(dir, 'one.manifest.json'), 'utf8');
     assert.equal(m1, readFileSync(path.join(dir, 'two.manifest.json'), 'utf8'));
     const m = JSON.parse(m1);
