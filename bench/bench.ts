@@ -82,22 +82,22 @@ const fresh = (name: string) => {
   mkdirSync(d);
   return d;
 };
-const r: Record<string, number[]> = { cold: [], noop: [], cp: [], rsyncCold: [], rsyncNoop: [] };
+const r = { cold: [] as number[], noop: [] as number[], cp: [] as number[], rsyncCold: [] as number[], rsyncNoop: [] as number[] };
 const mem: number[] = [];
 for (let i = 0; i < RUNS; i++) {
   // Interleaved, so that the machine's mood hits every tool alike.
   const image = fresh('image');
   const c = copyBom(image);
-  r.cold!.push(c.s);
+  r.cold.push(c.s);
   if (c.mb) mem.push(c.mb);
-  r.noop!.push(copyBom(image).s);
+  r.noop.push(copyBom(image).s);
   rmSync(image, { recursive: true, force: true });
   const cp = fresh('cp');
-  r.cp!.push(timed('cp', ['-a', ...trees, cp]).s);
+  r.cp.push(timed('cp', ['-a', ...trees, cp]).s);
   rmSync(cp, { recursive: true, force: true });
   const rs = fresh('rsync');
-  r.rsyncCold!.push(timed('rsync', ['-a', ...trees, rs]).s);
-  r.rsyncNoop!.push(timed('rsync', ['-a', ...trees, rs]).s);
+  r.rsyncCold.push(timed('rsync', ['-a', ...trees, rs]).s);
+  r.rsyncNoop.push(timed('rsync', ['-a', ...trees, rs]).s);
   rmSync(rs, { recursive: true, force: true });
 }
 const m = Object.fromEntries(Object.entries(r).map(([k, v]) => [k, median(v)])) as Record<keyof typeof r, number>;
