@@ -10,11 +10,7 @@ function levelFromEnv(value: string | undefined): number {
   return i < 0 ? LEVELS.indexOf('warn') : i;
 }
 
-let threshold = levelFromEnv(process.env.OCCLUM_LOG_LEVEL);
-
-export function setLogLevel(level: Level): void {
-  threshold = LEVELS.indexOf(level);
-}
+const threshold = levelFromEnv(process.env.OCCLUM_LOG_LEVEL);
 
 export function enabled(level: Level): boolean {
   return LEVELS.indexOf(level) <= threshold;

@@ -260,6 +260,14 @@ describe('the image root is a jail', () => {
     assert.ok(existsSync(path.join(inst.image, 'deeper/d/x')));
   });
 
+  it('names the path in the way when a directory cannot be made', () => {
+    const inst = instance('targets:\n  - target: /a/b\n');
+    writeTree(inst.image, { a: 'a file' });
+    const r = inst.run();
+    assert.equal(r.code, 252);
+    assert.match(r.stderr, new RegExp(`bom\\.yaml:2:5: mkdir -p image/a/b failed: not a directory \\(${inst.image}/a\\)`));
+  });
+
   it('warns about and skips an out-of-tree link whose referent is missing', () => {
     const inst = instance('targets:\n  - target: /\n    copy:\n      - dirs: [d]\n');
     writeTree(inst.dir, { 'd/ok': '', 'd/dangling': { link: '/nonexistent/file' }, 'd/kept': { link: '../elsewhere' } });

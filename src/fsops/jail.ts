@@ -6,10 +6,12 @@ import path from 'node:path';
 
 const MAX_LINKS = 40; // as the kernel's MAXSYMLINKS
 
+/** Like a failed system call: `code` and `path` as errno errors have them, for the same one-line report. */
 export class JailError extends Error {
   constructor(
     message: string,
     readonly code: string,
+    readonly path: string,
   ) {
     super(message);
   }
@@ -55,7 +57,7 @@ export class Jail {
         throw e;
       });
       if (st?.isSymbolicLink() && (pending.length > 0 || opts.followLast)) {
-        if (++links > MAX_LINKS) throw new JailError(`${host}: too many levels of symbolic links`, 'ELOOP');
+        if (++links > MAX_LINKS) throw new JailError(`${host}: too many levels of symbolic links`, 'ELOOP', host);
         const target = await readlink(host);
         if (target.startsWith('/')) resolved.length = 0;
         pending.unshift(...target.split('/').filter((p) => p !== '' && p !== '.'));
@@ -67,7 +69,7 @@ export class Jail {
             if (e.code !== 'EEXIST') throw e;
           });
         } else if (!st.isDirectory()) {
-          throw new JailError(`${host} exists and is not a directory`, 'ENOTDIR');
+          throw new JailError(`${host} exists and is not a directory`, 'ENOTDIR', host);
         }
       }
       resolved.push(part);
