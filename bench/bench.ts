@@ -6,10 +6,11 @@
 //      cold and no-op, against `cp -a` and `rsync -a` (cold and no-op) of the same trees.
 // Not a test: nothing here asserts a time. RUNS=N sets the number of runs (default 3).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, openSync, readSync, closeSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isElf } from '../src/elf/index.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const RUNS = Number(process.env.RUNS ?? 3);
@@ -34,17 +35,6 @@ function timed(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.P
   return Number.isFinite(kb) ? { s, mb: kb / 1024 } : { s };
 }
 
-function isElf(file: string): boolean {
-  try {
-    const fd = openSync(file, 'r');
-    const b = Buffer.alloc(4);
-    const n = readSync(fd, b, 0, 4, 0);
-    closeSync(fd);
-    return n === 4 && b.readUInt32BE(0) === 0x7f454c46;
-  } catch {
-    return false;
-  }
-}
 
 const rows: string[][] = [];
 const row = (...cells: (string | number)[]) => rows.push(cells.map(String));

@@ -2,10 +2,9 @@
 // reading the ELF files as the dynamic loader would (src/elf), never by running anything.
 // Done before the first write, so the plan is complete: for `files` entries and for every
 // regular file of every copied tree (analysed at its source, which is what gets copied).
-import { closeSync, openSync, readSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { createResolver, hasElfMagic, type Library, type Resolution, type Resolver } from '../elf/index.js';
+import { createResolver, isElf, type Library, type Resolution, type Resolver } from '../elf/index.js';
 import { describeFsError, Exit, UserError, type Where } from '../errors.js';
 import { metaOf, type Meta } from '../fsops/tree.js';
 import type { LoaderConfig } from './loaders.js';
@@ -116,7 +115,7 @@ export async function analyseDependencies(boms: readonly ResolvedBom[], ctx: Aut
   );
   // Screened synchronously first: most files of a copied tree are not ELF, and four bytes say so
   // without the resolver's machinery (the scan found them to be regular files: safe to open).
-  const treeFiles = boms.flatMap((b) => b.trees.flatMap((t) => t.entries.filter((e) => e.kind === 'file' && e.size >= 52 && startsWithElfMagic(e.src)).map((e) => ({ e, t })))); // 52: the smallest ELF header
+  const treeFiles = boms.flatMap((b) => b.trees.flatMap((t) => t.entries.filter((e) => e.kind === 'file' && e.size >= 52 && isElf(e.src)).map((e) => ({ e, t })))); // 52: the smallest ELF header
   const fromFiles = new Set(perBom.flat().map((l) => `${l.source}\0${l.dest}`));
   const trees = (await mapLimit(treeFiles, 64, ({ e, t }) => analyse(e.src, null, t.where, true))).flat().filter((l) => !fromFiles.has(`${l.source}\0${l.dest}`));
   missing.sort((a, b) => (a.neededBy < b.neededBy ? -1 : a.neededBy > b.neededBy ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -124,18 +123,6 @@ export async function analyseDependencies(boms: readonly ResolvedBom[], ctx: Aut
 }
 
 
-const magic = Buffer.alloc(4);
-function startsWithElfMagic(file: string): boolean {
-  let fd: number | undefined;
-  try {
-    fd = openSync(file, 'r');
-    return readSync(fd, magic, 0, 4, 0) === 4 && hasElfMagic(magic);
-  } catch {
-    return true; // let the resolver meet the error and report it
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
-}
 
 /** Found through a $ORIGIN entry of the analysed file's own RPATH/RUNPATH. */
 function viaOrigin(lib: Library, r: Extract<Resolution, { status: 'dynamic' }>, file: string): boolean {
