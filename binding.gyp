@@ -1,8 +1,8 @@
 {
   "targets": [
     {
-      "target_name": "utimens",
-      "sources": ["native/utimens.c"],
+      "target_name": "fs",
+      "sources": ["native/fs.c"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"]
     }
   ]

@@ -2,12 +2,15 @@
 import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { describeFsError, Exit, UserError, type ExitCode } from './errors.js';
-import { CopyCheckError, copyFileAtomic, copyTree, makeLink, newStats, type CopyStats } from './fsops/copy.js';
+import { CopyCheckError, copyFileAtomic, copyTree, makeLink, newStats, PARALLEL_COPIES, type CopyStats } from './fsops/copy.js';
 import { Jail } from './fsops/jail.js';
 import { log } from './log.js';
 import type { Progress, Totals } from './progress.js';
 import type { Op, Plan } from './plan/plan.js';
 import { shown } from './plan/paths.js';
+import { mapLimit } from './pool.js';
+
+type FileOp = Extract<Op, { kind: 'file' | 'lib' }>;
 
 const FAILURE: Record<Op['kind'], ExitCode> = {
   mkdir: Exit.createDir,
@@ -55,17 +58,39 @@ export async function applyPlan(plan: Plan, root: string, progress: Progress): P
   const jail = new Jail(path.resolve(root));
   const stats = newStats();
   progress.copying(stats, planTotals(plan));
+  const fail = (op: Op, e: unknown): never => {
+    if (e instanceof UserError) throw e;
+    if (e instanceof CopyCheckError) throw new UserError(e.message, e.reason === 'hash' ? Exit.wrongHash : FAILURE[op.kind], op.where ?? undefined);
+    throw new UserError(`${describeOp(op, root)} failed: ${describeFsError(e)}${fsPath(e)}`, FAILURE[op.kind], op.where ?? undefined);
+  };
+  // Runs of file and library copies go in parallel: their directories are made first, in
+  // plan order; a copy whose destination or directory an earlier copy of the run writes
+  // waits for the run so far to finish, so the result is that of plan order.
+  let batch: { op: FileOp; dest: string }[] = [];
+  const flush = async () => {
+    const copies = batch;
+    batch = [];
+    await mapLimit(copies, PARALLEL_COPIES, ({ op, dest }) =>
+      copyFileAtomic(op.source, dest, op.meta, stats, op.kind === 'file' ? op.sha256 : undefined).catch((e: unknown) => fail(op, e)),
+    );
+  };
   try {
     for (const op of plan.ops) {
       log.info(describeOp(op, root));
+      if (op.kind !== 'file' && op.kind !== 'lib') await flush();
       try {
-        await applyOp(op, jail, stats);
+        if (op.kind === 'file' || op.kind === 'lib') {
+          const dest = await fileDest(op, jail);
+          if (batch.some((b) => b.dest === dest || dest.startsWith(`${b.dest}/`))) await flush();
+          batch.push({ op, dest });
+        } else {
+          await applyOp(op, jail, stats);
+        }
       } catch (e) {
-        if (e instanceof UserError) throw e;
-        if (e instanceof CopyCheckError) throw new UserError(e.message, e.reason === 'hash' ? Exit.wrongHash : FAILURE[op.kind], op.where ?? undefined);
-        throw new UserError(`${describeOp(op, root)} failed: ${describeFsError(e)}${fsPath(e)}`, FAILURE[op.kind], op.where ?? undefined);
+        fail(op, e);
       }
     }
+    await flush();
   } finally {
     progress.done();
   }
@@ -77,7 +102,7 @@ function fsPath(e: unknown): string {
   return p ? ` (${p})` : '';
 }
 
-async function applyOp(op: Op, jail: Jail, stats: CopyStats): Promise<void> {
+async function applyOp(op: Exclude<Op, FileOp>, jail: Jail, stats: CopyStats): Promise<void> {
   switch (op.kind) {
     case 'mkdir':
       // The root itself is the user's to name: made with its parents, like mkdir -p.
@@ -94,17 +119,14 @@ async function applyOp(op: Op, jail: Jail, stats: CopyStats): Promise<void> {
       await copyTree(op.entries, await jail.mkdirp(op.dest), stats);
       jail.forget();
       return;
-    case 'file':
-    case 'lib': {
-      const parent = await jail.mkdirp(parentOf(op.dest));
-      let dest = path.join(parent, path.posix.basename(op.dest));
-      // rsync puts a file given a directory (or a link to one) as its destination inside it.
-      const followed = await jail.resolve(op.dest);
-      if (await isDir(followed)) dest = path.join(followed, path.basename(op.source));
-      await copyFileAtomic(op.source, dest, op.meta, stats, op.kind === 'file' ? op.sha256 : undefined);
-      return;
-    }
   }
+}
+
+/** The host path a file copy writes: its directory made, and inside it if the destination is one (or a link to one), as rsync does. */
+async function fileDest(op: FileOp, jail: Jail): Promise<string> {
+  const parent = await jail.mkdirp(parentOf(op.dest));
+  const followed = await jail.resolve(op.dest);
+  return (await isDir(followed)) ? path.join(followed, path.basename(op.source)) : path.join(parent, path.posix.basename(op.dest));
 }
 
 /** The directory holding an image path ('' is the root). */

@@ -1,14 +1,15 @@
 // One writer per image, and copies that are never put in place half-new or unverified.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { CopyCheckError, copyFileAtomic, newStats } from '../src/fsops/copy.ts';
 import { metaOf } from '../src/fsops/tree.ts';
 import { hashFile } from '../src/fsops/hash.ts';
 import { lockPath } from '../src/fsops/lock.ts';
-import { repo, tmp } from './helpers.ts';
+import { copyBom, readTree, repo, tmp, writeTree } from './helpers.ts';
 
 function instance() {
   const dir = tmp();
@@ -73,5 +74,46 @@ describe('copies are checked before they are put in place', () => {
     assert.deepEqual(leftovers(dir), []);
     await copyFileAtomic(src, dest, meta, newStats(), await hashFile(src));
     assert.equal(readFileSync(dest, 'utf8'), 'new content');
+  });
+});
+
+describe('the native copy and its Node fallback', () => {
+  it('build the same image, and both refuse bytes that differ from a pinned hash', () => {
+    const dir = tmp();
+    writeTree(dir, {
+      'src/tree/a.txt': 'a',
+      'src/tree/sub/b.bin': 'x'.repeat(300_000),
+      'src/tree/sub/empty': '',
+      'src/run.sh': '#!/bin/sh\necho hi\n',
+    });
+    chmodSync(path.join(dir, 'src/run.sh'), 0o4755);
+    chmodSync(path.join(dir, 'src/tree/a.txt'), 0o600);
+    utimesSync(path.join(dir, 'src/tree/sub/b.bin'), 1_000_000, 1_000_000.123456);
+    const sha = createHash('sha256').update('#!/bin/sh\necho hi\n').digest('hex');
+    const bom = (hash: string) =>
+      `targets:\n  - target: /opt\n    copy:\n      - dirs: [src/tree]\n      - files:\n          - {name: src/run.sh, hash: ${hash}}\n`;
+    writeFileSync(path.join(dir, 'good.yaml'), bom(sha));
+    writeFileSync(path.join(dir, 'bad.yaml'), bom('0'.repeat(64)));
+    const images: Record<string, ReturnType<typeof readTree>> = {};
+    const digests: string[] = [];
+    for (const [name, env] of [['native', {}], ['fallback', { OCCLUM_BOM_NO_NATIVE: '1' }]] as const) {
+      const r = copyBom(dir, ['-f', 'good.yaml', '--root', name], { ...process.env, ...env });
+      assert.equal(r.code, 0, r.stderr);
+      digests.push(r.stdout);
+      images[name] = readTree(path.join(dir, name));
+      const bad = copyBom(dir, ['-f', 'bad.yaml', '--root', `${name}-bad`], { ...process.env, ...env });
+      assert.equal(bad.code, 249, bad.stderr);
+      assert.match(bad.stderr, /SHA-256/);
+      assert.equal(existsSync(path.join(dir, `${name}-bad/opt/run.sh`)), false);
+    }
+    assert.equal(digests[0], digests[1]);
+    assert.equal(images.native!['opt/run.sh']!.mode, 0o4755);
+    // Node's utimes lands within a microsecond of the source's time; the addon exactly.
+    for (const [rel, node] of Object.entries(images.native!)) {
+      const other = images.fallback![rel]!;
+      assert.deepEqual({ ...other, mtimeNs: undefined }, { ...node, mtimeNs: undefined }, rel);
+      if (node.mtimeNs !== undefined) assert.ok(Math.abs(Number(node.mtimeNs - other.mtimeNs!)) < 2000, rel);
+    }
+    assert.equal(images.native!['opt/tree/sub/b.bin']!.mtimeNs, statSync(path.join(dir, 'src/tree/sub/b.bin'), { bigint: true }).mtimeNs);
   });
 });

@@ -4,11 +4,13 @@
 import { constants, lstatSync, readlinkSync, statSync, type BigIntStats } from 'node:fs';
 import { chmod, copyFile, lchown, mkdir, rename, rmdir, symlink, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import type { Meta, TreeEntry } from './tree.js';
 import { mapLimit } from '../pool.js';
 import { hashFile } from './hash.js';
-import { sameMtime, setMtime } from './times.js';
+import { native } from './native.js';
+import { sameMtime, setMtime, splitNs } from './times.js';
 
 /** rsync -a as root also keeps owners; as anyone else it cannot. */
 const keepOwner = process.getuid?.() === 0;
@@ -24,8 +26,10 @@ export interface CopyStats {
 export const newStats = (): CopyStats => ({ files: 0, unchanged: 0, bytes: 0, written: new Map() });
 
 /** `.<name>.copy_bom.<8 hex>.tmp` beside the destination: distinctive, so leftovers of a killed run can be recognised. */
+let tempCounter = randomBytes(4).readUInt32BE();
 function tempName(dest: string): string {
-  return path.join(path.dirname(dest), `.${path.basename(dest)}.copy_bom.${randomBytes(4).toString('hex')}.tmp`);
+  tempCounter = (tempCounter + 1) >>> 0;
+  return path.join(path.dirname(dest), `.${path.basename(dest)}.copy_bom.${tempCounter.toString(16).padStart(8, '0')}.tmp`);
 }
 
 export const LEFTOVER = /^\..+\.copy_bom\.[0-9a-f]{8}\.tmp$/;
@@ -60,33 +64,55 @@ export class CopyCheckError extends Error {
  * written are checked, not just the source read earlier.
  */
 export async function copyFileAtomic(src: string, dest: string, meta: Meta, stats: CopyStats, sha256?: string): Promise<void> {
+  if (!(await keepIfUnchanged(dest, meta, stats))) await writeFile(src, dest, meta, stats, sha256);
+}
+
+/**
+ * rsync's quick check: a regular file with the source's size and mtime keeps its content
+ * (its owner and mode still follow the source); anything else but a directory is replaced.
+ */
+async function keepIfUnchanged(dest: string, meta: Meta, stats: CopyStats): Promise<boolean> {
   const old = lstatOrNull(dest);
-  if (old?.isFile() && Number(old.size) === meta.size && sameMtime(old.mtimeNs, meta.mtimeNs)) {
-    // Content is taken as unchanged; the permission bits and owner still follow the source.
-    await setMeta(dest, meta, false, old);
-    stats.unchanged++;
-    return;
-  }
   if (old?.isDirectory()) throw Object.assign(new Error(`${dest} is a directory`), { code: 'EISDIR' });
+  if (!old?.isFile() || Number(old.size) !== meta.size || !sameMtime(old.mtimeNs, meta.mtimeNs)) return false;
+  await setMeta(dest, meta, false, old);
+  stats.unchanged++;
+  return true;
+}
+
+/**
+ * The copy itself, to a temporary name renamed over `dest` once content and metadata are
+ * complete: the destination is always absent, the old file or the whole new one.
+ */
+async function writeFile(src: string, dest: string, meta: Meta, stats: CopyStats, sha256?: string): Promise<void> {
   const tmp = tempName(dest);
-  try {
-    await copyFile(src, tmp, constants.COPYFILE_FICLONE);
-    const now = statSync(src, { bigint: true });
-    const written = lstatSync(tmp, { bigint: true });
-    if (Number(now.size) !== meta.size || now.mtimeNs !== meta.mtimeNs || Number(written.size) !== meta.size) {
-      throw new CopyCheckError(`${src} changed while it was being copied (run again to copy it as it is now)`, 'changed');
+  const changed = () => new CopyCheckError(`${src} changed while it was being copied (run again to copy it as it is now)`, 'changed');
+  const wrongHash = (actual: string) =>
+    new CopyCheckError(`the bytes copied from ${src} have SHA-256 ${actual.toUpperCase()}, not ${sha256!.toUpperCase()}`, 'hash');
+  let actual: string;
+  if (native) {
+    // One trip to the thread pool: read, hash, write, owner, mode, mtime, check, rename.
+    const [sec, nsec] = splitNs(meta.mtimeNs);
+    actual = await native.copy(src, tmp, dest, meta.size, sec, nsec, meta.mode, meta.uid, meta.gid, keepOwner, sha256 ?? '').catch((e: NodeJS.ErrnoException) => {
+      throw e.code === 'ECHANGED' ? changed() : e.code === 'EHASH' ? wrongHash(e.message) : e;
+    });
+  } else {
+    try {
+      await copyFile(src, tmp, constants.COPYFILE_FICLONE | constants.COPYFILE_EXCL);
+      const now = statSync(src, { bigint: true });
+      const written = lstatSync(tmp, { bigint: true });
+      if (Number(now.size) !== meta.size || now.mtimeNs !== meta.mtimeNs || Number(written.size) !== meta.size) throw changed();
+      actual = await hashFile(tmp);
+      if (sha256 !== undefined && actual !== sha256) throw wrongHash(actual);
+      await setMeta(tmp, meta, false);
+      await rename(tmp, dest);
+    } catch (e) {
+      // EEXIST: the name was taken by someone else, whose file stays.
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') await unlink(tmp).catch(() => undefined);
+      throw e;
     }
-    const actual = await hashFile(tmp);
-    if (sha256 !== undefined && actual !== sha256) {
-      throw new CopyCheckError(`the bytes copied from ${src} have SHA-256 ${actual.toUpperCase()}, not ${sha256.toUpperCase()}`, 'hash');
-    }
-    await setMeta(tmp, meta, false);
-    await rename(tmp, dest);
-    stats.written.set(dest, actual);
-  } catch (e) {
-    await unlink(tmp).catch(() => undefined);
-    throw e;
   }
+  stats.written.set(dest, actual);
   stats.files++;
   stats.bytes += meta.size;
 }
@@ -119,7 +145,11 @@ async function ensureDir(dest: string): Promise<void> {
 }
 
 
-const PARALLEL_COPIES = 16;
+/**
+ * Copies in flight: one per core. More only contend for the same directories' locks (on a
+ * 2-core machine 16 copies of small files spent twice the kernel time of 1).
+ */
+export const PARALLEL_COPIES = availableParallelism();
 
 /**
  * Apply scanned entries under `base` (a real directory inside the image): directories
@@ -129,11 +159,11 @@ const PARALLEL_COPIES = 16;
 export async function copyTree(entries: readonly TreeEntry[], base: string, stats: CopyStats): Promise<void> {
   const dirs = entries.filter((e) => e.kind === 'dir');
   for (const d of dirs) if (d.rel !== '') await ensureDir(path.join(base, d.rel));
-  await mapLimit(
-    entries.filter((e) => e.kind === 'file'),
-    PARALLEL_COPIES,
-    (f) => copyFileAtomic(f.src, path.join(base, f.rel), f, stats),
-  );
+  // The quick check of every file first, then only the copies, so that the checks (cheap,
+  // synchronous) do not queue behind the copies (many, on the thread pool).
+  const copies: TreeEntry[] = [];
+  for (const f of entries) if (f.kind === 'file' && !(await keepIfUnchanged(path.join(base, f.rel), f, stats))) copies.push(f);
+  await mapLimit(copies, PARALLEL_COPIES, (f) => writeFile(f.src, path.join(base, f.rel), f, stats));
   for (const l of entries) if (l.kind === 'link') await makeLink(path.join(base, l.rel), l.target!, l);
   for (const d of [...dirs].reverse()) {
     const p = path.join(base, d.rel);

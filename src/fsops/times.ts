@@ -1,27 +1,23 @@
-// Modification times to the nanosecond (rsync -t keeps them exactly) through a small
-// N-API addon; without it (no compiler at install time), Node's utimes, which is
-// within about a microsecond, and the quick check allows for that.
+// Modification times to the nanosecond (rsync -t keeps them exactly) through the addon;
+// without it (no compiler at install time), Node's utimes, which is within about a
+// microsecond, and the quick check allows for that.
 import { lutimes, utimes } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-
-type Utimens = (path: string, sec: number, nsec: number, followLast: boolean) => void;
-
-const native: Utimens | undefined = (() => {
-  try {
-    return (createRequire(import.meta.url)('../../build/Release/utimens.node') as { utimens: Utimens }).utimens;
-  } catch {
-    return undefined;
-  }
-})();
+import { native } from './native.js';
 
 /** Whether times are set exactly; if not, the quick check tolerates the rounding. */
 export const exactTimes = native !== undefined;
 
 const NS = 1_000_000_000n;
 
+/** Seconds and nanoseconds (0 to 999,999,999, as in a timespec) of a time in ns, before 1970 too. */
+export function splitNs(ns: bigint): [number, number] {
+  const sec = ns >= 0n ? ns / NS : -((-ns + NS - 1n) / NS);
+  return [Number(sec), Number(ns - sec * NS)];
+}
+
 export async function setMtime(path: string, mtimeNs: bigint, isLink: boolean): Promise<void> {
   if (native) {
-    native(path, Number(mtimeNs / NS), Number(mtimeNs % NS), !isLink);
+    native.utimens(path, ...splitNs(mtimeNs), !isLink);
     return;
   }
   const seconds = Number(mtimeNs) / 1e9;

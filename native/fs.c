@@ -1,0 +1,263 @@
+/*
+ * The few file operations Node cannot do well enough, as a small N-API addon.
+ *
+ * utimens(path, sec, nsec, followLast): set a file's modification time to the nanosecond,
+ *   leaving its access time alone (UTIME_OMIT), as rsync -t does. Node's fs.utimes takes a
+ *   double of seconds and lands up to ~1 us off.
+ *
+ * copy(src, tmp, dest, size, sec, nsec, mode, uid, gid, chown, sha256) -> Promise<hex SHA-256>:
+ *   one file copied in one trip to the thread pool (Node needs eight: copyFile, stat, lstat,
+ *   hash, lchown, chmod, utimes, rename, and hashes on the main thread): read the source once,
+ *   hash what is written, put owner, mode and mtime on the temporary file `tmp` (created, never
+ *   reused) through its descriptor, then rename it over `dest`. The copy is refused (code
+ *   ECHANGED) when the source no longer has the scanned size and mtime afterwards, and (code
+ *   EHASH) when `sha256` is not empty and the bytes differ from it; the temporary file is
+ *   removed on every failure.
+ *
+ * sha256(path) -> Promise<hex SHA-256>: a file's digest, off the main thread.
+ *
+ * SHA-256 is OpenSSL's, the copy Node itself is built with and exports to addons.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <node_api.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#define PATH_BYTES 4097
+#define BUFFER_BYTES (256 * 1024)
+
+/* An Error as Node's fs makes them: "ENOENT: no such file or directory, open '/x'", with code, syscall and path. */
+static napi_value fs_error(napi_env env, int err, const char *syscall, const char *path) {
+  char message[PATH_BYTES + 200];
+  const char *code = uv_err_name(-err);
+  snprintf(message, sizeof message, "%s: %s, %s '%s'", code, uv_strerror(-err), syscall, path);
+  napi_value msg, error, value;
+  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
+  napi_create_error(env, NULL, msg, &error);
+  napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &value);
+  napi_set_named_property(env, error, "code", value);
+  napi_create_int32(env, -err, &value);
+  napi_set_named_property(env, error, "errno", value);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &value);
+  napi_set_named_property(env, error, "syscall", value);
+  napi_create_string_utf8(env, path, NAPI_AUTO_LENGTH, &value);
+  napi_set_named_property(env, error, "path", value);
+  return error;
+}
+
+static bool get_path(napi_env env, napi_value v, char *out) {
+  size_t len;
+  return napi_get_value_string_utf8(env, v, out, PATH_BYTES, &len) == napi_ok && len < PATH_BYTES - 1 && strlen(out) == len;
+}
+
+static napi_value utimens(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  char path[PATH_BYTES];
+  int64_t sec, nsec;
+  bool follow;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 4 || !get_path(env, argv[0], path) ||
+      napi_get_value_int64(env, argv[1], &sec) != napi_ok || napi_get_value_int64(env, argv[2], &nsec) != napi_ok ||
+      napi_get_value_bool(env, argv[3], &follow) != napi_ok || nsec < 0 || nsec > 999999999) {
+    napi_throw_type_error(env, NULL, "utimens(path: string, sec: number, nsec: number, followLast: boolean)");
+    return NULL;
+  }
+  struct timespec times[2] = {{0, UTIME_OMIT}, {(time_t)sec, (long)nsec}};
+  if (utimensat(AT_FDCWD, path, times, follow ? 0 : AT_SYMLINK_NOFOLLOW) != 0) napi_throw(env, fs_error(env, errno, "utimensat", path));
+  return NULL;
+}
+
+/* One job for the thread pool: a copy (tmp[0] != 0) or a digest. */
+typedef struct {
+  char src[PATH_BYTES], tmp[PATH_BYTES], dest[PATH_BYTES], expect[65];
+  int64_t size, sec, nsec;
+  uint32_t mode, uid, gid;
+  bool chown;
+  /* result */
+  char hex[65];
+  int err;                 /* errno, or -1: source changed, -2: digest differs from `expect` */
+  const char *syscall, *path;
+  napi_async_work work;
+  napi_deferred deferred;
+} job_t;
+
+static _Thread_local unsigned char *buffer;
+
+static int fail(job_t *j, const char *syscall, const char *path) {
+  j->err = errno ? errno : EIO;
+  j->syscall = syscall;
+  j->path = path;
+  return -1;
+}
+
+/* Read fd to its end, writing to out (unless -1) and hashing; bytes read in *total. */
+static int pump(job_t *j, int in, int out, const char *out_path, int64_t *total) {
+  if (!buffer && !(buffer = malloc(BUFFER_BYTES))) return errno = ENOMEM, fail(j, "malloc", j->src);
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
+    EVP_MD_CTX_free(ctx);
+    return errno = ENOMEM, fail(j, "sha256", j->src);
+  }
+  int rc = 0;
+  *total = 0;
+  for (;;) {
+    ssize_t n = read(in, buffer, BUFFER_BYTES);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) { rc = fail(j, "read", j->src); break; }
+    if (n == 0) break;
+    *total += n;
+    EVP_DigestUpdate(ctx, buffer, (size_t)n);
+    for (ssize_t done = 0; out >= 0 && done < n;) {
+      ssize_t w = write(out, buffer + done, (size_t)(n - done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) { rc = fail(j, "write", out_path); break; }
+      done += w;
+    }
+    if (rc) break;
+  }
+  unsigned char md[32];
+  EVP_DigestFinal_ex(ctx, md, NULL);
+  EVP_MD_CTX_free(ctx);
+  for (int i = 0; i < 32; i++) snprintf(j->hex + 2 * i, 3, "%02x", md[i]);
+  return rc;
+}
+
+static void run_digest(job_t *j) {
+  int in = open(j->src, O_RDONLY | O_CLOEXEC);
+  if (in < 0) { fail(j, "open", j->src); return; }
+  int64_t total;
+  pump(j, in, -1, NULL, &total);
+  close(in);
+}
+
+static void run_copy(job_t *j) {
+  int in = open(j->src, O_RDONLY | O_CLOEXEC);
+  if (in < 0) { fail(j, "open", j->src); return; }
+  int out = open(j->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (out < 0) { fail(j, "open", j->tmp); close(in); return; }
+  int64_t total;
+  struct stat st;
+  struct timespec times[2] = {{0, UTIME_OMIT}, {(time_t)j->sec, (long)j->nsec}};
+  int rc = pump(j, in, out, j->tmp, &total);
+  if (!rc && fstat(in, &st) != 0) rc = fail(j, "fstat", j->src);
+  if (!rc && (total != j->size || st.st_size != j->size || st.st_mtim.tv_sec != j->sec || st.st_mtim.tv_nsec != j->nsec)) {
+    j->err = -1;
+    rc = -1;
+  }
+  if (!rc && j->expect[0] && strcmp(j->expect, j->hex) != 0) {
+    j->err = -2;
+    rc = -1;
+  }
+  /* Owner before mode: chown clears the set-id bits. */
+  if (!rc && j->chown && fchown(out, j->uid, j->gid) != 0) rc = fail(j, "fchown", j->tmp);
+  if (!rc && fchmod(out, j->mode & 07777) != 0) rc = fail(j, "fchmod", j->tmp);
+  if (!rc && futimens(out, times) != 0) rc = fail(j, "futimens", j->tmp);
+  if (close(out) != 0 && !rc) rc = fail(j, "close", j->tmp);
+  close(in);
+  if (!rc && rename(j->tmp, j->dest) != 0) rc = fail(j, "rename", j->dest);
+  if (rc) unlink(j->tmp);
+}
+
+static void execute(napi_env env, void *data) {
+  job_t *j = data;
+  errno = 0;
+  if (j->dest[0]) run_copy(j);
+  else run_digest(j);
+}
+
+static void complete(napi_env env, napi_status status, void *data) {
+  job_t *j = data;
+  napi_value result;
+  if (status != napi_ok) {
+    napi_value msg;
+    napi_create_string_utf8(env, "copy cancelled", NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, NULL, msg, &result);
+    napi_reject_deferred(env, j->deferred, result);
+  } else if (j->err == 0) {
+    napi_create_string_utf8(env, j->hex, 64, &result);
+    napi_resolve_deferred(env, j->deferred, result);
+  } else if (j->err < 0) {
+    napi_value msg, code;
+    napi_create_string_utf8(env, j->hex, 64, &msg);
+    napi_create_error(env, NULL, msg, &result);
+    napi_create_string_utf8(env, j->err == -1 ? "ECHANGED" : "EHASH", NAPI_AUTO_LENGTH, &code);
+    napi_set_named_property(env, result, "code", code);
+    napi_reject_deferred(env, j->deferred, result);
+  } else {
+    napi_reject_deferred(env, j->deferred, fs_error(env, j->err, j->syscall, j->path));
+  }
+  napi_delete_async_work(env, j->work);
+  free(j);
+}
+
+static napi_value queue(napi_env env, job_t *j) {
+  napi_value promise, name;
+  napi_create_string_utf8(env, "occlum-bom:fs", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_promise(env, &j->deferred, &promise) != napi_ok ||
+      napi_create_async_work(env, NULL, name, execute, complete, j, &j->work) != napi_ok ||
+      napi_queue_async_work(env, j->work) != napi_ok) {
+    free(j);
+    napi_throw_error(env, NULL, "cannot queue file work");
+    return NULL;
+  }
+  return promise;
+}
+
+static napi_value copy(napi_env env, napi_callback_info info) {
+  size_t argc = 11;
+  napi_value argv[11];
+  job_t *j = calloc(1, sizeof *j);
+  size_t len;
+  if (!j) {
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 11 || !get_path(env, argv[0], j->src) ||
+      !get_path(env, argv[1], j->tmp) || !j->tmp[0] || !get_path(env, argv[2], j->dest) || !j->dest[0] ||
+      napi_get_value_int64(env, argv[3], &j->size) != napi_ok || napi_get_value_int64(env, argv[4], &j->sec) != napi_ok ||
+      napi_get_value_int64(env, argv[5], &j->nsec) != napi_ok || napi_get_value_uint32(env, argv[6], &j->mode) != napi_ok ||
+      napi_get_value_uint32(env, argv[7], &j->uid) != napi_ok || napi_get_value_uint32(env, argv[8], &j->gid) != napi_ok ||
+      napi_get_value_bool(env, argv[9], &j->chown) != napi_ok ||
+      napi_get_value_string_utf8(env, argv[10], j->expect, sizeof j->expect, &len) != napi_ok || (len != 0 && len != 64) ||
+      j->nsec < 0 || j->nsec > 999999999) {
+    free(j);
+    napi_throw_type_error(env, NULL,
+                          "copy(src, tmp, dest: string, size, sec, nsec, mode, uid, gid: number, chown: boolean, sha256: string)");
+    return NULL;
+  }
+  return queue(env, j);
+}
+
+static napi_value sha256(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  job_t *j = calloc(1, sizeof *j);
+  if (!j) {
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 || !get_path(env, argv[0], j->src)) {
+    free(j);
+    napi_throw_type_error(env, NULL, "sha256(path: string)");
+    return NULL;
+  }
+  return queue(env, j);
+}
+
+NAPI_MODULE_INIT() {
+  napi_value fn;
+  napi_create_function(env, "utimens", NAPI_AUTO_LENGTH, utimens, NULL, &fn);
+  napi_set_named_property(env, exports, "utimens", fn);
+  napi_create_function(env, "copy", NAPI_AUTO_LENGTH, copy, NULL, &fn);
+  napi_set_named_property(env, exports, "copy", fn);
+  napi_create_function(env, "sha256", NAPI_AUTO_LENGTH, sha256, NULL, &fn);
+  napi_set_named_property(env, exports, "sha256", fn);
+  return exports;
+}

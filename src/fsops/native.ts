@@ -1,0 +1,19 @@
+// The N-API addon (native/fs.c), built by `npm ci` when a C compiler is there. Without it
+// every operation has a plain Node fallback: slower, and mtimes within about a microsecond.
+// OCCLUM_BOM_NO_NATIVE=1 makes a run use the fallbacks (the tests check both paths).
+import { createRequire } from 'node:module';
+
+export interface Native {
+  utimens(path: string, sec: number, nsec: number, followLast: boolean): void;
+  copy(src: string, tmp: string, dest: string, size: number, sec: number, nsec: number, mode: number, uid: number, gid: number, chown: boolean, sha256: string): Promise<string>;
+  sha256(path: string): Promise<string>;
+}
+
+export const native: Native | undefined = (() => {
+  if (process.env.OCCLUM_BOM_NO_NATIVE) return undefined;
+  try {
+    return createRequire(import.meta.url)('../../build/Release/fs.node') as Native;
+  } catch {
+    return undefined;
+  }
+})();
