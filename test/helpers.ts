@@ -18,6 +18,8 @@ export function tmp(prefix = 'occlum-bom-'): string {
 process.on('exit', () => {
   for (const d of made) rmSync(d, { recursive: true, force: true });
 });
+// The ELF cache of the commands the tests run: one per test file, thrown away with it.
+process.env.OCCLUM_BOM_CACHE_DIR ??= tmp('occlum-bom-cache-');
 
 /** Write files: a string is content, { link } a symlink, { mode } sets permission bits, null a directory. */
 export type Spec = Record<string, string | null | { link: string } | { content: string; mode: number }>;

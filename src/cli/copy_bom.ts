@@ -11,6 +11,7 @@ import { lockImage } from '../fsops/lock.js';
 import { log } from '../log.js';
 import { Progress } from '../progress.js';
 import { makeManifest, manifestPath, provenance, readManifest, scanImage, serialize } from '../manifest.js';
+import { ElfCache } from '../elf/index.js';
 import { analyseDependencies } from '../plan/autodep.js';
 import { DEFAULT_LOADER_CONFIG, loadLoaderConfig } from '../plan/loaders.js';
 import { shown } from '../plan/paths.js';
@@ -72,7 +73,9 @@ async function main(): Promise<ExitCode> {
   clock.mark('sources');
   progress.phase('analysing ELF files');
   const loaders = await loadLoaderConfig(opts.loaderConfig ?? (process.env.OCCLUM_ELF_LOADER_CONFIG || undefined));
-  const deps = await analyseDependencies(resolved, { rootAbs: path.resolve(root), loaders, debug: log.debug });
+  const cache = ElfCache.forImage(root);
+  const deps = await analyseDependencies(resolved, { rootAbs: path.resolve(root), loaders, cache, debug: log.debug });
+  cache.save();
   clock.mark('dependencies');
   progress.done();
   const plan = buildPlan(resolved, deps);

@@ -3,6 +3,7 @@
 // resolves "dir/link/../x" through the link, and the loaders report paths as they built them.
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import type { ElfCache } from './cache.js';
 import { HEAD_BYTES, ehdrSize, hasElfMagic, readElf, type ElfResult } from './read.js';
 
 const EHDR_MAX = ehdrSize(64);
@@ -40,14 +41,17 @@ export class FileCache {
   private readonly dirs = new Map<string, Promise<string>>();
 
   /** `cwd` is the directory relative paths are relative to, as for the analysed process. */
-  constructor(private readonly cwd: string) {}
+  constructor(
+    private readonly cwd: string,
+    private readonly cache?: ElfCache,
+  ) {}
 
   /** What opening and reading `path` gives. */
   probe(path: string): Promise<Probe> {
     let p = this.probes.get(path);
     if (!p) {
       const absolute = this.absolute(path);
-      p = limited(() => probeFile(absolute));
+      p = limited(() => probeFile(absolute, this.cache));
       this.probes.set(path, p);
     }
     return p;
@@ -73,13 +77,15 @@ export class FileCache {
 
 // Synchronous system calls: a resolver probes thousands of files that the page cache
 // answers in microseconds, where each promise round trip would cost ten times more.
-async function probeFile(path: string): Promise<Probe> {
+async function probeFile(path: string, cache?: ElfCache): Promise<Probe> {
   let fd: number | undefined;
   try {
     const st = statSync(path, { bigint: true });
     if (st.isDirectory()) return { kind: 'directory' };
     // Opening a FIFO or a device could block or have effects; no library is one.
     if (!st.isFile()) return { kind: 'absent', code: 'ENOENT' };
+    const known = cache?.probe(path, st);
+    if (known) return known;
     fd = openSync(path, 'r');
     const size = Number(st.size);
     // Most files a copied tree holds are not ELF: their first bytes settle it, and only an
@@ -94,7 +100,9 @@ async function probeFile(path: string): Promise<Probe> {
     const elf = await readElf(source, size, head);
     // Keep only the ELF header for the loaders' checks, not the whole first read.
     const ehdr = Buffer.from(head.subarray(0, EHDR_MAX));
-    return { kind: 'file', id: `${st.dev}:${st.ino}`, size, head: ehdr, elf };
+    const probe = { kind: 'file', id: `${st.dev}:${st.ino}`, size, head: ehdr, elf } as const;
+    cache?.remember(path, st, probe);
+    return probe;
   } catch (e) {
     return { kind: 'absent', code: (e as NodeJS.ErrnoException).code ?? 'EIO' };
   } finally {

@@ -1,5 +1,6 @@
 // The resolver: which loader an ELF file gets, and what that loader would load for it.
 import { describeFsError } from '../errors.js';
+import type { ElfCache } from './cache.js';
 import { FileCache } from './files.js';
 import { loadGlibc, mapCheck, openVerify } from './glibc.js';
 import { loadLdCache } from './ldcache.js';
@@ -18,6 +19,8 @@ export interface ResolverOptions {
   glibc?: GlibcOptions;
   /** musl's path file, instead of the one next to the loader (<prefix>/etc/ld-musl-<arch>.path). */
   muslPathFile?: string;
+  /** What files said in earlier runs (src/elf/cache.ts). */
+  cache?: ElfCache;
 }
 
 export interface ResolveOptions {
@@ -57,7 +60,7 @@ export interface Resolver {
 /** A resolver for one loader context; it reads each file once, however many files need it. */
 export function createResolver(options: ResolverOptions = {}): Resolver {
   const cwd = options.cwd ?? process.cwd();
-  const files = new FileCache(cwd);
+  const files = new FileCache(cwd, options.cache);
   const ldCaches = memo((path: string) => loadLdCache(path));
   const muslPaths = memo((path: string) => readMuslPath(path));
   const ctx = { files, cwd, ldLibraryPath: options.ldLibraryPath, ldCache: ldCaches, muslPath: muslPaths };

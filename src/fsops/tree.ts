@@ -4,6 +4,7 @@
 // answers in microseconds, where each promise round trip costs ten times the call.
 import { lstatSync, readdirSync, readlinkSync, statSync, type BigIntStats } from 'node:fs';
 import path from 'node:path';
+import { identity } from '../elf/cache.js';
 import type { ExcludeMatcher } from './exclude.js';
 
 export interface Meta {
@@ -22,6 +23,8 @@ export interface TreeEntry extends Meta {
   src: string;
   /** Link target, for kind 'link'. */
   target?: string;
+  /** For kind 'file': device, inode, size, mtime and ctime as scanned (src/elf/cache.ts). */
+  identity?: string;
 }
 
 export function metaOf(st: BigIntStats): Meta {
@@ -107,7 +110,7 @@ export async function scanTree(source: string, exclude: ExcludeMatcher): Promise
       entries.push({ rel, kind: 'dir', src: host, ...metaOf(st) });
       walkDir(host, rel, st);
     } else if (st.isFile()) {
-      entries.push({ rel, kind: 'file', src: host, ...metaOf(st) });
+      entries.push({ rel, kind: 'file', src: host, ...metaOf(st), identity: identity(st) });
     } else {
       warnings.push(`skipping ${host}: special files (devices, FIFOs, sockets) are not copied`);
     }

@@ -4,9 +4,9 @@
 // regular file of every copied tree (analysed at its source, which is what gets copied).
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { createResolver, isElf, type Library, type Resolution, type Resolver } from '../elf/index.js';
+import { createResolver, isElf, type ElfCache, type Library, type Resolution, type Resolver } from '../elf/index.js';
 import { describeFsError, Exit, UserError, type Where } from '../errors.js';
-import { metaOf, type Meta } from '../fsops/tree.js';
+import { metaOf, type Meta, type TreeEntry } from '../fsops/tree.js';
 import type { LoaderConfig } from './loaders.js';
 import { mapLimit } from '../pool.js';
 import { imagePath } from './paths.js';
@@ -43,6 +43,8 @@ export interface AutodepContext {
   /** Absolute path of the image root: libraries already inside it are not copied again. */
   rootAbs: string;
   loaders: LoaderConfig;
+  /** What files said in earlier runs: a rebuild reads none of them again. */
+  cache?: ElfCache;
   debug: (message: string) => void;
 }
 
@@ -50,7 +52,7 @@ export async function analyseDependencies(boms: readonly ResolvedBom[], ctx: Aut
   const resolvers = new Map<string, Resolver>();
   const resolverFor = (ldLibraryPath: string) => {
     let r = resolvers.get(ldLibraryPath);
-    if (!r) resolvers.set(ldLibraryPath, (r = createResolver(ldLibraryPath ? { ldLibraryPath } : {})));
+    if (!r) resolvers.set(ldLibraryPath, (r = createResolver({ ...(ldLibraryPath ? { ldLibraryPath } : {}), cache: ctx.cache })));
     return r;
   };
   const missing: MissingLib[] = [];
@@ -113,9 +115,11 @@ export async function analyseDependencies(boms: readonly ResolvedBom[], ctx: Aut
   const perBom = await Promise.all(
     boms.map(async (b) => (await mapLimit(b.files.filter((f) => f.autodep), 64, (f) => analyse(f.source, f.dest, f.where, false))).flat()),
   );
-  // Screened synchronously first: most files of a copied tree are not ELF, and four bytes say so
-  // without the resolver's machinery (the scan found them to be regular files: safe to open).
-  const treeFiles = boms.flatMap((b) => b.trees.flatMap((t) => t.entries.filter((e) => e.kind === 'file' && e.size >= 52 && isElf(e.src)).map((e) => ({ e, t })))); // 52: the smallest ELF header
+  // Screened synchronously first: most files of a copied tree are not ELF, and four bytes (or
+  // the cache) say so without the resolver's machinery (the scan found them to be regular
+  // files: safe to open). 52: the smallest ELF header.
+  const elf = (e: TreeEntry) => (ctx.cache && e.identity ? ctx.cache.isElf(e.src, e.identity, () => isElf(e.src)) : isElf(e.src));
+  const treeFiles = boms.flatMap((b) => b.trees.flatMap((t) => t.entries.filter((e) => e.kind === 'file' && e.size >= 52 && elf(e)).map((e) => ({ e, t }))));
   const fromFiles = new Set(perBom.flat().map((l) => `${l.source}\0${l.dest}`));
   const trees = (await mapLimit(treeFiles, 64, ({ e, t }) => analyse(e.src, null, t.where, true))).flat().filter((l) => !fromFiles.has(`${l.source}\0${l.dest}`));
   missing.sort((a, b) => (a.neededBy < b.neededBy ? -1 : a.neededBy > b.neededBy ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0));

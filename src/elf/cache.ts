@@ -1,0 +1,133 @@
+// What each file said when it was last read, kept between runs, so that a rebuild reads no
+// ELF file again: per host path, the file's identity (device, inode, size, mtime, ctime) and
+// either "not ELF" or what the loaders need of it (the ELF header bytes and the parsed
+// headers). The ctime is part of the identity: no one can set it, so content rewritten with
+// the old size and mtime put back still reads as changed. A file changed less than
+// RACY_NS before it was read could change again within the same ctime tick: it is not kept.
+// The resolution itself (which library each name finds) is redone on every run: it costs a
+// stat per candidate path, and the file system it depends on may have changed.
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, statSync, unlinkSync, type BigIntStats } from 'node:fs';
+import { homedir } from 'node:os';
+import path from 'node:path';
+import { writeAtomically } from '../output.js';
+import type { Probe } from './files.js';
+import type { ElfResult } from './read.js';
+
+const VERSION = 1;
+const RACY_NS = 2_000_000_000n;
+/** Cache files of images not built for this long are deleted when another is saved. */
+const KEEP_MS = 30 * 24 * 3600 * 1000;
+
+type FileProbe = Extract<Probe, { kind: 'file' }>;
+/** As stored: bigints as decimal strings, the header bytes in base64. */
+type Stored = 0 | { id: string; size: number; head: string; elf: ElfResult };
+
+/** Device, inode, size, mtime and ctime: what must all be unchanged for the content to be. */
+export function identity(st: BigIntStats): string {
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+}
+
+export class ElfCache {
+  private readonly old: Map<string, [string, Stored]>;
+  private readonly now = new Map<string, [string, Stored]>();
+  private changed = false;
+  private readonly startedNs = BigInt(Date.now()) * 1_000_000n;
+
+  /** `file` null: nothing is read or saved (a cache for this run only). */
+  constructor(private readonly file: string | null) {
+    this.old = file ? load(file) : new Map();
+  }
+
+  /** The cache of an image root: `$OCCLUM_BOM_CACHE_DIR` or `$XDG_CACHE_HOME/occlum-bom` or `~/.cache/occlum-bom`; an empty OCCLUM_BOM_CACHE_DIR turns it off. */
+  static forImage(root: string, env: NodeJS.ProcessEnv = process.env): ElfCache {
+    const dir = env.OCCLUM_BOM_CACHE_DIR ?? path.join(env.XDG_CACHE_HOME || path.join(homedir(), '.cache'), 'occlum-bom');
+    if (dir === '') return new ElfCache(null);
+    const key = createHash('sha256').update(path.resolve(root)).digest('hex').slice(0, 16);
+    return new ElfCache(path.join(dir, `elf-${key}.json`));
+  }
+
+  /** Whether a regular file starts with the ELF magic, from the cache when `id` (its identity) matches. */
+  isElf(file: string, id: string, read: () => boolean): boolean {
+    const hit = this.lookup(file, id);
+    if (hit !== undefined) return hit !== 0;
+    const elf = read();
+    if (!elf) this.keep(file, id, 0); // an ELF file is kept whole by its probe
+    return elf;
+  }
+
+  /** The probe of an ELF file read earlier, if `st` still has its identity. */
+  probe(file: string, st: BigIntStats): FileProbe | undefined {
+    const hit = this.lookup(file, identity(st));
+    if (hit === undefined || hit === 0) return undefined;
+    return { kind: 'file', id: hit.id, size: hit.size, head: Buffer.from(hit.head, 'base64'), elf: decode(hit.elf) };
+  }
+
+  /** Remember what reading an ELF file gave. */
+  remember(file: string, st: BigIntStats, p: FileProbe): void {
+    if (p.elf.ok) this.keep(file, identity(st), { id: p.id, size: p.size, head: p.head.toString('base64'), elf: encode(p.elf) });
+  }
+
+  /** Write what this run used (and nothing else), if it differs from what was read. Failures only cost speed. */
+  save(): void {
+    if (!this.file || (!this.changed && this.now.size === this.old.size)) return;
+    try {
+      mkdirSync(path.dirname(this.file), { recursive: true });
+      writeAtomically(this.file, JSON.stringify({ version: VERSION, entries: Object.fromEntries(this.now) }));
+      pruneOld(path.dirname(this.file));
+    } catch {
+      // a read-only home, a full disk: the next run reads the files again
+    }
+  }
+
+  private lookup(file: string, id: string): Stored | undefined {
+    const hit = this.now.get(file) ?? this.old.get(file);
+    if (!hit || hit[0] !== id) return undefined;
+    this.now.set(file, hit);
+    return hit[1];
+  }
+
+  private keep(file: string, id: string, value: Stored): void {
+    const ctimeNs = BigInt(id.slice(id.lastIndexOf(':') + 1));
+    if (this.startedNs - ctimeNs < RACY_NS) return;
+    this.now.set(file, [id, value]);
+    this.changed = true;
+  }
+}
+
+function load(file: string): Map<string, [string, Stored]> {
+  try {
+    const data = JSON.parse(readFileSync(file, 'utf8')) as { version?: number; entries?: Record<string, [string, Stored]> };
+    if (data.version === VERSION && data.entries && typeof data.entries === 'object') return new Map(Object.entries(data.entries));
+  } catch {
+    // absent or unreadable: start empty
+  }
+  return new Map();
+}
+
+function pruneOld(dir: string): void {
+  const cutoff = Date.now() - KEEP_MS;
+  for (const name of readdirSync(dir)) {
+    const p = path.join(dir, name);
+    if (/^elf-[0-9a-f]{16}\.json$/.test(name) && (statSync(p, { throwIfNoEntry: false })?.mtimeMs ?? Infinity) < cutoff) unlinkSync(p);
+  }
+}
+
+/** The program headers' bigints as strings; everything else in an ElfResult is plain JSON. */
+function encode(r: ElfResult): ElfResult {
+  if (!r.ok) return r;
+  return { ok: true, elf: { ...r.elf, loads: r.elf.loads.map((l) => Object.fromEntries(Object.entries(l).map(([k, v]) => [k, String(v)]))) as never } };
+}
+
+function decode(r: ElfResult): ElfResult {
+  if (!r.ok) return r;
+  const loads = (r.elf.loads as unknown as Record<string, string>[]).map((l) => ({
+    type: Number(l.type),
+    offset: BigInt(l.offset!),
+    vaddr: BigInt(l.vaddr!),
+    filesz: BigInt(l.filesz!),
+    memsz: BigInt(l.memsz!),
+    align: BigInt(l.align!),
+  }));
+  return { ok: true, elf: { ...r.elf, loads } };
+}

@@ -1,0 +1,67 @@
+// The ELF cache (src/elf/cache.ts): a rebuild reads no ELF file again, yet a file whose bytes
+// changed is read again even with its old size and mtime put back (the ctime says so), and
+// the answers with the cache are the answers without it.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, readdirSync, readFileSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { copyBom, hasCommand, tmp } from './helpers.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('the ELF cache', { skip: !hasCommand('gcc') && 'gcc is not installed' }, () => {
+  it('reads a changed file again, though it has its old size and mtime', async () => {
+    const dir = tmp();
+    const cache = path.join(dir, 'cache');
+    const env = { ...process.env, OCCLUM_BOM_CACHE_DIR: cache };
+    for (const lib of ['one', 'two']) {
+      writeFileSync(path.join(dir, `${lib}.c`), `int ${lib}(void) { return 1; }\n`);
+      execFileSync('gcc', ['-shared', '-fPIC', '-o', path.join(dir, `lib${lib}.so`), path.join(dir, `${lib}.c`)]);
+      writeFileSync(path.join(dir, `p${lib}.c`), `int ${lib}(void);\nint main(void) { return ${lib}(); }\n`);
+      execFileSync('gcc', ['-o', path.join(dir, `p${lib}`), path.join(dir, `p${lib}.c`), `-L${dir}`, `-l${lib}`, `-Wl,-rpath,${dir}`]);
+    }
+    // Both programs the same size, so only the content tells them apart.
+    const size = Math.max(statSync(path.join(dir, 'pone')).size, statSync(path.join(dir, 'ptwo')).size);
+    for (const p of ['pone', 'ptwo']) truncateSync(path.join(dir, p), size);
+    copyFileSync(path.join(dir, 'pone'), path.join(dir, 'prog'));
+    writeFileSync(path.join(dir, 'bom.yaml'), 'targets:\n  - target: /bin\n    copy:\n      - files: [prog]\n');
+    // A file changed within the last two seconds is not kept (it could change again within the same ctime tick).
+    await sleep(2100);
+    const first = copyBom(dir, ['-f', 'bom.yaml', '--root', 'image', '--dry-run'], env);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stdout, /libone\.so/);
+    const files = readdirSync(cache);
+    assert.equal(files.length, 1);
+    assert.match(readFileSync(path.join(cache, files[0]!), 'utf8'), /"needed":\["libone\.so"/);
+
+    const { mtime } = statSync(path.join(dir, 'prog'));
+    writeFileSync(path.join(dir, 'prog'), readFileSync(path.join(dir, 'ptwo')));
+    utimesSync(path.join(dir, 'prog'), mtime, mtime);
+    const second = copyBom(dir, ['-f', 'bom.yaml', '--root', 'image', '--dry-run'], env);
+    assert.equal(second.code, 0, second.stderr);
+    assert.match(second.stdout, /libtwo\.so/);
+    assert.doesNotMatch(second.stdout, /libone\.so/);
+  });
+
+  it('gives the plan the analysis without it gives, and survives a damaged cache file', () => {
+    const dir = tmp();
+    const cache = path.join(dir, 'cache');
+    const programs = ['/usr/bin/ls', '/usr/bin/python3', '/usr/bin/redis-server'].filter(existsSync);
+    writeFileSync(path.join(dir, 'bom.yaml'), `targets:\n  - target: /bin\n    copy:\n      - files: [${programs.join(', ')}]\n      - dirs: [/usr/lib/x86_64-linux-gnu/gconv]\n`);
+    const plan = (cacheDir: string) => {
+      const r = copyBom(dir, ['-f', 'bom.yaml', '--root', 'image', '--dry-run'], { ...process.env, OCCLUM_BOM_CACHE_DIR: cacheDir });
+      assert.equal(r.code, 0, r.stderr);
+      return r.stdout;
+    };
+    const without = plan('');
+    assert.equal(existsSync(cache), false);
+    assert.equal(plan(cache), without, 'cold cache');
+    const [file] = readdirSync(cache);
+    const saved = statSync(path.join(cache, file!)).mtimeMs;
+    assert.equal(plan(cache), without, 'warm cache');
+    assert.equal(statSync(path.join(cache, file!)).mtimeMs, saved, 'a run that learns nothing new does not rewrite the cache');
+    writeFileSync(path.join(cache, file!), '{"version":1,"entries":{"/usr/bin/ls":');
+    assert.equal(plan(cache), without, 'damaged cache');
+  });
+});
