@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { lstatSync, readdirSync, readFileSync, readlinkSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { Exit, formatWhere, UserError } from './errors.js';
-import { LEFTOVER } from './fsops/copy.js';
+import { LEFTOVER, type FileState } from './fsops/copy.js';
 import { hashFile } from './fsops/hash.js';
 import { setMtime } from './fsops/times.js';
 import { mapLimit } from './pool.js';
@@ -81,15 +81,16 @@ export function provenance(plan: Plan): Map<string, From> {
 const octal = (mode: number) => (mode & 0o7777).toString(8).padStart(4, '0');
 
 /**
- * Read the image as it is now. A file this run wrote has the hash taken as it was written
- * (`written`, by host path); another keeps the one in `previous` when its size and mtime are
- * unchanged (the same trust as the quick check that decided not to copy it); the rest are read.
+ * Read the image as it is now. A file this run wrote or checked is as the run left it
+ * (`done`, by host path: no lstat again), a file it wrote has the hash taken as it was
+ * written; another keeps the hash in `previous` when its size and mtime are unchanged (the
+ * same trust as the quick check that decided not to copy it); the rest are read.
  */
 export async function scanImage(
   root: string,
   from: ReadonlyMap<string, From>,
   previous?: Manifest,
-  written?: ReadonlyMap<string, string>,
+  done?: ReadonlyMap<string, FileState>,
   /** Only for the writer holding the lock: temporary files of a killed run are deleted, not listed. */
   removeLeftovers = false,
 ): Promise<Entry[]> {
@@ -98,37 +99,45 @@ export async function scanImage(
   for (const p of from.keys()) for (let d = path.posix.dirname(p); d !== '/' && !implied.has(d); d = path.posix.dirname(d)) implied.add(d);
   const entries: Entry[] = [];
   const hashes: { entry: Entry; host: string }[] = [];
-  const walk = (host: string, rel: string) => {
-    const st = lstatSync(host, { bigint: true });
+  const walk = (host: string, rel: string, file?: FileState) => {
+    const st = file ?? lstatSync(host, { bigint: true });
     const entry = { path: rel, type: 'file' } as Entry;
-    if (st.isSymbolicLink()) {
+    if (!('isFile' in st)) {
+      fileEntry(entry, host, st, st.sha256);
+    } else if (st.isSymbolicLink()) {
       entry.type = 'link';
       entry.target = readlinkSync(host);
     } else if (st.isDirectory()) {
       entry.type = 'dir';
       entry.mode = octal(Number(st.mode));
     } else {
-      entry.mode = octal(Number(st.mode));
-      entry.size = Number(st.size);
-      entry.mtime = `${st.mtimeNs / 1_000_000_000n}.${(st.mtimeNs % 1_000_000_000n).toString().padStart(9, '0')}`;
-      const old = known.get(rel);
-      const fresh = written?.get(host);
-      if (fresh) entry.sha256 = fresh;
-      else if (old?.sha256 && old.size === entry.size && old.mtime === entry.mtime) entry.sha256 = old.sha256;
-      else hashes.push({ entry, host });
+      fileEntry(entry, host, { mode: Number(st.mode), size: Number(st.size), mtimeNs: st.mtimeNs });
     }
     entry.from = from.get(rel) ?? (implied.has(rel) || rel === '/' ? 'parent' : null); // last: the JSON reads content first
     entries.push(entry);
     if (entry.type !== 'dir') return;
     let removed = false;
-    for (const name of readdirSync(host)) {
+    for (const d of readdirSync(host, { withFileTypes: true })) {
+      const name = d.name;
       if (removeLeftovers && LEFTOVER.test(name)) {
         unlinkSync(path.join(host, name));
         removed = true;
-      } else walk(path.join(host, name), rel === '/' ? `/${name}` : `${rel}/${name}`);
+      } else {
+        const child = path.join(host, name);
+        walk(child, rel === '/' ? `/${name}` : `${rel}/${name}`, d.isFile() ? done?.get(child) : undefined);
+      }
     }
     // The removal touched the directory: give it back the mtime the copy had set.
     if (removed) pendingTimes.push({ host, mtimeNs: st.mtimeNs });
+  };
+  const fileEntry = (entry: Entry, host: string, f: FileState, sha256?: string) => {
+    entry.mode = octal(f.mode);
+    entry.size = f.size;
+    entry.mtime = `${f.mtimeNs / 1_000_000_000n}.${(f.mtimeNs % 1_000_000_000n).toString().padStart(9, '0')}`;
+    const old = known.get(entry.path);
+    if (sha256) entry.sha256 = sha256;
+    else if (old?.sha256 && old.size === entry.size && old.mtime === entry.mtime) entry.sha256 = old.sha256;
+    else hashes.push({ entry, host });
   };
   const pendingTimes: { host: string; mtimeNs: bigint }[] = [];
   walk(path.resolve(root), '/');

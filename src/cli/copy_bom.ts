@@ -96,7 +96,7 @@ async function main(): Promise<ExitCode> {
     progress.phase('writing the manifest');
     const previous = readManifest(manifestFile, false);
     if (opts.delete) for (const p of removePaths(root, stalePaths(previous, from))) process.stdout.write(`removed ${shown(root, p.slice(1))}\n`);
-    const manifest = makeManifest(await scanImage(root, from, previous, stats.written, true));
+    const manifest = makeManifest(await scanImage(root, from, previous, stats.done, true));
     removeStaleTemps(manifestFile);
     writeAtomically(manifestFile, serialize(manifest));
     progress.done();

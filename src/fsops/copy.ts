@@ -10,20 +10,29 @@ import type { Meta, TreeEntry } from './tree.js';
 import { mapLimit } from '../pool.js';
 import { hashFile } from './hash.js';
 import { native } from './native.js';
-import { sameMtime, setMtime, splitNs } from './times.js';
+import { exactTimes, sameMtime, setMtime, splitNs } from './times.js';
 
 /** rsync -a as root also keeps owners; as anyone else it cannot. */
 const keepOwner = process.getuid?.() === 0;
+
+/** A regular file as this run left it (permission bits only in `mode`). */
+export interface FileState {
+  mode: number;
+  size: number;
+  mtimeNs: bigint;
+  /** For a file written: its SHA-256, taken as the bytes were written. */
+  sha256?: string;
+}
 
 export interface CopyStats {
   files: number;
   unchanged: number;
   bytes: number;
-  /** SHA-256 of each file written, by host path: hashed while the bytes are in the page cache. */
-  written: Map<string, string>;
+  /** Every regular file this run wrote or checked, by host path: the manifest needs to read none of them again. */
+  done: Map<string, FileState>;
 }
 
-export const newStats = (): CopyStats => ({ files: 0, unchanged: 0, bytes: 0, written: new Map() });
+export const newStats = (): CopyStats => ({ files: 0, unchanged: 0, bytes: 0, done: new Map() });
 
 /** `.<name>.copy_bom.<8 hex>.tmp` beside the destination: distinctive, so leftovers of a killed run can be recognised. */
 let tempCounter = randomBytes(4).readUInt32BE();
@@ -77,6 +86,7 @@ async function keepIfUnchanged(dest: string, meta: Meta, stats: CopyStats): Prom
   if (!old?.isFile() || Number(old.size) !== meta.size || !sameMtime(old.mtimeNs, meta.mtimeNs)) return false;
   await setMeta(dest, meta, false, old);
   stats.unchanged++;
+  stats.done.set(dest, { mode: meta.mode & 0o7777, size: meta.size, mtimeNs: old.mtimeNs });
   return true;
 }
 
@@ -112,7 +122,9 @@ async function writeFile(src: string, dest: string, meta: Meta, stats: CopyStats
       throw e;
     }
   }
-  stats.written.set(dest, actual);
+  // Node's utimes (no addon) lands near the source's mtime, not on it: then the manifest reads it back.
+  if (exactTimes) stats.done.set(dest, { mode: meta.mode & 0o7777, size: meta.size, mtimeNs: meta.mtimeNs, sha256: actual });
+  else stats.done.set(dest, { mode: meta.mode & 0o7777, size: meta.size, mtimeNs: lstatSync(dest, { bigint: true }).mtimeNs, sha256: actual });
   stats.files++;
   stats.bytes += meta.size;
 }
