@@ -168,6 +168,11 @@ export function serialize(m: Manifest): string {
 }
 
 export function readManifest(file: string, required: boolean): Manifest | undefined {
+  return readManifestText(file, required)?.manifest;
+}
+
+/** The manifest and its text as stored (a run that changes nothing leaves the file alone). */
+export function readManifestText(file: string, required: boolean): { manifest: Manifest; text: string } | undefined {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -175,6 +180,10 @@ export function readManifest(file: string, required: boolean): Manifest | undefi
     if (!required && (e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new UserError(`cannot read manifest ${file}: ${(e as Error).message}`, Exit.fileNotFound);
   }
+  return { manifest: parseManifest(text, file), text };
+}
+
+function parseManifest(text: string, file: string): Manifest {
   try {
     const m = JSON.parse(text) as Manifest;
     if (m.version !== MANIFEST_VERSION || !Array.isArray(m.entries)) throw new Error(`not a version ${MANIFEST_VERSION} manifest`);

@@ -1,6 +1,6 @@
 // The manifest beside the image, verify, why, and copy_bom --delete.
 import assert from 'node:assert/strict';
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { copyBom, hasCommand, run, tmp, writeTree } from './helpers.ts';
@@ -30,6 +30,16 @@ describe('the image manifest', () => {
     assert.equal(a.sha256, 'ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb');
     assert.deepEqual(a.from, { bom: `${dir}/bom.yaml:5:17`, op: 'file', source: `${dir}/src/a` });
     assert.equal(m.entries.find((e: { path: string }) => e.path === '/data/tree/x').from.bom, `${dir}/bom.yaml:6:16`);
+    // A rebuild that changes nothing leaves the manifest file alone; one that changes a file rewrites it.
+    const file = path.join(dir, 'one.manifest.json');
+    utimesSync(file, 1000, 1000);
+    assert.equal(copyBom(dir, ['-f', 'bom.yaml', '--root', 'one']).code, 0);
+    assert.equal(statSync(file).mtimeMs, 1000_000);
+    writeFileSync(path.join(dir, 'src/a'), 'A');
+    const r3 = copyBom(dir, ['-f', 'bom.yaml', '--root', 'one']);
+    assert.equal(r3.code, 0, r3.stderr);
+    assert.notEqual(statSync(file).mtimeMs, 1000_000);
+    assert.notEqual(JSON.parse(readFileSync(file, 'utf8')).digest, m.digest);
   });
 
   it('verify passes on the image as built and catches a one-byte change', () => {
