@@ -3,7 +3,7 @@
 // the answers with the cache are the answers without it.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, readdirSync, readFileSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { copyBom, hasCommand, tmp } from './helpers.ts';
@@ -63,5 +63,33 @@ describe('the ELF cache', { skip: !hasCommand('gcc') && 'gcc is not installed' }
     assert.equal(statSync(path.join(cache, file!)).mtimeMs, saved, 'a run that learns nothing new does not rewrite the cache');
     writeFileSync(path.join(cache, file!), '{"version":1,"entries":{"/usr/bin/ls":');
     assert.equal(plan(cache), without, 'damaged cache');
+  });
+
+  it('runs the analysis again when a path it looked at changes: a library appears earlier in the search', async () => {
+    const dir = tmp();
+    const cache = path.join(dir, 'cache');
+    const env = { ...process.env, OCCLUM_BOM_CACHE_DIR: cache, OCCLUM_LOG_LEVEL: 'debug' };
+    const reused = /dependencies: as in the last run/;
+    for (const d of ['first', 'second']) mkdirSync(path.join(dir, d));
+    writeFileSync(path.join(dir, 'foo.c'), 'int foo(void) { return 1; }\n');
+    execFileSync('gcc', ['-shared', '-fPIC', '-o', path.join(dir, 'second/libfoo.so'), path.join(dir, 'foo.c')]);
+    writeFileSync(path.join(dir, 'prog.c'), 'int foo(void);\nint main(void) { return foo(); }\n');
+    execFileSync('gcc', ['-o', path.join(dir, 'prog'), path.join(dir, 'prog.c'), `-L${dir}/second`, '-lfoo', `-Wl,--enable-new-dtags,-rpath,${dir}/first:${dir}/second`]);
+    writeFileSync(path.join(dir, 'bom.yaml'), 'targets:\n  - target: /bin\n    copy:\n      - files: [prog]\n');
+    await sleep(2100); // older than the two seconds in which a change could hide in the same ctime tick
+    const plan = (kept: boolean) => {
+      const r = copyBom(dir, ['-f', 'bom.yaml', '--root', 'image', '--dry-run'], env);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(reused.test(r.stderr), kept, r.stderr);
+      return r.stdout;
+    };
+    assert.match(plan(false), new RegExp(`copy lib ${dir}/second/libfoo\\.so`));
+    const [file] = readdirSync(cache);
+    assert.ok(JSON.parse(readFileSync(path.join(cache, file!), 'utf8')).analysis, 'the analysis was kept');
+    assert.match(plan(true), new RegExp(`copy lib ${dir}/second/libfoo\\.so`), 'the kept analysis');
+    copyFileSync(path.join(dir, 'second/libfoo.so'), path.join(dir, 'first/libfoo.so'));
+    const after = plan(false);
+    assert.match(after, new RegExp(`copy lib ${dir}/first/libfoo\\.so`));
+    assert.doesNotMatch(after, /second\/libfoo/);
   });
 });

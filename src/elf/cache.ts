@@ -4,8 +4,9 @@
 // headers). The ctime is part of the identity: no one can set it, so content rewritten with
 // the old size and mtime put back still reads as changed. A file changed less than
 // RACY_NS before it was read could change again within the same ctime tick: it is not kept.
-// The resolution itself (which library each name finds) is redone on every run: it costs a
-// stat per candidate path, and the file system it depends on may have changed.
+// The whole answer of the last analysis is kept too, with every path it looked at and what
+// `stat` said of each: when the inputs are the same and a fresh `stat` of each of those paths
+// says the same, so would the analysis (it reads nothing else), and it is not run again.
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, statSync, unlinkSync, type BigIntStats } from 'node:fs';
 import { homedir } from 'node:os';
@@ -14,7 +15,7 @@ import { writeAtomically } from '../output.js';
 import type { Probe } from './files.js';
 import type { ElfResult } from './read.js';
 
-const VERSION = 1;
+const VERSION = 2;
 const RACY_NS = 2_000_000_000n;
 /** Cache files of images not built for this long are deleted when another is saved. */
 const KEEP_MS = 30 * 24 * 3600 * 1000;
@@ -23,9 +24,31 @@ type FileProbe = Extract<Probe, { kind: 'file' }>;
 /** As stored: bigints as decimal strings, the header bytes in base64. */
 type Stored = 0 | { id: string; size: number; head: string; elf: ElfResult };
 
+/** What `stat` says of a path, as a string: equal strings mean nothing an analysis could read there has changed. */
+export function statState(st: BigIntStats | NodeJS.ErrnoException): string {
+  if (!('isDirectory' in st)) return `missing:${st.code ?? 'EIO'}`;
+  return st.isDirectory() ? 'dir' : `${st.isFile() ? 'file' : 'other'}:${identity(st)}`;
+}
+
+/** `statState` of a path now. */
+export function statNow(path: string): string {
+  try {
+    return statState(statSync(path, { bigint: true }));
+  } catch (e) {
+    return statState(e as NodeJS.ErrnoException);
+  }
+}
+
 /** Device, inode, size, mtime and ctime: what must all be unchanged for the content to be. */
 export function identity(st: BigIntStats): string {
   return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+}
+
+/** The last analysis: a hash of its inputs, the paths it looked at with their `statState`, its answer (as JSON). */
+interface Analysis {
+  key: string;
+  seen: [string, string][];
+  answer: string;
 }
 
 export class ElfCache {
@@ -33,10 +56,36 @@ export class ElfCache {
   private readonly now = new Map<string, [string, Stored]>();
   private changed = false;
   private readonly startedNs = BigInt(Date.now()) * 1_000_000n;
+  private lastAnalysis: Analysis | null;
 
   /** `file` null: nothing is read or saved (a cache for this run only). */
   constructor(private readonly file: string | null) {
-    this.old = file ? load(file) : new Map();
+    const data = file ? load(file) : null;
+    this.old = new Map(Object.entries(data?.entries ?? {}));
+    this.lastAnalysis = data?.analysis ?? null;
+  }
+
+  /** The answer of the last analysis, if its inputs hashed to `key` and every path it looked at still stats the same. */
+  analysis(key: string): string | undefined {
+    const a = this.lastAnalysis;
+    try {
+      if (!a || a.key !== key || typeof a.answer !== 'string' || !a.seen.every(([p, state]) => statNow(p) === state)) return undefined;
+    } catch {
+      return undefined; // a damaged cache file
+    }
+    for (const [file, entry] of this.old) this.now.set(file, entry); // what it read is still in use
+    return a.answer;
+  }
+
+  /** Keep an analysis; `seen` must hold each path's state from before it was read. A path that changed within RACY_NS keeps none. */
+  rememberAnalysis(key: string, seen: ReadonlyMap<string, string>, answer: string): void {
+    for (const state of seen.values()) {
+      const ctime = state.startsWith('file:') || state.startsWith('other:') ? BigInt(state.slice(state.lastIndexOf(':') + 1)) : null;
+      if (ctime !== null && this.startedNs - ctime < RACY_NS) return;
+    }
+    const a = { key, seen: [...seen], answer };
+    if (JSON.stringify(a) !== JSON.stringify(this.lastAnalysis)) this.changed = true;
+    this.lastAnalysis = a;
   }
 
   /** The cache of an image root: `$OCCLUM_BOM_CACHE_DIR` or `$XDG_CACHE_HOME/occlum-bom` or `~/.cache/occlum-bom`; an empty OCCLUM_BOM_CACHE_DIR turns it off. */
@@ -73,7 +122,7 @@ export class ElfCache {
     if (!this.file || (!this.changed && this.now.size === this.old.size)) return;
     try {
       mkdirSync(path.dirname(this.file), { recursive: true });
-      writeAtomically(this.file, JSON.stringify({ version: VERSION, entries: Object.fromEntries(this.now) }));
+      writeAtomically(this.file, JSON.stringify({ version: VERSION, entries: Object.fromEntries(this.now), analysis: this.lastAnalysis }));
       pruneOld(path.dirname(this.file));
     } catch {
       // a read-only home, a full disk: the next run reads the files again
@@ -95,14 +144,20 @@ export class ElfCache {
   }
 }
 
-function load(file: string): Map<string, [string, Stored]> {
+interface Saved {
+  version: number;
+  entries: Record<string, [string, Stored]>;
+  analysis: Analysis | null;
+}
+
+function load(file: string): Saved | null {
   try {
-    const data = JSON.parse(readFileSync(file, 'utf8')) as { version?: number; entries?: Record<string, [string, Stored]> };
-    if (data.version === VERSION && data.entries && typeof data.entries === 'object') return new Map(Object.entries(data.entries));
+    const data = JSON.parse(readFileSync(file, 'utf8')) as Partial<Saved>;
+    if (data.version === VERSION && data.entries && typeof data.entries === 'object') return { version: VERSION, entries: data.entries, analysis: data.analysis ?? null };
   } catch {
     // absent or unreadable: start empty
   }
-  return new Map();
+  return null;
 }
 
 function pruneOld(dir: string): void {

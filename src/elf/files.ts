@@ -3,7 +3,7 @@
 // resolves "dir/link/../x" through the link, and the loaders report paths as they built them.
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import type { ElfCache } from './cache.js';
+import { statState, type ElfCache } from './cache.js';
 import { HEAD_BYTES, ehdrSize, hasElfMagic, readElf, type ElfResult } from './read.js';
 
 const EHDR_MAX = ehdrSize(64);
@@ -39,6 +39,8 @@ export type Probe =
 export class FileCache {
   private readonly probes = new Map<string, Promise<Probe>>();
   private readonly dirs = new Map<string, Promise<string>>();
+  /** What `stat` said of every path looked at, when it was looked at (src/elf/cache.ts: statState). */
+  readonly seen = new Map<string, string>();
 
   /** `cwd` is the directory relative paths are relative to, as for the analysed process. */
   constructor(
@@ -51,7 +53,7 @@ export class FileCache {
     let p = this.probes.get(path);
     if (!p) {
       const absolute = this.absolute(path);
-      p = limited(() => probeFile(absolute, this.cache));
+      p = limited(() => probeFile(absolute, this.cache, (state) => this.seen.set(absolute, state)));
       this.probes.set(path, p);
     }
     return p;
@@ -61,9 +63,16 @@ export class FileCache {
   dirState(path: string): Promise<string> {
     let p = this.dirs.get(path);
     if (!p) {
-      p = stat(this.absolute(path === '' ? '.' : path)).then(
-        (st) => (st.isDirectory() ? 'dir' : 'ENOTDIR'),
-        (e: NodeJS.ErrnoException) => e.code ?? 'EIO',
+      const absolute = this.absolute(path === '' ? '.' : path);
+      p = stat(absolute, { bigint: true }).then(
+        (st) => {
+          this.seen.set(absolute, statState(st));
+          return st.isDirectory() ? 'dir' : 'ENOTDIR';
+        },
+        (e: NodeJS.ErrnoException) => {
+          this.seen.set(absolute, statState(e));
+          return e.code ?? 'EIO';
+        },
       );
       this.dirs.set(path, p);
     }
@@ -77,10 +86,17 @@ export class FileCache {
 
 // Synchronous system calls: a resolver probes thousands of files that the page cache
 // answers in microseconds, where each promise round trip would cost ten times more.
-async function probeFile(path: string, cache?: ElfCache): Promise<Probe> {
+async function probeFile(path: string, cache: ElfCache | undefined, seen: (state: string) => void): Promise<Probe> {
   let fd: number | undefined;
   try {
-    const st = statSync(path, { bigint: true });
+    let st;
+    try {
+      st = statSync(path, { bigint: true });
+    } catch (e) {
+      seen(statState(e as NodeJS.ErrnoException));
+      throw e;
+    }
+    seen(statState(st));
     if (st.isDirectory()) return { kind: 'directory' };
     // Opening a FIFO or a device could block or have effects; no library is one.
     if (!st.isFile()) return { kind: 'absent', code: 'ENOENT' };

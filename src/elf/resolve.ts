@@ -1,6 +1,6 @@
 // The resolver: which loader an ELF file gets, and what that loader would load for it.
 import { describeFsError } from '../errors.js';
-import type { ElfCache } from './cache.js';
+import { statNow, type ElfCache } from './cache.js';
 import { FileCache } from './files.js';
 import { loadGlibc, mapCheck, openVerify } from './glibc.js';
 import { loadLdCache } from './ldcache.js';
@@ -55,14 +55,22 @@ export type Resolution =
 export interface Resolver {
   /** What the loader would load for `file`; answers are remembered per file and options. */
   resolve(file: string, options?: ResolveOptions): Promise<Resolution>;
+  /** Every path the answers so far depend on, with what `stat` said of it before it was read (src/elf/cache.ts). */
+  seen(): ReadonlyMap<string, string>;
 }
 
 /** A resolver for one loader context; it reads each file once, however many files need it. */
 export function createResolver(options: ResolverOptions = {}): Resolver {
   const cwd = options.cwd ?? process.cwd();
   const files = new FileCache(cwd, options.cache);
-  const ldCaches = memo((path: string) => loadLdCache(path));
-  const muslPaths = memo((path: string) => readMuslPath(path));
+  // Stat before reading: a file changed in between reads as changed next time, never the reverse.
+  const noted = <T>(read: (path: string) => Promise<T>) => (path: string) => {
+    files.seen.set(abs(path), statNow(abs(path)));
+    return read(path);
+  };
+  const abs = (path: string) => (path.startsWith('/') ? path : `${cwd.replace(/\/+$/, '')}/${path}`);
+  const ldCaches = memo(noted(loadLdCache));
+  const muslPaths = memo(noted(readMuslPath));
   const ctx = { files, cwd, ldLibraryPath: options.ldLibraryPath, ldCache: ldCaches, muslPath: muslPaths };
   const answers = new Map<string, Promise<Resolution>>();
 
@@ -101,6 +109,7 @@ export function createResolver(options: ResolverOptions = {}): Resolver {
   }
 
   return {
+    seen: () => files.seen,
     resolve(file, opts = {}) {
       const key = `${file}\0${opts.interpreter ?? ''}`;
       let answer = answers.get(key);

@@ -4,7 +4,8 @@
 // regular file of every copied tree (analysed at its source, which is what gets copied).
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { createResolver, isElf, type ElfCache, type Library, type Resolution, type Resolver } from '../elf/index.js';
+import { createHash } from 'node:crypto';
+import { createResolver, isElf, statState, type ElfCache, type Library, type Resolution, type Resolver } from '../elf/index.js';
 import { describeFsError, Exit, UserError, type Where } from '../errors.js';
 import { metaOf, type Meta, type TreeEntry } from '../fsops/tree.js';
 import type { LoaderConfig } from './loaders.js';
@@ -48,7 +49,47 @@ export interface AutodepContext {
   debug: (message: string) => void;
 }
 
+/**
+ * The libraries to copy for every ELF file the BOMs copy. With a cache, the answer of the
+ * last run is reused when its inputs and every path it looked at are unchanged.
+ */
 export async function analyseDependencies(boms: readonly ResolvedBom[], ctx: AutodepContext): Promise<Dependencies> {
+  if (!ctx.cache) return analyseAll(boms, ctx);
+  const key = inputsKey(boms, ctx);
+  const kept = ctx.cache.analysis(key);
+  if (kept !== undefined) {
+    const { answer, debug } = decodeAnswer(kept);
+    for (const message of debug) ctx.debug(message);
+    ctx.debug('dependencies: as in the last run (the files analysed and every path looked at are unchanged)');
+    return answer;
+  }
+  const debug: string[] = [];
+  const seen = new Map<string, string>();
+  const answer = await analyseAll(boms, { ...ctx, debug: (m) => (debug.push(m), ctx.debug(m)) }, seen);
+  ctx.cache.rememberAnalysis(key, seen, encodeAnswer(answer, debug));
+  return answer;
+}
+
+/** Everything an analysis depends on besides the file system: the files and trees, their sources' identities, the loaders, the root, the working directory. */
+function inputsKey(boms: readonly ResolvedBom[], ctx: AutodepContext): string {
+  const h = createHash('sha256');
+  h.update(JSON.stringify([process.cwd(), ctx.rootAbs, [...ctx.loaders]]));
+  for (const b of boms) {
+    h.update(JSON.stringify(b.files.filter((f) => f.autodep).map((f) => [f.source, f.dest, f.where])));
+    for (const t of b.trees) {
+      h.update(JSON.stringify(t.where));
+      for (const e of t.entries) h.update(`${e.kind}\0${e.src}\0${e.identity ?? ''}\n`);
+    }
+  }
+  return h.digest('hex');
+}
+
+const encodeAnswer = (answer: Dependencies, debug: string[]) =>
+  JSON.stringify({ answer, debug }, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v));
+const decodeAnswer = (text: string) =>
+  JSON.parse(text, (k, v: unknown) => (k === 'mtimeNs' && typeof v === 'string' ? BigInt(v.slice(0, -1)) : v)) as { answer: Dependencies; debug: string[] };
+
+async function analyseAll(boms: readonly ResolvedBom[], ctx: AutodepContext, seen?: Map<string, string>): Promise<Dependencies> {
   const resolvers = new Map<string, Resolver>();
   const resolverFor = (ldLibraryPath: string) => {
     let r = resolvers.get(ldLibraryPath);
@@ -60,9 +101,15 @@ export async function analyseDependencies(boms: readonly ResolvedBom[], ctx: Aut
   const metaFor = (source: string, where: Where) => {
     let m = metas.get(source);
     if (!m) {
-      m = stat(source, { bigint: true }).then(metaOf, (e: unknown) => {
-        throw new UserError(`cannot copy library ${source}: ${describeFsError(e)}`, Exit.copyFile, where);
-      });
+      m = stat(source, { bigint: true }).then(
+        (st) => {
+          seen?.set(path.resolve(source), statState(st));
+          return metaOf(st);
+        },
+        (e: unknown) => {
+          throw new UserError(`cannot copy library ${source}: ${describeFsError(e)}`, Exit.copyFile, where);
+        },
+      );
       metas.set(source, m);
     }
     return m;
@@ -123,6 +170,7 @@ export async function analyseDependencies(boms: readonly ResolvedBom[], ctx: Aut
   const fromFiles = new Set(perBom.flat().map((l) => `${l.source}\0${l.dest}`));
   const trees = (await mapLimit(treeFiles, 64, ({ e, t }) => analyse(e.src, null, t.where, true))).flat().filter((l) => !fromFiles.has(`${l.source}\0${l.dest}`));
   missing.sort((a, b) => (a.neededBy < b.neededBy ? -1 : a.neededBy > b.neededBy ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const r of resolvers.values()) for (const [p, state] of r.seen()) seen?.set(p, state);
   return { perBom, trees, missing };
 }
 
