@@ -52,28 +52,36 @@ interface Analysis {
 }
 
 export class ElfCache {
-  private readonly old: Map<string, [string, Stored]>;
+  private loaded: Map<string, [string, Stored]> | null = null;
   private readonly now = new Map<string, [string, Stored]>();
-  private changed = false;
+  private filesChanged = false;
+  private analysisChanged = false;
   private readonly startedNs = BigInt(Date.now()) * 1_000_000n;
-  private lastAnalysis: Analysis | null;
+  private lastAnalysis: Analysis | null = null;
 
-  /** `file` null: nothing is read or saved (a cache for this run only). */
-  constructor(private readonly file: string | null) {
-    const data = file ? load(file) : null;
-    this.old = new Map(Object.entries(data?.entries ?? {}));
-    this.lastAnalysis = data?.analysis ?? null;
+  /**
+   * `base` null: nothing is read or saved (a cache for this run only). Otherwise two files:
+   * `<base>.files.json` (what each file said) and `<base>.analysis.json` (the last analysis),
+   * each read only when needed: a rebuild whose analysis still holds reads only the second.
+   */
+  constructor(private readonly base: string | null) {}
+
+  /** The cache of an image root: `$OCCLUM_BOM_CACHE_DIR` or `$XDG_CACHE_HOME/occlum-bom` or `~/.cache/occlum-bom`; an empty OCCLUM_BOM_CACHE_DIR turns it off. */
+  static forImage(root: string, env: NodeJS.ProcessEnv = process.env): ElfCache {
+    const dir = env.OCCLUM_BOM_CACHE_DIR ?? path.join(env.XDG_CACHE_HOME || path.join(homedir(), '.cache'), 'occlum-bom');
+    if (dir === '') return new ElfCache(null);
+    const key = createHash('sha256').update(path.resolve(root)).digest('hex').slice(0, 16);
+    return new ElfCache(path.join(dir, `elf-${key}`));
   }
 
   /** The answer of the last analysis, if its inputs hashed to `key` and every path it looked at still stats the same. */
   analysis(key: string): string | undefined {
-    const a = this.lastAnalysis;
+    const a = (this.lastAnalysis = this.base ? (load(`${this.base}.analysis.json`) as Analysis | null) : null);
     try {
       if (!a || a.key !== key || typeof a.answer !== 'string' || !a.seen.every(([p, state]) => statNow(p) === state)) return undefined;
     } catch {
       return undefined; // a damaged cache file
     }
-    for (const [file, entry] of this.old) this.now.set(file, entry); // what it read is still in use
     return a.answer;
   }
 
@@ -83,17 +91,8 @@ export class ElfCache {
       const ctime = state.startsWith('file:') || state.startsWith('other:') ? BigInt(state.slice(state.lastIndexOf(':') + 1)) : null;
       if (ctime !== null && this.startedNs - ctime < RACY_NS) return;
     }
-    const a = { key, seen: [...seen], answer };
-    if (JSON.stringify(a) !== JSON.stringify(this.lastAnalysis)) this.changed = true;
-    this.lastAnalysis = a;
-  }
-
-  /** The cache of an image root: `$OCCLUM_BOM_CACHE_DIR` or `$XDG_CACHE_HOME/occlum-bom` or `~/.cache/occlum-bom`; an empty OCCLUM_BOM_CACHE_DIR turns it off. */
-  static forImage(root: string, env: NodeJS.ProcessEnv = process.env): ElfCache {
-    const dir = env.OCCLUM_BOM_CACHE_DIR ?? path.join(env.XDG_CACHE_HOME || path.join(homedir(), '.cache'), 'occlum-bom');
-    if (dir === '') return new ElfCache(null);
-    const key = createHash('sha256').update(path.resolve(root)).digest('hex').slice(0, 16);
-    return new ElfCache(path.join(dir, `elf-${key}.json`));
+    this.lastAnalysis = { key, seen: [...seen], answer };
+    this.analysisChanged = true;
   }
 
   /** Whether a regular file starts with the ELF magic, from the cache when `id` (its identity) matches. */
@@ -117,20 +116,24 @@ export class ElfCache {
     if (p.elf.ok) this.keep(file, identity(st), { id: p.id, size: p.size, head: p.head.toString('base64'), elf: encode(p.elf) });
   }
 
-  /** Write what this run used (and nothing else), if it differs from what was read. Failures only cost speed. */
+  /** Write what changed: the files this run looked at (and no others), the analysis. Failures only cost speed. */
   save(): void {
-    if (!this.file || (!this.changed && this.now.size === this.old.size)) return;
+    if (!this.base) return;
+    const files = this.filesChanged || (this.loaded !== null && this.now.size !== this.loaded.size);
+    if (!files && !this.analysisChanged) return;
     try {
-      mkdirSync(path.dirname(this.file), { recursive: true });
-      writeAtomically(this.file, JSON.stringify({ version: VERSION, entries: Object.fromEntries(this.now), analysis: this.lastAnalysis }));
-      pruneOld(path.dirname(this.file));
+      mkdirSync(path.dirname(this.base), { recursive: true });
+      if (files) writeAtomically(`${this.base}.files.json`, JSON.stringify({ version: VERSION, entries: Object.fromEntries(this.now) }));
+      if (this.analysisChanged) writeAtomically(`${this.base}.analysis.json`, JSON.stringify({ version: VERSION, ...this.lastAnalysis }));
+      pruneOld(path.dirname(this.base));
     } catch {
       // a read-only home, a full disk: the next run reads the files again
     }
   }
 
   private lookup(file: string, id: string): Stored | undefined {
-    const hit = this.now.get(file) ?? this.old.get(file);
+    this.loaded ??= new Map(Object.entries((this.base ? (load(`${this.base}.files.json`) as { entries?: object } | null)?.entries : null) ?? {}));
+    const hit = this.now.get(file) ?? this.loaded.get(file);
     if (!hit || hit[0] !== id) return undefined;
     this.now.set(file, hit);
     return hit[1];
@@ -140,20 +143,15 @@ export class ElfCache {
     const ctimeNs = BigInt(id.slice(id.lastIndexOf(':') + 1));
     if (this.startedNs - ctimeNs < RACY_NS) return;
     this.now.set(file, [id, value]);
-    this.changed = true;
+    this.filesChanged = true;
   }
 }
 
-interface Saved {
-  version: number;
-  entries: Record<string, [string, Stored]>;
-  analysis: Analysis | null;
-}
-
-function load(file: string): Saved | null {
+/** A cache file of this version, or null (absent, unreadable, damaged, another version). */
+function load(file: string): Record<string, unknown> | null {
   try {
-    const data = JSON.parse(readFileSync(file, 'utf8')) as Partial<Saved>;
-    if (data.version === VERSION && data.entries && typeof data.entries === 'object') return { version: VERSION, entries: data.entries, analysis: data.analysis ?? null };
+    const data = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown> | null;
+    if (data && typeof data === 'object' && data.version === VERSION) return data;
   } catch {
     // absent or unreadable: start empty
   }
@@ -164,7 +162,7 @@ function pruneOld(dir: string): void {
   const cutoff = Date.now() - KEEP_MS;
   for (const name of readdirSync(dir)) {
     const p = path.join(dir, name);
-    if (/^elf-[0-9a-f]{16}\.json$/.test(name) && (statSync(p, { throwIfNoEntry: false })?.mtimeMs ?? Infinity) < cutoff) unlinkSync(p);
+    if (/^elf-[0-9a-f]{16}\.(files|analysis)\.json$/.test(name) && (statSync(p, { throwIfNoEntry: false })?.mtimeMs ?? Infinity) < cutoff) unlinkSync(p);
   }
 }
 
