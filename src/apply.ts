@@ -1,5 +1,6 @@
 // Carry out a plan inside the image root. Every path goes through the jail.
-import { mkdir, stat } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { describeFsError, Exit, UserError, type ExitCode } from './errors.js';
 import { CopyCheckError, copyFileAtomic, copyTree, makeLink, newStats, PARALLEL_COPIES, type CopyStats } from './fsops/copy.js';
@@ -126,7 +127,7 @@ async function applyOp(op: Exclude<Op, FileOp>, jail: Jail, stats: CopyStats): P
 async function fileDest(op: FileOp, jail: Jail): Promise<string> {
   const parent = await jail.mkdirp(parentOf(op.dest));
   const followed = await jail.resolve(op.dest);
-  return (await isDir(followed)) ? path.join(followed, path.basename(op.source)) : path.join(parent, path.posix.basename(op.dest));
+  return isDir(followed) ? path.join(followed, path.basename(op.source)) : path.join(parent, path.posix.basename(op.dest));
 }
 
 /** The directory holding an image path ('' is the root). */
@@ -135,9 +136,10 @@ function parentOf(dest: string): string {
   return dir === '.' ? '' : dir;
 }
 
-async function isDir(p: string): Promise<boolean> {
-  return stat(p).then(
-    (s) => s.isDirectory(),
-    () => false,
-  );
+function isDir(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
 }

@@ -1,7 +1,9 @@
 // Paths inside the image root, resolved as a chroot would: a symlink met on the way is
 // followed, but an absolute target restarts at the image root and `..` stops there, so
 // no link (from an earlier run, a copied tree or a BOM) can lead a write out of the root.
-import { lstat, mkdir, readlink } from 'node:fs/promises';
+// Synchronous system calls: a few per path, each answered from the dentry cache in
+// microseconds, where a promise round trip costs ten times more.
+import { lstatSync, mkdirSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 
 const MAX_LINKS = 40; // as the kernel's MAXSYMLINKS
@@ -52,22 +54,21 @@ export class Jail {
         continue;
       }
       const host = path.join(this.root, ...resolved, part);
-      const st = await lstat(host).catch((e: NodeJS.ErrnoException) => {
-        if (e.code === 'ENOENT') return undefined;
-        throw e;
-      });
+      const st = lstatSync(host, { throwIfNoEntry: false });
       if (st?.isSymbolicLink() && (pending.length > 0 || opts.followLast)) {
         if (++links > MAX_LINKS) throw new JailError(`${host}: too many levels of symbolic links`, 'ELOOP', host);
-        const target = await readlink(host);
+        const target = readlinkSync(host);
         if (target.startsWith('/')) resolved.length = 0;
         pending.unshift(...target.split('/').filter((p) => p !== '' && p !== '.'));
         continue;
       }
       if (opts.create) {
         if (!st) {
-          await mkdir(host).catch((e: NodeJS.ErrnoException) => {
-            if (e.code !== 'EEXIST') throw e;
-          });
+          try {
+            mkdirSync(host);
+          } catch (e) {
+            if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+          }
         } else if (!st.isDirectory()) {
           throw new JailError(`${host} exists and is not a directory`, 'ENOTDIR', host);
         }
