@@ -64,16 +64,24 @@ export async function applyPlan(plan: Plan, root: string, progress: Progress): P
     if (e instanceof CopyCheckError) throw new UserError(e.message, e.reason === 'hash' ? Exit.wrongHash : FAILURE[op.kind], op.where ?? undefined);
     throw new UserError(`${describeOp(op, root)} failed: ${describeFsError(e)}${fsPath(e)}`, FAILURE[op.kind], op.where ?? undefined);
   };
-  // Runs of file and library copies go in parallel: their directories are made first, in
-  // plan order; a copy whose destination or directory an earlier copy of the run writes
-  // waits for the run so far to finish, so the result is that of plan order.
+  // Runs of file and library copies go in parallel. A copy whose destination, or a directory
+  // above it, another copy of the run writes (by image path, and by host path once links are
+  // followed) waits for the run so far to finish, so the result is that of plan order.
   let batch: { op: FileOp; dest: string }[] = [];
+  const imageDests = new Set<string>();
+  const hostDests = new Set<string>();
   const flush = async () => {
     const copies = batch;
     batch = [];
+    imageDests.clear();
+    hostDests.clear();
     await mapLimit(copies, PARALLEL_COPIES, ({ op, dest }) =>
       copyFileAtomic(op.source, dest, op.meta, stats, op.kind === 'file' ? op.sha256 : undefined).catch((e: unknown) => fail(op, e)),
     );
+  };
+  const writtenAbove = (p: string, written: Set<string>, top: string) => {
+    for (let d = p; d !== top && d !== '.' && d !== '/'; d = path.posix.dirname(d)) if (written.has(d)) return true;
+    return false;
   };
   try {
     for (const op of plan.ops) {
@@ -81,9 +89,12 @@ export async function applyPlan(plan: Plan, root: string, progress: Progress): P
       if (op.kind !== 'file' && op.kind !== 'lib') await flush();
       try {
         if (op.kind === 'file' || op.kind === 'lib') {
+          if (writtenAbove(op.dest, imageDests, '')) await flush();
           const dest = await fileDest(op, jail);
-          if (batch.some((b) => b.dest === dest || dest.startsWith(`${b.dest}/`))) await flush();
+          if (writtenAbove(dest, hostDests, jail.root)) await flush();
           batch.push({ op, dest });
+          imageDests.add(op.dest);
+          hostDests.add(dest);
         } else {
           await applyOp(op, jail, stats);
         }

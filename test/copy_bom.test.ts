@@ -1,5 +1,6 @@
 // copy_bom end to end on small trees made here: each rule of the spec, run through the built command.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, symlinkSync, utimesSync, writeFileSync, chmodSync } from 'node:fs';
 import path from 'node:path';
@@ -187,6 +188,29 @@ targets:
     assert.equal(readlinkSync(path.join(inst.image, 'bin/x')), '../lib/x');
     assert.equal(readlinkSync(path.join(inst.image, 'bin/y')), '/abs');
     assert.match(r.stdout, /WARNING: image is not an empty directory before running copy_bom\./);
+  });
+
+  it('copies files in parallel with the result of plan order: through a link, and into a later target', () => {
+    const files = Array.from({ length: 40 }, (_, i) => `f${i}`);
+    const extra = Object.fromEntries(files.map((f) => [`src/${f}`, f]));
+    // /lib is a link to usr/lib: two copies of `x` land on one host file; the later one wins.
+    const inst = instance(
+      `targets:\n  - target: /lib\n    copy:\n      - files: [src/first/x, ${files.map((f) => `src/${f}`).join(', ')}]\n  - target: /usr/lib\n    copy:\n      - files: [src/second/x]\n`,
+      { ...extra, 'src/first/x': 'first', 'src/second/x': 'second' },
+    );
+    for (let i = 0; i < 3; i++) {
+      writeTree(inst.image, { 'usr/lib': null, lib: { link: 'usr/lib' } });
+      const r = inst.run();
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(readFileSync(path.join(inst.image, 'usr/lib/x'), 'utf8'), 'second');
+      execFileSync('rm', ['-rf', inst.image]);
+    }
+    // A file whose destination a later target makes a directory goes inside it, as rsync puts it.
+    const below = instance('targets:\n  - target: /opt\n    copy:\n      - files: [src/a]\n  - target: /opt/a\n    copy:\n      - files: [src/b]\n', { 'src/a': 'a', 'src/b': 'b' });
+    const r = below.run();
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(readFileSync(path.join(below.image, 'opt/a/a'), 'utf8'), 'a');
+    assert.equal(readFileSync(path.join(below.image, 'opt/a/b'), 'utf8'), 'b');
   });
 
   it('is incremental: an unchanged file is not rewritten, a changed one is', () => {
