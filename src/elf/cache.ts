@@ -85,13 +85,16 @@ export class ElfCache {
     return a.answer;
   }
 
-  /** Keep an analysis; `seen` must hold each path's state from before it was read. A path that changed within RACY_NS keeps none. */
-  rememberAnalysis(key: string, seen: ReadonlyMap<string, string>, answer: string): void {
-    for (const state of seen.values()) {
-      const ctime = state.startsWith('file:') || state.startsWith('other:') ? BigInt(state.slice(state.lastIndexOf(':') + 1)) : null;
-      if (ctime !== null && this.startedNs - ctime < RACY_NS) return;
-    }
-    this.lastAnalysis = { key, seen: [...seen], answer };
+  /**
+   * Keep an analysis; `seen` must hold each path's state from before it was read (null: the
+   * analysis saw a path in two states), `identities` those of the files hashed into `key`.
+   * None is kept if a file among them changed within RACY_NS.
+   */
+  rememberAnalysis(key: string, seen: ReadonlyMap<string, string | null>, identities: Iterable<string>, answer: string): void {
+    const racy = (id: string) => this.startedNs - BigInt(id.slice(id.lastIndexOf(':') + 1)) < RACY_NS;
+    for (const state of seen.values()) if (state === null || ((state.startsWith('file:') || state.startsWith('other:')) && racy(state))) return;
+    for (const id of identities) if (racy(id)) return;
+    this.lastAnalysis = { key, seen: [...seen] as [string, string][], answer };
     this.analysisChanged = true;
   }
 

@@ -64,9 +64,10 @@ export async function analyseDependencies(boms: readonly ResolvedBom[], ctx: Aut
     return answer;
   }
   const debug: string[] = [];
-  const seen = new Map<string, string>();
+  const seen = new Map<string, string | null>();
   const answer = await analyseAll(boms, { ...ctx, debug: (m) => (debug.push(m), ctx.debug(m)) }, seen);
-  ctx.cache.rememberAnalysis(key, seen, encodeAnswer(answer, debug));
+  const identities = boms.flatMap((b) => b.trees.flatMap((t) => t.entries.flatMap((e) => (e.identity ? [e.identity] : []))));
+  ctx.cache.rememberAnalysis(key, seen, identities, encodeAnswer(answer, debug));
   return answer;
 }
 
@@ -89,7 +90,9 @@ const encodeAnswer = (answer: Dependencies, debug: string[]) =>
 const decodeAnswer = (text: string) =>
   JSON.parse(text, (k, v: unknown) => (k === 'mtimeNs' && typeof v === 'string' ? BigInt(v.slice(0, -1)) : v)) as { answer: Dependencies; debug: string[] };
 
-async function analyseAll(boms: readonly ResolvedBom[], ctx: AutodepContext, seen?: Map<string, string>): Promise<Dependencies> {
+/** The analysis itself; `seen` gets every path it looked at with what `stat` said of it (null if it said two things). */
+async function analyseAll(boms: readonly ResolvedBom[], ctx: AutodepContext, seen?: Map<string, string | null>): Promise<Dependencies> {
+  const note = (p: string, state: string) => seen?.set(p, seen.has(p) && seen.get(p) !== state ? null : state);
   const resolvers = new Map<string, Resolver>();
   const resolverFor = (ldLibraryPath: string) => {
     let r = resolvers.get(ldLibraryPath);
@@ -103,7 +106,7 @@ async function analyseAll(boms: readonly ResolvedBom[], ctx: AutodepContext, see
     if (!m) {
       m = stat(source, { bigint: true }).then(
         (st) => {
-          seen?.set(path.resolve(source), statState(st));
+          note(path.resolve(source), statState(st));
           return metaOf(st);
         },
         (e: unknown) => {
@@ -170,7 +173,7 @@ async function analyseAll(boms: readonly ResolvedBom[], ctx: AutodepContext, see
   const fromFiles = new Set(perBom.flat().map((l) => `${l.source}\0${l.dest}`));
   const trees = (await mapLimit(treeFiles, 64, ({ e, t }) => analyse(e.src, null, t.where, true))).flat().filter((l) => !fromFiles.has(`${l.source}\0${l.dest}`));
   missing.sort((a, b) => (a.neededBy < b.neededBy ? -1 : a.neededBy > b.neededBy ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  for (const r of resolvers.values()) for (const [p, state] of r.seen()) seen?.set(p, state);
+  for (const r of resolvers.values()) for (const [p, state] of r.seen()) note(p, state);
   return { perBom, trees, missing };
 }
 
