@@ -74,7 +74,7 @@ static napi_value utimens(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* One job for the thread pool: a copy (tmp[0] != 0) or a digest. */
+/* One job for the thread pool: a copy (dest[0] != 0) or a digest. */
 typedef struct {
   char src[PATH_BYTES], tmp[PATH_BYTES], dest[PATH_BYTES], expect[65];
   int64_t size, sec, nsec;
@@ -97,8 +97,11 @@ static int fail(job_t *j, const char *syscall, const char *path) {
   return -1;
 }
 
-/* Read fd to its end, writing to out (unless -1) and hashing; bytes read in *total. */
-static int pump(job_t *j, int in, int out, const char *out_path, int64_t *total) {
+/*
+ * Read fd to its end, or to one byte past `limit` (unless -1: a source still growing is not
+ * followed), writing to out (unless -1) and hashing; bytes read in *total.
+ */
+static int pump(job_t *j, int in, int out, const char *out_path, int64_t limit, int64_t *total) {
   if (!buffer && !(buffer = malloc(BUFFER_BYTES))) return errno = ENOMEM, fail(j, "malloc", j->src);
   EVP_MD_CTX *ctx = EVP_MD_CTX_new();
   if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
@@ -108,7 +111,10 @@ static int pump(job_t *j, int in, int out, const char *out_path, int64_t *total)
   int rc = 0;
   *total = 0;
   for (;;) {
-    ssize_t n = read(in, buffer, BUFFER_BYTES);
+    size_t want = BUFFER_BYTES;
+    if (limit >= 0 && (int64_t)want > limit + 1 - *total) want = (size_t)(limit + 1 - *total);
+    if (want == 0) break;
+    ssize_t n = read(in, buffer, want);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) { rc = fail(j, "read", j->src); break; }
     if (n == 0) break;
@@ -133,7 +139,7 @@ static void run_digest(job_t *j) {
   int in = open(j->src, O_RDONLY | O_CLOEXEC);
   if (in < 0) { fail(j, "open", j->src); return; }
   int64_t total;
-  pump(j, in, -1, NULL, &total);
+  pump(j, in, -1, NULL, -1, &total);
   close(in);
 }
 
@@ -145,7 +151,7 @@ static void run_copy(job_t *j) {
   int64_t total;
   struct stat st;
   struct timespec times[2] = {{0, UTIME_OMIT}, {(time_t)j->sec, (long)j->nsec}};
-  int rc = pump(j, in, out, j->tmp, &total);
+  int rc = pump(j, in, out, j->tmp, j->size, &total);
   if (!rc && fstat(in, &st) != 0) rc = fail(j, "fstat", j->src);
   if (!rc && (total != j->size || st.st_size != j->size || st.st_mtim.tv_sec != j->sec || st.st_mtim.tv_nsec != j->nsec)) {
     j->err = -1;

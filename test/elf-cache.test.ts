@@ -3,7 +3,7 @@
 // the answers with the cache are the answers without it.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { copyBom, hasCommand, tmp } from './helpers.ts';
@@ -89,6 +89,12 @@ describe('the ELF cache', { skip: !hasCommand('gcc') && 'gcc is not installed' }
     assert.match(plan(false), new RegExp(`copy lib ${dir}/second/libfoo\\.so`));
     assert.ok(readdirSync(cache).some((f) => f.endsWith('.analysis.json')), 'the analysis was kept');
     assert.match(plan(true), new RegExp(`copy lib ${dir}/second/libfoo\\.so`), 'the kept analysis');
+    // A cache file others could have written is not trusted (it names files to copy).
+    const analysisFile = path.join(cache, readdirSync(cache).find((f) => f.endsWith('.analysis.json'))!);
+    assert.equal(statSync(analysisFile).mode & 0o777, 0o600);
+    chmodSync(analysisFile, 0o622);
+    plan(false);
+    plan(true);
     copyFileSync(path.join(dir, 'second/libfoo.so'), path.join(dir, 'first/libfoo.so'));
     const after = plan(false);
     assert.match(after, new RegExp(`copy lib ${dir}/first/libfoo\\.so`));

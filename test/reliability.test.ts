@@ -66,6 +66,14 @@ describe('copies are checked before they are put in place', () => {
     assert.deepEqual(leftovers(dir), []);
   });
 
+  it('a source that grew since its scan is not put in place', async () => {
+    const { dir, src, dest } = setup();
+    const scanned = { ...metaOf(statSync(src, { bigint: true })), size: 4 }; // "new content" is 11 bytes now
+    await assert.rejects(copyFileAtomic(src, dest, scanned, newStats()), (e) => e instanceof CopyCheckError && e.reason === 'changed');
+    assert.equal(readFileSync(dest, 'utf8'), 'old');
+    assert.deepEqual(leftovers(dir), []);
+  });
+
   it('a pinned hash is checked on the bytes written', async () => {
     const { dir, src, dest } = setup();
     const meta = metaOf(statSync(src, { bigint: true }));

@@ -125,9 +125,9 @@ export class ElfCache {
     const files = this.filesChanged || (this.loaded !== null && this.now.size !== this.loaded.size);
     if (!files && !this.analysisChanged) return;
     try {
-      mkdirSync(path.dirname(this.base), { recursive: true });
-      if (files) writeAtomically(`${this.base}.files.json`, JSON.stringify({ version: VERSION, entries: Object.fromEntries(this.now) }));
-      if (this.analysisChanged) writeAtomically(`${this.base}.analysis.json`, JSON.stringify({ version: VERSION, ...this.lastAnalysis }));
+      mkdirSync(path.dirname(this.base), { recursive: true, mode: 0o700 });
+      if (files) writeAtomically(`${this.base}.files.json`, JSON.stringify({ version: VERSION, entries: Object.fromEntries(this.now) }), 0o600);
+      if (this.analysisChanged) writeAtomically(`${this.base}.analysis.json`, JSON.stringify({ version: VERSION, ...this.lastAnalysis }), 0o600);
       pruneOld(path.dirname(this.base));
     } catch {
       // a read-only home, a full disk: the next run reads the files again
@@ -150,9 +150,15 @@ export class ElfCache {
   }
 }
 
-/** A cache file of this version, or null (absent, unreadable, damaged, another version). */
+/**
+ * A cache file of this version, or null (absent, unreadable, damaged, another version, or
+ * not safe to trust: the analysis in it names files to copy, so it must be ours and writable
+ * by no one else, as ssh asks of its keys).
+ */
 function load(file: string): Record<string, unknown> | null {
   try {
+    const st = statSync(file);
+    if ((process.getuid && st.uid !== process.getuid()) || (st.mode & 0o022) !== 0) return null;
     const data = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown> | null;
     if (data && typeof data === 'object' && data.version === VERSION) return data;
   } catch {
