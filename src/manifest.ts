@@ -78,6 +78,12 @@ export function provenance(plan: Plan): Map<string, From> {
   return out;
 }
 
+/** Nanoseconds as `seconds.nanoseconds`, exactly, before 1970 too (-1 ns is "-0.000000001"). */
+function decimalSeconds(ns: bigint): string {
+  const abs = ns < 0n ? -ns : ns;
+  return `${ns < 0n ? '-' : ''}${abs / 1_000_000_000n}.${(abs % 1_000_000_000n).toString().padStart(9, '0')}`;
+}
+
 const octal = (mode: number) => (mode & 0o7777).toString(8).padStart(4, '0');
 
 /**
@@ -133,7 +139,7 @@ export async function scanImage(
   const fileEntry = (entry: Entry, host: string, f: FileState, sha256?: string) => {
     entry.mode = octal(f.mode);
     entry.size = f.size;
-    entry.mtime = `${f.mtimeNs / 1_000_000_000n}.${(f.mtimeNs % 1_000_000_000n).toString().padStart(9, '0')}`;
+    entry.mtime = decimalSeconds(f.mtimeNs);
     const old = known.get(entry.path);
     if (sha256) entry.sha256 = sha256;
     else if (old?.sha256 && old.size === entry.size && old.mtime === entry.mtime) entry.sha256 = old.sha256;

@@ -1,5 +1,6 @@
 // The manifest beside the image, verify, why, and copy_bom --delete.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { appendFileSync, existsSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -40,6 +41,11 @@ describe('the image manifest', () => {
     assert.equal(r3.code, 0, r3.stderr);
     assert.notEqual(statSync(file).mtimeMs, 1000_000);
     assert.notEqual(JSON.parse(readFileSync(file, 'utf8')).digest, m.digest);
+    // Times before 1970 are written exactly too.
+    execFileSync('touch', ['-d', '1969-12-31 23:59:58.5 UTC', path.join(dir, 'src/b')]); // Node's utimes takes a negative time as "now"
+    assert.equal(copyBom(dir, ['-f', 'bom.yaml', '--root', 'old']).code, 0);
+    const old = JSON.parse(readFileSync(path.join(dir, 'old.manifest.json'), 'utf8'));
+    assert.equal(old.entries.find((e: { path: string }) => e.path === '/data/b').mtime, '-1.500000000');
   });
 
   it('verify passes on the image as built and catches a one-byte change', () => {
