@@ -109,7 +109,7 @@ export async function scanImage(
     const st = file ?? lstatSync(host, { bigint: true });
     const entry = { path: rel, type: 'file' } as Entry;
     if (!('isFile' in st)) {
-      fileEntry(entry, host, st, st.sha256);
+      fileEntry(entry, host, st);
     } else if (st.isSymbolicLink()) {
       entry.type = 'link';
       entry.target = readlinkSync(host);
@@ -136,12 +136,12 @@ export async function scanImage(
     // The removal touched the directory: give it back the mtime the copy had set.
     if (removed) pendingTimes.push({ host, mtimeNs: st.mtimeNs });
   };
-  const fileEntry = (entry: Entry, host: string, f: FileState, sha256?: string) => {
+  const fileEntry = (entry: Entry, host: string, f: FileState) => {
     entry.mode = octal(f.mode);
     entry.size = f.size;
     entry.mtime = decimalSeconds(f.mtimeNs);
     const old = known.get(entry.path);
-    if (sha256) entry.sha256 = sha256;
+    if (f.sha256) entry.sha256 = f.sha256;
     else if (old?.sha256 && old.size === entry.size && old.mtime === entry.mtime) entry.sha256 = old.sha256;
     else hashes.push({ entry, host });
   };

@@ -122,9 +122,9 @@ async function writeFile(src: string, dest: string, meta: Meta, stats: CopyStats
       throw e;
     }
   }
-  // Node's utimes (no addon) lands near the source's mtime, not on it: then the manifest reads it back.
-  if (exactTimes) stats.done.set(dest, { mode: meta.mode & 0o7777, size: meta.size, mtimeNs: meta.mtimeNs, sha256: actual });
-  else stats.done.set(dest, { mode: meta.mode & 0o7777, size: meta.size, mtimeNs: lstatSync(dest, { bigint: true }).mtimeNs, sha256: actual });
+  // Node's utimes (no addon) lands near the source's mtime, not on it: then it is read back.
+  const mtimeNs = exactTimes ? meta.mtimeNs : lstatSync(dest, { bigint: true }).mtimeNs;
+  stats.done.set(dest, { mode: meta.mode & 0o7777, size: meta.size, mtimeNs, sha256: actual });
   stats.files++;
   stats.bytes += meta.size;
 }
