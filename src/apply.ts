@@ -55,9 +55,25 @@ export function planTotals(plan: Plan): Totals {
   return t;
 }
 
+/** Identities of the host files the plan copies to more than one image path. */
+function repeatedSources(plan: Plan): string[] {
+  const seen = new Set<string>();
+  const repeated = new Set<string>();
+  const count = (id: string | undefined) => {
+    if (id === undefined) return;
+    if (seen.has(id)) repeated.add(id);
+    else seen.add(id);
+  };
+  for (const op of plan.ops) {
+    if (op.kind === 'file' || op.kind === 'lib') count(op.meta.identity);
+    else if (op.kind === 'tree') for (const e of op.entries) if (e.kind === 'file') count(e.identity);
+  }
+  return [...repeated];
+}
+
 export async function applyPlan(plan: Plan, root: string, progress: Progress): Promise<CopyStats> {
   const jail = new Jail(path.resolve(root));
-  const stats = newStats();
+  const stats = newStats(repeatedSources(plan));
   progress.copying(stats, planTotals(plan));
   const fail = (op: Op, e: unknown): never => {
     if (e instanceof UserError) throw e;

@@ -33,7 +33,7 @@ export class Progress {
     this.stop();
     if (!this.enabled) return;
     const render = () => {
-      const done = stats.files + stats.unchanged;
+      const done = stats.files + stats.linked + stats.unchanged;
       this.draw(`copy: ${done}/${totals.files} files, ${(stats.bytes / MB).toFixed(0)} MB written of at most ${(totals.bytes / MB).toFixed(0)} MB`);
     };
     render();

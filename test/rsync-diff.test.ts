@@ -2,7 +2,7 @@
 // and links as `rsync -ar --copy-unsafe-links --exclude=...`, which upstream runs.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, lutimesSync, mkdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, linkSync, lstatSync, lutimesSync, mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { copyBom, hasCommand, readTree, tmp, writeTree } from './helpers.ts';
@@ -77,6 +77,72 @@ describe('directory copies agree with rsync', { skip: !hasCommand('rsync') && 'r
       }
       assert.deepEqual(ours, expected);
       assert.ok(Object.keys(ours).length > 12, 'the fixture is not trivially empty');
+    });
+  }
+});
+
+/** Names of the regular files under `dir` that share an inode, as sorted groups of two or more. */
+function linkGroups(dir: string): string[][] {
+  const byInode = new Map<bigint, string[]>();
+  const walk = (rel: string) => {
+    for (const name of readdirSync(path.join(dir, rel)).sort()) {
+      const r = rel ? `${rel}/${name}` : name;
+      const st = lstatSync(path.join(dir, r), { bigint: true });
+      if (st.isDirectory()) walk(r);
+      else if (st.isFile()) byInode.set(st.ino, [...(byInode.get(st.ino) ?? []), r]);
+    }
+  };
+  walk('');
+  return [...byInode.values()].filter((g) => g.length > 1).sort();
+}
+
+describe('one host file is one image file, as rsync -H keeps hard links', { skip: !hasCommand('rsync') && 'rsync is not installed' }, () => {
+  for (const engine of ['native', 'node'] as const) {
+    it(`links the names of one host file (${engine} copy), and keeps them linked when the file changes`, () => {
+      const base = tmp();
+      const src = path.join(base, 'src');
+      writeTree(src, { 'pkg/a': 'one inode, three names', 'pkg/c': 'alone', 'pkg/sub/x': 'x', 'pkg/abs': { link: path.join(base, 'src/pkg/c') } });
+      linkSync(path.join(src, 'pkg/a'), path.join(src, 'pkg/b'));
+      linkSync(path.join(src, 'pkg/a'), path.join(src, 'pkg/sub/a'));
+      for (const rel of ['pkg/a', 'pkg/c', 'pkg/sub/x', 'pkg/sub', 'pkg']) utimesSync(path.join(src, rel), 1_500_000_000.25, 1_500_000_000.25);
+      const inst = tmp();
+      // pkg/c again under /bin: a second copy of one host file, linked to the first.
+      writeFileSync(path.join(inst, 'bom.yaml'), `targets:\n  - target: /t\n    copy:\n      - from: ${src}\n        dirs: [pkg]\n  - target: /bin\n    copy:\n      - files: [${src}/pkg/c]\n`);
+      const env = engine === 'node' ? { OCCLUM_BOM_NO_NATIVE: '1' } : undefined;
+      const build = () => {
+        const r = copyBom(inst, ['-f', 'bom.yaml', '--root', 'image'], env);
+        assert.equal(r.code, 0, r.stderr);
+      };
+      const theirs = path.join(tmp(), 'image');
+      mkdirSync(path.join(theirs, 't'), { recursive: true });
+      const rsync = () => {
+        const rs = spawnSync('rsync', ['-arH', '--copy-unsafe-links', path.join(src, 'pkg'), path.join(theirs, 't')], { encoding: 'utf8' });
+        assert.equal(rs.status, 0, rs.stderr);
+      };
+      const check = () => {
+        const image = path.join(inst, 'image');
+        // Without the addon, mtimes land within a microsecond of the source's (README): not compared.
+        const tree = (dir: string) => {
+          const t = readTree(dir, { dirMtimes: true });
+          if (engine === 'node') for (const n of Object.values(t)) delete n.mtimeNs;
+          return t;
+        };
+        assert.deepEqual(tree(path.join(image, 't')), tree(path.join(theirs, 't')));
+        // rsync -H links the names of a file with several; we also link each further copy of
+        // one host file: the followed link pkg/abs and the file entry bin/c.
+        assert.deepEqual(linkGroups(path.join(theirs, 't')), [['pkg/a', 'pkg/b', 'pkg/sub/a']]);
+        assert.deepEqual(linkGroups(image), [['bin/c', 't/pkg/abs', 't/pkg/c'], ['t/pkg/a', 't/pkg/b', 't/pkg/sub/a']]);
+      };
+      build();
+      rsync();
+      check();
+      // The host file changes: every name gets the new content, still one file.
+      appendFileSync(path.join(src, 'pkg/a'), ' and more');
+      utimesSync(path.join(src, 'pkg/a'), 1_600_000_000.5, 1_600_000_000.5);
+      for (const rel of ['pkg/sub', 'pkg']) utimesSync(path.join(src, rel), 1_500_000_000.25, 1_500_000_000.25);
+      build();
+      rsync();
+      check();
     });
   }
 });

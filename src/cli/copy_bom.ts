@@ -103,7 +103,7 @@ async function main(): Promise<ExitCode> {
     if (text !== stored?.text) writeAtomically(manifestFile, text);
     progress.done();
     clock.mark('manifest');
-    log.info(`done: ${stats.files} files copied (${stats.bytes} bytes), ${stats.unchanged} unchanged; ${clock.report()}`);
+    log.info(`done: ${stats.files} files copied (${stats.bytes} bytes), ${stats.linked} linked to a copy of the same file, ${stats.unchanged} unchanged; ${clock.report()}`);
     process.stdout.write(`image digest: ${manifest.digest}\n`);
     return deps.missing.length ? reportMissing(deps.missing, namesInManifest(manifest)) : Exit.ok;
   } finally {

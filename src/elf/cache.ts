@@ -15,7 +15,7 @@ import { writeAtomically } from '../output.js';
 import type { Probe } from './files.js';
 import type { ElfResult } from './read.js';
 
-const VERSION = 2;
+const VERSION = 3;
 const RACY_NS = 2_000_000_000n;
 /** Cache files of images not built for this long are deleted when another is saved. */
 const KEEP_MS = 30 * 24 * 3600 * 1000;

@@ -1,7 +1,7 @@
 // The writes: files (temporary name, metadata, then rename, so a destination is always
 // either the old file or the whole new one), links, and directory trees as rsync -a
 // leaves them. Nothing here follows a link inside the destination.
-import { constants, lstatSync, readlinkSync, statSync, type BigIntStats } from 'node:fs';
+import { constants, linkSync, lstatSync, readlinkSync, renameSync, rmSync, statSync, unlinkSync, type BigIntStats } from 'node:fs';
 import { chmod, copyFile, lchown, mkdir, rename, rmdir, symlink, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
@@ -26,13 +26,33 @@ export interface FileState {
 
 export interface CopyStats {
   files: number;
+  /** Files made a second name of a copy this run wrote of the same host file. */
+  linked: number;
   unchanged: number;
   bytes: number;
   /** Every regular file this run wrote or checked, by host path: the manifest needs to read none of them again. */
   done: Map<string, FileState>;
+  /**
+   * Host files (by identity) the plan copies to more than one image path: null until this run
+   * writes one of them, then the copy written (undefined if it failed).
+   */
+  shared: Map<string, Promise<Written | undefined> | null>;
 }
 
-export const newStats = (): CopyStats => ({ files: 0, unchanged: 0, bytes: 0, done: new Map() });
+interface Written {
+  dest: string;
+  state: FileState;
+}
+
+/** `repeated`: the identities of host files the plan copies more than once (they become one file in the image). */
+export const newStats = (repeated: Iterable<string> = []): CopyStats => ({
+  files: 0,
+  linked: 0,
+  unchanged: 0,
+  bytes: 0,
+  done: new Map(),
+  shared: new Map(Array.from(repeated, (id) => [id, null])),
+});
 
 /** `.<name>.copy_bom.<8 hex>.tmp` beside the destination: distinctive, so leftovers of a killed run can be recognised. */
 let tempCounter = randomBytes(4).readUInt32BE();
@@ -91,10 +111,59 @@ async function keepIfUnchanged(dest: string, meta: Meta, stats: CopyStats): Prom
 }
 
 /**
+ * Write `dest`. A host file that this run already copied elsewhere in the image (one inode
+ * under two names on the host, or a library copied again at the path its loader names) gets
+ * a hard link to that copy, as `cp -a` and `rsync -H` keep hard links: the same content,
+ * mode, owner and mtime, and no bytes written twice.
+ */
+async function writeFile(src: string, dest: string, meta: Meta, stats: CopyStats, sha256?: string): Promise<void> {
+  const id = meta.identity;
+  const first = id === undefined ? undefined : stats.shared.get(id);
+  if (first) {
+    const copy = await first;
+    if (copy && (sha256 === undefined || copy.state.sha256 === sha256) && linkCopy(copy, dest, stats)) return;
+  }
+  const written = copyBytes(src, dest, meta, stats, sha256);
+  if (first === null) stats.shared.set(id!, written.then((state) => ({ dest, state }), () => undefined));
+  await written;
+}
+
+/** Errors of link(2) that only mean "copy instead": another file system under the image, a link limit, no hard links there. */
+const LINK_REFUSED = new Set(['EXDEV', 'EMLINK', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP']);
+
+/**
+ * `dest` as a second name of `copy` (temporary name, then rename, as for a copy). False when
+ * the file system refuses, or `copy` is no longer the file this run wrote.
+ */
+function linkCopy(copy: Written, dest: string, stats: CopyStats): boolean {
+  const tmp = tempName(dest);
+  try {
+    linkSync(copy.dest, tmp);
+  } catch (e) {
+    if (LINK_REFUSED.has((e as NodeJS.ErrnoException).code ?? '')) return false;
+    throw e;
+  }
+  try {
+    const st = lstatSync(tmp, { bigint: true });
+    const { size, mtimeNs, mode } = copy.state;
+    if (!st.isFile() || Number(st.size) !== size || st.mtimeNs !== mtimeNs || (Number(st.mode) & 0o7777) !== mode) {
+      unlinkSync(tmp);
+      return false;
+    }
+    renameSync(tmp, dest);
+  } finally {
+    rmSync(tmp, { force: true }); // left only by a failure, or by a rename onto a name of the same file (which does nothing)
+  }
+  stats.done.set(dest, copy.state);
+  stats.linked++;
+  return true;
+}
+
+/**
  * The copy itself, to a temporary name renamed over `dest` once content and metadata are
  * complete: the destination is always absent, the old file or the whole new one.
  */
-async function writeFile(src: string, dest: string, meta: Meta, stats: CopyStats, sha256?: string): Promise<void> {
+async function copyBytes(src: string, dest: string, meta: Meta, stats: CopyStats, sha256?: string): Promise<FileState> {
   const tmp = tempName(dest);
   const changed = () => new CopyCheckError(`${src} changed while it was being copied (run again to copy it as it is now)`, 'changed');
   const wrongHash = (actual: string) =>
@@ -124,9 +193,11 @@ async function writeFile(src: string, dest: string, meta: Meta, stats: CopyStats
   }
   // Node's utimes (no addon) lands near the source's mtime, not on it: then it is read back.
   const mtimeNs = exactTimes ? meta.mtimeNs : lstatSync(dest, { bigint: true }).mtimeNs;
-  stats.done.set(dest, { mode: meta.mode & 0o7777, size: meta.size, mtimeNs, sha256: actual });
+  const state = { mode: meta.mode & 0o7777, size: meta.size, mtimeNs, sha256: actual };
+  stats.done.set(dest, state);
   stats.files++;
   stats.bytes += meta.size;
+  return state;
 }
 
 /** Create or replace a symlink (an existing directory there is an error, as for rsync and upstream). */

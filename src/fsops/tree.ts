@@ -13,6 +13,8 @@ export interface Meta {
   gid: number;
   size: number;
   mtimeNs: bigint;
+  /** For a regular file: device, inode, size, mtime and ctime as scanned (src/elf/cache.ts). */
+  identity?: string;
 }
 
 export interface TreeEntry extends Meta {
@@ -23,12 +25,15 @@ export interface TreeEntry extends Meta {
   src: string;
   /** Link target, for kind 'link'. */
   target?: string;
-  /** For kind 'file': device, inode, size, mtime and ctime as scanned (src/elf/cache.ts). */
-  identity?: string;
 }
 
 export function metaOf(st: BigIntStats): Meta {
   return { mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), size: Number(st.size), mtimeNs: st.mtimeNs };
+}
+
+/** A regular file's metadata with its identity: two copies of one identity may be one file in the image. */
+export function fileMetaOf(st: BigIntStats): Meta {
+  return { ...metaOf(st), identity: identity(st) };
 }
 
 /**
@@ -110,7 +115,7 @@ export async function scanTree(source: string, exclude: ExcludeMatcher): Promise
       entries.push({ rel, kind: 'dir', src: host, ...metaOf(st) });
       walkDir(host, rel, st);
     } else if (st.isFile()) {
-      entries.push({ rel, kind: 'file', src: host, ...metaOf(st), identity: identity(st) });
+      entries.push({ rel, kind: 'file', src: host, ...fileMetaOf(st) });
     } else {
       warnings.push(`skipping ${host}: special files (devices, FIFOs, sockets) are not copied`);
     }

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { createResolver, isElf, statState, type ElfCache, type Library, type Resolution, type Resolver } from '../elf/index.js';
 import { describeFsError, Exit, UserError, type Where } from '../errors.js';
-import { metaOf, type Meta, type TreeEntry } from '../fsops/tree.js';
+import { fileMetaOf, type Meta, type TreeEntry } from '../fsops/tree.js';
 import type { LoaderConfig } from './loaders.js';
 import { mapLimit } from '../pool.js';
 import { imagePath } from './paths.js';
@@ -107,7 +107,7 @@ async function analyseAll(boms: readonly ResolvedBom[], ctx: AutodepContext, see
       m = stat(source, { bigint: true }).then(
         (st) => {
           note(path.resolve(source), statState(st));
-          return metaOf(st);
+          return fileMetaOf(st);
         },
         (e: unknown) => {
           throw new UserError(`cannot copy library ${source}: ${describeFsError(e)}`, Exit.copyFile, where);

@@ -7,7 +7,7 @@ import { expandGlob, hasGlobMagic } from '../bom/glob.js';
 import { describeFsError, Exit, UserError, type Where } from '../errors.js';
 import { compileExcludes, FilterRuleError, type ExcludeMatcher } from '../fsops/exclude.js';
 import { hashFile } from '../fsops/hash.js';
-import { metaOf, scanTree, type Meta, type TreeEntry } from '../fsops/tree.js';
+import { fileMetaOf, scanTree, type Meta, type TreeEntry } from '../fsops/tree.js';
 import { fileName, hostJoin, imagePath } from './paths.js';
 
 export interface MkdirItem {
@@ -174,7 +174,7 @@ async function resolveFile(source: string, target: string, f: FileEntry, ctx: Re
       throw new UserError(`hash mismatch for ${source}: the BOM says ${f.hash.toUpperCase()}, the file's SHA-256 is ${actual.toUpperCase()}`, Exit.wrongHash, f.where);
     }
   }
-  const item: FileItem = { source, dest: imagePath(f.where, target, name), meta: metaOf(st), autodep: f.autodep, where: f.where };
+  const item: FileItem = { source, dest: imagePath(f.where, target, name), meta: fileMetaOf(st), autodep: f.autodep, where: f.where };
   if (f.hash !== undefined) item.sha256 = f.hash;
   return item;
 }
