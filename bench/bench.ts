@@ -6,7 +6,7 @@
 //      cold and no-op, against `cp -a` and `rsync -a` (cold and no-op) of the same trees.
 // Not a test: nothing here asserts a time. RUNS=N sets the number of runs (default 5).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -64,34 +64,37 @@ writeFileSync(
   `targets:\n${trees.map((t) => `  - target: ${path.dirname(t)}\n    copy:\n      - dirs: [${t}]\n`).join('')}  - target: /bin\n    copy:\n      - files: [${programs.join(', ')}]\n`,
 );
 const counts = execFileSync('sh', ['-c', `find -L ${trees.join(' ')} -type f 2>/dev/null | wc -l; du -scL ${trees.join(' ')} 2>/dev/null | tail -1 | cut -f1`], { encoding: 'utf8' }).trim().split('\n');
-// Each cold build starts with an empty ELF cache (src/elf/cache.ts); its no-op rebuild uses what the cold build kept.
+// Nothing is deleted between timed runs: for minutes after a large deletion, creating files on
+// this machine's ext4 (no journal) is several times slower (the inode allocator steps over
+// every recently deleted inode: recently_deleted() in perf), and whichever tool ran next would
+// pay for it. Each run writes into a new directory; all are removed at the end. Each copy_bom
+// cold build starts with an empty ELF cache (src/elf/cache.ts); its no-op rebuild uses what
+// the cold build kept.
+const perRun = 3.5 * Number(counts[1]) * 1024; // bytes: copy_bom's image, cp's copy, rsync's copy
+const free = statfsSync(work).bavail * statfsSync(work).bsize;
+if (free < RUNS * perRun + 2 ** 30) throw new Error(`${RUNS} runs need ${((RUNS * perRun) / 2 ** 30).toFixed(0)} GB free in ${tmpdir()}, ${(free / 2 ** 30).toFixed(0)} GB are: set RUNS lower`);
 const copyBom = (root: string, cache: string) =>
   timed(process.execPath, [path.join(repo, 'dist/cli/copy_bom.js'), '-f', bom, '--root', root], { cwd: work, env: { ...process.env, OCCLUM_LOG_LEVEL: 'error', OCCLUM_BOM_CACHE_DIR: cache } });
 const fresh = (name: string) => {
   const d = path.join(work, name);
-  rmSync(d, { recursive: true, force: true });
-  spawnSync('sync');
   mkdirSync(d);
+  spawnSync('sync');
   return d;
 };
 const r = { cold: [] as number[], noop: [] as number[], cp: [] as number[], rsyncCold: [] as number[], rsyncNoop: [] as number[] };
 const mem: number[] = [];
 for (let i = 0; i < RUNS; i++) {
   // Interleaved, so that the machine's mood hits every tool alike.
-  const image = fresh('image');
+  const image = fresh(`image-${i}`);
   const cache = path.join(work, `cache-${i}`);
   const c = copyBom(image, cache);
   r.cold.push(c.s);
   if (c.mb) mem.push(c.mb);
   r.noop.push(copyBom(image, cache).s);
-  rmSync(image, { recursive: true, force: true });
-  const cp = fresh('cp');
-  r.cp.push(timed('cp', ['-a', ...trees, cp]).s);
-  rmSync(cp, { recursive: true, force: true });
-  const rs = fresh('rsync');
+  r.cp.push(timed('cp', ['-a', ...trees, fresh(`cp-${i}`)]).s);
+  const rs = fresh(`rsync-${i}`);
   r.rsyncCold.push(timed('rsync', ['-a', ...trees, rs]).s);
   r.rsyncNoop.push(timed('rsync', ['-a', ...trees, rs]).s);
-  rmSync(rs, { recursive: true, force: true });
 }
 const m = Object.fromEntries(Object.entries(r).map(([k, v]) => [k, median(v)])) as Record<keyof typeof r, number>;
 row('image of', `${counts[0]} files, ${(Number(counts[1]) / 1024 / 1024).toFixed(2)} GB`, 'copy_bom cold', fmt(m.cold), 'cp -a', fmt(m.cp), `${(m.cold / m.cp).toFixed(2)}x cp -a`);

@@ -16,9 +16,17 @@
  *
  * sha256(path) -> Promise<hex SHA-256>: a file's digest, off the main thread.
  *
+ * states(paths, kinds, digest) -> Promise<string>: what each path is now, one line per path
+ *   (see src/record.ts): `paths` a Buffer of NUL-separated paths, `kinds` one letter a path:
+ *   S stat, L lstat (a line `<type>:<mode>:<dev>:<ino>:<size>:<mtime sec.nsec>:<ctime
+ *   sec.nsec>`), D the directory's names (`list:<SHA-256 of the names sorted bytewise, each
+ *   ended by NUL>`); a failure is `missing:<code>`. With `digest`, only the SHA-256 of the lines
+ *   (each ended by a newline). Thousands of system calls in one trip to the thread pool.
+ *
  * SHA-256 is OpenSSL's, the copy Node itself is built with and exports to addons.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <node_api.h>
@@ -257,6 +265,172 @@ static napi_value sha256(napi_env env, napi_callback_info info) {
   return queue(env, j);
 }
 
+
+/* states(): its own job, the answer grows with the paths. */
+typedef struct {
+  char *paths, *kinds, *out;
+  size_t npaths, out_len, out_cap;
+  EVP_MD_CTX *digest; /* only the digest of the lines is kept */
+  int err;
+  napi_async_work work;
+  napi_deferred deferred;
+} states_t;
+
+static int append(states_t *j, const char *text, size_t n) {
+  if (j->digest) return EVP_DigestUpdate(j->digest, text, n) ? 0 : (j->err = ENOMEM, -1);
+  if (j->out_len + n + 1 > j->out_cap) {
+    size_t cap = j->out_cap ? j->out_cap * 2 : 1 << 16;
+    while (cap < j->out_len + n + 1) cap *= 2;
+    char *grown = realloc(j->out, cap);
+    if (!grown) return j->err = ENOMEM, -1;
+    j->out = grown;
+    j->out_cap = cap;
+  }
+  memcpy(j->out + j->out_len, text, n);
+  j->out_len += n;
+  return 0;
+}
+
+static int by_bytes(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* `list:<hex>` of a directory's names, or `missing:<code>`. */
+static int listing(states_t *j, const char *dir, char *line, size_t size) {
+  DIR *d = opendir(dir);
+  if (!d) return snprintf(line, size, "missing:%s", uv_err_name(-errno));
+  char **names = NULL;
+  size_t n = 0, cap = 0;
+  struct dirent *e;
+  int rc = 0;
+  while ((e = readdir(d))) {
+    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+    if (n == cap) {
+      char **grown = realloc(names, (cap = cap ? cap * 2 : 64) * sizeof *names);
+      if (!grown) { rc = -1; break; }
+      names = grown;
+    }
+    if (!(names[n] = strdup(e->d_name))) { rc = -1; break; }
+    n++;
+  }
+  closedir(d);
+  if (!rc) qsort(names, n, sizeof *names, by_bytes);
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) rc = -1;
+  for (size_t i = 0; i < n && !rc; i++) EVP_DigestUpdate(ctx, names[i], strlen(names[i]) + 1);
+  unsigned char md[32];
+  if (!rc) EVP_DigestFinal_ex(ctx, md, NULL);
+  EVP_MD_CTX_free(ctx);
+  for (size_t i = 0; i < n; i++) free(names[i]);
+  free(names);
+  if (rc) return j->err = ENOMEM, -1;
+  int len = snprintf(line, size, "list:");
+  for (int i = 0; i < 32; i++) len += snprintf(line + len, size - len, "%02x", md[i]);
+  return len;
+}
+
+static const char *type_of(mode_t m) {
+  return S_ISDIR(m) ? "dir" : S_ISREG(m) ? "file" : S_ISLNK(m) ? "link" : "other";
+}
+
+static void run_states(napi_env env, void *data) {
+  states_t *j = data;
+  const char *p = j->paths;
+  char line[256];
+  for (size_t i = 0; i < j->npaths && !j->err; i++, p += strlen(p) + 1) {
+    int len;
+    if (j->kinds[i] == 'D') {
+      if ((len = listing(j, p, line, sizeof line)) < 0) return;
+    } else {
+      struct stat st;
+      if ((j->kinds[i] == 'S' ? stat(p, &st) : lstat(p, &st)) != 0) {
+        len = snprintf(line, sizeof line, "missing:%s", uv_err_name(-errno));
+      } else {
+        len = snprintf(line, sizeof line, "%s:%o:%llu:%llu:%lld:%lld.%09ld:%lld.%09ld", type_of(st.st_mode), (unsigned)(st.st_mode & 07777),
+                       (unsigned long long)st.st_dev, (unsigned long long)st.st_ino, (long long)st.st_size, (long long)st.st_mtim.tv_sec,
+                       st.st_mtim.tv_nsec, (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
+      }
+    }
+    line[len++] = '\n';
+    if (append(j, line, (size_t)len) != 0) return;
+  }
+}
+
+static void states_done(napi_env env, napi_status status, void *data) {
+  states_t *j = data;
+  napi_value result;
+  char hex[65];
+  if (!j->err && j->digest) {
+    unsigned char md[32];
+    if (!EVP_DigestFinal_ex(j->digest, md, NULL)) j->err = ENOMEM;
+    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
+  }
+  if (status != napi_ok || j->err) {
+    napi_value msg;
+    napi_create_string_utf8(env, status != napi_ok ? "states cancelled" : "out of memory", NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, NULL, msg, &result);
+    napi_reject_deferred(env, j->deferred, result);
+  } else {
+    napi_create_string_utf8(env, j->digest ? hex : j->out ? j->out : "", j->digest ? 64 : j->out_len, &result);
+    napi_resolve_deferred(env, j->deferred, result);
+  }
+  napi_delete_async_work(env, j->work);
+  EVP_MD_CTX_free(j->digest);
+  free(j->paths);
+  free(j->kinds);
+  free(j->out);
+  free(j);
+}
+
+/* A whole JS string as a malloc'd UTF-8 buffer (NULs kept); its length in *len. */
+static char *utf8(napi_env env, napi_value v, size_t *len) {
+  if (napi_get_value_string_utf8(env, v, NULL, 0, len) != napi_ok) return NULL;
+  char *buf = malloc(*len + 1);
+  if (buf && napi_get_value_string_utf8(env, v, buf, *len + 1, len) != napi_ok) {
+    free(buf);
+    return NULL;
+  }
+  return buf;
+}
+
+static napi_value states(napi_env env, napi_callback_info info) {
+  size_t argc = 3, plen = 0, klen = 0;
+  napi_value argv[3], promise, name;
+  void *data;
+  bool digest;
+  states_t *j = calloc(1, sizeof *j);
+  if (!j || napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3 ||
+      napi_get_buffer_info(env, argv[0], &data, &plen) != napi_ok || !(j->paths = malloc(plen + 1)) ||
+      !(j->kinds = utf8(env, argv[1], &klen)) || napi_get_value_bool(env, argv[2], &digest) != napi_ok) {
+    if (j) free(j->paths), free(j->kinds), free(j);
+    napi_throw_type_error(env, NULL, "states(paths: Buffer, kinds: string, digest: boolean)");
+    return NULL;
+  }
+  memcpy(j->paths, data, plen);
+  j->paths[plen] = '\0';
+  if (digest && (!(j->digest = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(j->digest, EVP_sha256(), NULL))) {
+    EVP_MD_CTX_free(j->digest), free(j->paths), free(j->kinds), free(j);
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  /* One path per kind letter, each ended by NUL (the last by the string's end). */
+  size_t count = plen || klen ? 1 : 0;
+  for (size_t i = 0; i < plen; i++) count += j->paths[i] == '\0';
+  for (size_t i = 0; i < klen; i++) if (j->kinds[i] != 'S' && j->kinds[i] != 'L' && j->kinds[i] != 'D') count = (size_t)-1;
+  if (count != klen) {
+    EVP_MD_CTX_free(j->digest), free(j->paths), free(j->kinds), free(j);
+    napi_throw_type_error(env, NULL, "states: one kind (S, L or D) for each NUL-separated path");
+    return NULL;
+  }
+  j->npaths = klen;
+  napi_create_string_utf8(env, "occlum-bom:states", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_promise(env, &j->deferred, &promise) != napi_ok || napi_create_async_work(env, NULL, name, run_states, states_done, j, &j->work) != napi_ok ||
+      napi_queue_async_work(env, j->work) != napi_ok) {
+    EVP_MD_CTX_free(j->digest), free(j->paths), free(j->kinds), free(j);
+    napi_throw_error(env, NULL, "cannot queue states");
+    return NULL;
+  }
+  return promise;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
   napi_create_function(env, "utimens", NAPI_AUTO_LENGTH, utimens, NULL, &fn);
@@ -265,5 +439,7 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "copy", fn);
   napi_create_function(env, "sha256", NAPI_AUTO_LENGTH, sha256, NULL, &fn);
   napi_set_named_property(env, exports, "sha256", fn);
+  napi_create_function(env, "states", NAPI_AUTO_LENGTH, states, NULL, &fn);
+  napi_set_named_property(env, exports, "states", fn);
   return exports;
 }

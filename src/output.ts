@@ -15,7 +15,7 @@ export function removeStaleTemps(file: string): void {
   for (const entry of readdirSync(path.dirname(file))) if (name.test(entry)) unlinkSync(path.join(path.dirname(file), entry));
 }
 
-export function writeAtomically(file: string, text: string, mode?: number): void {
+export function writeAtomically(file: string, text: string | Uint8Array, mode?: number): void {
   const tmp = tempFor(file, process.pid);
   try {
     writeFileSync(tmp, text, mode === undefined ? {} : { mode });

@@ -1,5 +1,8 @@
-// The end of a run: libraries that could not be found (upstream's rule: a missing library
-// of a `files` entry fails the run unless a file of that name is somewhere in the image).
+// What copy_bom reports, shared by a run and by the replay of an unchanged one (src/record.ts):
+// the warning about a root that is not empty, the image digest, and the libraries that could
+// not be found (upstream's rule: a missing library of a `files` entry fails the run unless a
+// file of that name is somewhere in the image).
+import { readdirSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Exit, formatWhere, type ExitCode } from './errors.js';
@@ -8,16 +11,46 @@ import type { Manifest } from './manifest.js';
 import type { MissingLib } from './plan/autodep.js';
 import type { Plan } from './plan/plan.js';
 
-export function reportMissing(missing: readonly MissingLib[], present: ReadonlySet<string>): ExitCode {
+/** What a run says of the libraries it could not find, and its exit code. */
+export interface MissingReport {
+  /** Missing libraries of files in copied trees: warnings. */
+  warnings: string[];
+  /** Missing libraries of `files` entries: the run fails with this text. */
+  failure: string | null;
+  code: ExitCode;
+}
+
+export function missingReport(missing: readonly MissingLib[], present: ReadonlySet<string>): MissingReport {
   const absent = missing.filter((m) => !present.has(m.name));
   const once = (lines: string[]) => [...new Set(lines)];
-  for (const line of once(absent.filter((m) => m.fromTree).map((m) => `${formatWhere(m.where)}: library ${m.name} needed by ${m.neededBy} was not found`))) {
-    log.warn(line);
-  }
+  const warnings = once(absent.filter((m) => m.fromTree).map((m) => `${formatWhere(m.where)}: library ${m.name} needed by ${m.neededBy} was not found`));
   const fatal = once(absent.filter((m) => !m.fromTree).map((m) => `${m.name} (needed by ${m.neededBy}, ${formatWhere(m.where)})`));
-  if (fatal.length === 0) return Exit.ok;
-  process.stderr.write(`copy_bom failed due to following libraries are missing:\n${fatal.join('\n')}\n`);
-  return Exit.missingLibrary;
+  if (fatal.length === 0) return { warnings, failure: null, code: Exit.ok };
+  return { warnings, failure: `copy_bom failed due to following libraries are missing:\n${fatal.join('\n')}\n`, code: Exit.missingLibrary };
+}
+
+/** Upstream's warning, on stdout, before anything is done. */
+export function warnIfNotEmpty(root: string): void {
+  let names: string[] = [];
+  try {
+    names = readdirSync(root);
+  } catch {
+    // not there yet (or not a directory: the run says so when it gets there)
+  }
+  if (names.length > 0) process.stdout.write(`WARNING: ${root} is not an empty directory before running copy_bom.\n`);
+}
+
+/** The end of a run: the digest of the image, then the missing libraries; the exit code. */
+export function printEnd(digest: string, missing: MissingReport): ExitCode {
+  process.stdout.write(`image digest: ${digest}\n`);
+  return printMissing(missing);
+}
+
+/** Print a missing-library report; its exit code. */
+export function printMissing(r: MissingReport): ExitCode {
+  for (const line of r.warnings) log.warn(line);
+  if (r.failure !== null) process.stderr.write(r.failure);
+  return r.code;
 }
 
 /** File names in the image as the manifest lists it. */

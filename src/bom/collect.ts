@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { Exit, UserError, type Where } from '../errors.js';
 import type { Env } from './env.js';
 import { loadBom, type Bom } from './load.js';
+import type { Inputs } from '../record.js';
 
 /** The templates shipped with this package (base.yaml, ...): searched after every --include-dir. */
 export const TEMPLATES_DIR = fileURLToPath(new URL('../../templates/', import.meta.url));
@@ -25,7 +26,8 @@ interface Node {
   children: string[];
 }
 
-export async function collectBoms(topFile: string, userIncludeDirs: readonly string[], env: Env): Promise<Bom[]> {
+/** `inputs` gets every BOM file read and every place an include was looked for. */
+export async function collectBoms(topFile: string, userIncludeDirs: readonly string[], env: Env, inputs?: Inputs): Promise<Bom[]> {
   const nodes = new Map<string, Node>();
   const cwd = process.cwd();
   const includeDirs = [...userIncludeDirs, TEMPLATES_DIR];
@@ -39,12 +41,13 @@ export async function collectBoms(topFile: string, userIncludeDirs: readonly str
     }
     if (nodes.has(real)) return real;
     if (nodes.size >= MAX_BOMS) throw new UserError(`more than ${MAX_BOMS} BOM files are included: include bomb?`, Exit.invalidBom);
+    if (inputs) inputs.add('S', file, await stat(file, { bigint: true }).catch(() => null)); // before reading: a file replaced meanwhile is seen
     const bom = await loadBom(file, env);
     const node: Node = { bom, children: [] };
     nodes.set(real, node);
     const next = [...chain, { real, file }];
     for (const inc of bom.includes) {
-      const found = await findInclude(inc.name, file, includeDirs, cwd);
+      const found = await findInclude(inc.name, file, includeDirs, cwd, inputs);
       if (!found) {
         const tried = inc.name.startsWith('/') ? [inc.name] : [path.join(path.dirname(file), inc.name), ...includeDirs.map((d) => path.join(d, inc.name))];
         throw new UserError(`cannot find included BOM file ${inc.name} (looked for ${tried.join(', ')})`, Exit.fileNotFound, inc.where);
@@ -59,11 +62,13 @@ export async function collectBoms(topFile: string, userIncludeDirs: readonly str
 }
 
 /** Next to the including BOM first, then each include dir (relative to the current directory). */
-async function findInclude(name: string, includer: string, includeDirs: readonly string[], cwd: string): Promise<string | undefined> {
+async function findInclude(name: string, includer: string, includeDirs: readonly string[], cwd: string, inputs?: Inputs): Promise<string | undefined> {
   // An absolute name is that file only (Path::join replaces the base with an absolute path).
   const candidates = name.startsWith('/') ? [name] : [path.join(path.dirname(includer), name), ...includeDirs.map((d) => path.join(path.resolve(cwd, d), name))];
   for (const c of candidates) {
-    if (await stat(c).then((s) => s.isFile(), () => false)) return c;
+    const st = await stat(c, { bigint: true }).catch(() => null);
+    inputs?.add('S', c, st);
+    if (st?.isFile()) return c;
   }
   return undefined;
 }

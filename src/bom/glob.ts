@@ -14,8 +14,9 @@
 // escapes removed, so results keep the user's spelling of the literal prefix.
 
 import { readdir, stat } from 'node:fs/promises';
-import type { Dirent, Stats } from 'node:fs';
+import type { BigIntStats, Dirent } from 'node:fs';
 import { compileWildmatch } from '../fsops/wildmatch.js';
+import type { Inputs } from '../record.js';
 
 /** True if `p` contains a `*`, `?` or `[` that is not escaped by a backslash. */
 export function hasGlobMagic(p: string): boolean {
@@ -32,9 +33,10 @@ export function hasGlobMagic(p: string): boolean {
  * regular files (`want: 'file'`) or directories (`want: 'dir'`), symlinks
  * counting as what they point to. A trailing slash on the pattern is kept on
  * every result (and only directories can match it). The result is sorted in
- * byte order and empty when nothing matches.
+ * byte order and empty when nothing matches. `inputs` gets every directory read and every
+ * path stat'ed.
  */
-export async function expandGlob(pattern: string, want: 'file' | 'dir'): Promise<string[]> {
+export async function expandGlob(pattern: string, want: 'file' | 'dir', inputs?: Inputs): Promise<string[]> {
   if (!pattern.startsWith('/')) throw new Error(`glob pattern is not an absolute path: ${pattern}`);
   const trailingSlash = pattern.length > 1 && pattern.endsWith('/');
   const parts = (trailingSlash ? pattern.replace(/\/+$/, '') : pattern).split('/');
@@ -49,12 +51,12 @@ export async function expandGlob(pattern: string, want: 'file' | 'dir'): Promise
 
   const candidates = new Set<string>();
   if (rest.length === 0) candidates.add(base.length > 1 ? base.slice(0, -1) : base);
-  else await expand(base, rest, candidates);
+  else await expand(base, rest, candidates, inputs);
 
   const kept: string[] = [];
   await Promise.all(
     [...candidates].map(async (path) => {
-      const st = await statOrNull(path);
+      const st = await statOrNull(path, inputs);
       if (!st || !(want === 'dir' ? st.isDirectory() : st.isFile() && !trailingSlash)) return;
       kept.push(trailingSlash && !path.endsWith('/') ? `${path}/` : path);
     }),
@@ -66,21 +68,21 @@ export async function expandGlob(pattern: string, want: 'file' | 'dir'): Promise
 }
 
 /** Adds to `out` the paths below `dir` (which ends in '/') that match `comps`. */
-async function expand(dir: string, comps: readonly string[], out: Set<string>): Promise<void> {
+async function expand(dir: string, comps: readonly string[], out: Set<string>, inputs?: Inputs): Promise<void> {
   const [comp, ...rest] = comps as [string, ...string[]];
   const last = rest.length === 0;
 
   if (comp === '**') {
     if (last) {
       // Zero directories match `dir` itself, when it is one.
-      if (await walk(dir, (path) => out.add(path))) out.add(dir.length > 1 ? dir.slice(0, -1) : dir);
+      if (await walk(dir, (path) => out.add(path), inputs)) out.add(dir.length > 1 ? dir.slice(0, -1) : dir);
     } else {
       const dirs = [dir];
       await walk(dir, (path, entry) => {
         if (entry.isDirectory() || entry.isSymbolicLink()) dirs.push(`${path}/`);
-      });
+      }, inputs);
       // Symlinks to non-directories fail in the next step like any other non-directory.
-      await Promise.all(dirs.map((d) => expand(d, rest, out)));
+      await Promise.all(dirs.map((d) => expand(d, rest, out, inputs)));
     }
     return;
   }
@@ -88,18 +90,18 @@ async function expand(dir: string, comps: readonly string[], out: Set<string>): 
   if (!hasGlobMagic(comp)) {
     const path = dir + unescape(comp);
     if (last) out.add(path);
-    else await expand(`${path}/`, rest, out);
+    else await expand(`${path}/`, rest, out, inputs);
     return;
   }
 
   const matches = compileWildmatch(comp);
   const dotOk = comp.startsWith('.') || comp.startsWith('\\.');
-  const names = (await readdirOrNull(dir)) ?? [];
+  const names = (await readdirOrNull(dir, inputs)) ?? [];
   const below: Promise<void>[] = [];
   for (const { name } of names) {
     if ((name.startsWith('.') && !dotOk) || !matches(name)) continue;
     if (last) out.add(dir + name);
-    else below.push(expand(`${dir}${name}/`, rest, out));
+    else below.push(expand(`${dir}${name}/`, rest, out, inputs));
   }
   await Promise.all(below);
 }
@@ -109,15 +111,15 @@ async function expand(dir: string, comps: readonly string[], out: Set<string>): 
  * into real directories only and skipping names that start with '.'.
  * Returns false if `dir` cannot be read as a directory.
  */
-async function walk(dir: string, visit: (path: string, entry: Dirent) => void): Promise<boolean> {
-  const entries = await readdirOrNull(dir);
+async function walk(dir: string, visit: (path: string, entry: Dirent) => void, inputs?: Inputs): Promise<boolean> {
+  const entries = await readdirOrNull(dir, inputs);
   if (!entries) return false;
   const below: Promise<boolean>[] = [];
   for (const entry of entries) {
     if (entry.name.startsWith('.')) continue;
     const path = dir + entry.name;
     visit(path, entry);
-    if (entry.isDirectory()) below.push(walk(`${path}/`, visit));
+    if (entry.isDirectory()) below.push(walk(`${path}/`, visit, inputs));
   }
   await Promise.all(below);
   return true;
@@ -136,8 +138,9 @@ function ignorable(e: unknown): boolean {
   return NO_MATCH.has((e as NodeJS.ErrnoException).code ?? '');
 }
 
-async function readdirOrNull(dir: string): Promise<Dirent[] | null> {
+async function readdirOrNull(dir: string, inputs?: Inputs): Promise<Dirent[] | null> {
   try {
+    if (inputs) inputs.add('S', dir, await stat(dir, { bigint: true }).catch(() => null)); // which directory was read
     return await readdir(dir, { withFileTypes: true });
   } catch (e) {
     if (ignorable(e)) return null;
@@ -145,11 +148,14 @@ async function readdirOrNull(dir: string): Promise<Dirent[] | null> {
   }
 }
 
-async function statOrNull(path: string): Promise<Stats | null> {
+async function statOrNull(path: string, inputs?: Inputs): Promise<BigIntStats | null> {
   try {
-    return await stat(path);
+    const st = await stat(path, { bigint: true });
+    inputs?.add('S', path, st);
+    return st;
   } catch (e) {
-    if (ignorable(e)) return null;
-    throw e;
+    if (!ignorable(e)) throw e;
+    inputs?.add('S', path, null);
+    return null;
   }
 }

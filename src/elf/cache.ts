@@ -16,7 +16,7 @@ import type { Probe } from './files.js';
 import type { ElfResult } from './read.js';
 
 const VERSION = 3;
-const RACY_NS = 2_000_000_000n;
+export const RACY_NS = 2_000_000_000n;
 /** Cache files of images not built for this long are deleted when another is saved. */
 const KEEP_MS = 30 * 24 * 3600 * 1000;
 
@@ -58,6 +58,8 @@ export class ElfCache {
   private analysisChanged = false;
   private readonly startedNs = BigInt(Date.now()) * 1_000_000n;
   private lastAnalysis: Analysis | null = null;
+  /** The analysis this run's answer came from, when it is kept: found still holding, or remembered. */
+  private holding: Analysis | null = null;
 
   /**
    * `base` null: nothing is read or saved (a cache for this run only). Otherwise two files:
@@ -68,7 +70,7 @@ export class ElfCache {
 
   /** The cache of an image root: `$OCCLUM_BOM_CACHE_DIR` or `$XDG_CACHE_HOME/occlum-bom` or `~/.cache/occlum-bom`; an empty OCCLUM_BOM_CACHE_DIR turns it off. */
   static forImage(root: string, env: NodeJS.ProcessEnv = process.env): ElfCache {
-    const dir = env.OCCLUM_BOM_CACHE_DIR ?? path.join(env.XDG_CACHE_HOME || path.join(homedir(), '.cache'), 'occlum-bom');
+    const dir = cacheDir(env);
     if (dir === '') return new ElfCache(null);
     const key = createHash('sha256').update(path.resolve(root)).digest('hex').slice(0, 16);
     return new ElfCache(path.join(dir, `elf-${key}`));
@@ -82,7 +84,13 @@ export class ElfCache {
     } catch {
       return undefined; // a damaged cache file
     }
+    this.holding = a;
     return a.answer;
+  }
+
+  /** Every path the analysis of this run looked at, with its state then; null when the analysis is not kept. */
+  analysisInputs(): readonly [string, string][] | null {
+    return this.holding?.seen ?? null;
   }
 
   /**
@@ -94,7 +102,7 @@ export class ElfCache {
     const racy = (id: string) => this.startedNs - BigInt(id.slice(id.lastIndexOf(':') + 1)) < RACY_NS;
     for (const state of seen.values()) if (state === null || ((state.startsWith('file:') || state.startsWith('other:')) && racy(state))) return;
     for (const id of identities) if (racy(id)) return;
-    this.lastAnalysis = { key, seen: [...seen] as [string, string][], answer };
+    this.lastAnalysis = this.holding = { key, seen: [...seen] as [string, string][], answer };
     this.analysisChanged = true;
   }
 
@@ -150,28 +158,48 @@ export class ElfCache {
   }
 }
 
-/**
- * A cache file of this version, or null (absent, unreadable, damaged, another version, or
- * not safe to trust: the analysis in it names files to copy, so it must be ours and writable
- * by no one else, as ssh asks of its keys).
- */
+/** `$OCCLUM_BOM_CACHE_DIR` or `$XDG_CACHE_HOME/occlum-bom` or `~/.cache/occlum-bom`; '' (an empty OCCLUM_BOM_CACHE_DIR) is none. */
+export function cacheDir(env: NodeJS.ProcessEnv): string {
+  return env.OCCLUM_BOM_CACHE_DIR ?? path.join(env.XDG_CACHE_HOME || path.join(homedir(), '.cache'), 'occlum-bom');
+}
+
+/** A cache file of this version, or null. */
 function load(file: string): Record<string, unknown> | null {
+  const data = loadTrusted(file);
+  return data?.version === VERSION ? data : null;
+}
+
+/**
+ * A cache file's JSON object, or null (absent, unreadable, damaged, or not safe to trust: what
+ * it says decides what is copied, so it must be ours and writable by no one else, as ssh asks
+ * of its keys).
+ */
+export function loadTrusted(file: string): Record<string, unknown> | null {
+  try {
+    const data = JSON.parse(readTrusted(file)?.toString() ?? 'null') as unknown;
+    if (data && typeof data === 'object') return data as Record<string, unknown>;
+  } catch {
+    // damaged: start empty
+  }
+  return null;
+}
+
+/** A cache file's bytes, or null (absent, unreadable, not ours, or writable by others). */
+export function readTrusted(file: string): Buffer | null {
   try {
     const st = statSync(file);
     if ((process.getuid && st.uid !== process.getuid()) || (st.mode & 0o022) !== 0) return null;
-    const data = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown> | null;
-    if (data && typeof data === 'object' && data.version === VERSION) return data;
+    return readFileSync(file);
   } catch {
-    // absent or unreadable: start empty
+    return null; // absent or unreadable
   }
-  return null;
 }
 
 function pruneOld(dir: string): void {
   const cutoff = Date.now() - KEEP_MS;
   for (const name of readdirSync(dir)) {
     const p = path.join(dir, name);
-    if (/^elf-[0-9a-f]{16}\.(files|analysis)\.json$/.test(name) && (statSync(p, { throwIfNoEntry: false })?.mtimeMs ?? Infinity) < cutoff) unlinkSync(p);
+    if (/^(elf-[0-9a-f]{16}\.(files|analysis)|run-[0-9a-f]{16}\.rec)$/.test(name) && (statSync(p, { throwIfNoEntry: false })?.mtimeMs ?? Infinity) < cutoff) unlinkSync(p);
   }
 }
 

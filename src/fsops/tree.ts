@@ -6,6 +6,7 @@ import { lstatSync, readdirSync, readlinkSync, statSync, type BigIntStats } from
 import path from 'node:path';
 import { identity } from '../elf/cache.js';
 import type { ExcludeMatcher } from './exclude.js';
+import type { Inputs } from '../record.js';
 
 export interface Meta {
   mode: number;
@@ -70,9 +71,10 @@ export interface ScanResult {
 /**
  * `source` is the directory named in the BOM. With a trailing slash its contents go
  * into the destination (and the directory's own mode and mtime go onto it, as rsync's
- * "." entry); without, the directory itself is the one entry at the top.
+ * "." entry); without, the directory itself is the one entry at the top. `inputs` gets
+ * every path looked at.
  */
-export async function scanTree(source: string, exclude: ExcludeMatcher): Promise<ScanResult> {
+export async function scanTree(source: string, exclude: ExcludeMatcher, inputs?: Inputs): Promise<ScanResult> {
   const entries: TreeEntry[] = [];
   const warnings: string[] = [];
   const contentsOnly = source.endsWith('/');
@@ -85,7 +87,7 @@ export async function scanTree(source: string, exclude: ExcludeMatcher): Promise
     walking.add(id);
     for (const name of readdirSync(hostDir).sort()) {
       const host = path.join(hostDir, name);
-      visit(host, rel ? `${rel}/${name}` : name, lstatSync(host, { bigint: true }));
+      visit(host, rel ? `${rel}/${name}` : name, look('L', host));
     }
     walking.delete(id);
   };
@@ -98,7 +100,8 @@ export async function scanTree(source: string, exclude: ExcludeMatcher): Promise
         return;
       }
       // An unsafe link is replaced by what it points to (followed all the way).
-      const referent = statSync(host, { bigint: true, throwIfNoEntry: false });
+      const referent = statSync(host, { bigint: true, throwIfNoEntry: false }) ?? null;
+      inputs?.add('S', host, referent);
       if (!referent) {
         if (!exclude(rel, false)) warnings.push(`skipping ${host} -> ${target}: the link leaves the copied tree and its referent does not exist`);
         return;
@@ -121,14 +124,26 @@ export async function scanTree(source: string, exclude: ExcludeMatcher): Promise
     }
   };
 
+  // stat (S) or lstat (L), and what it said remembered, failures too.
+  const look = (kind: 'S' | 'L', p: string) => {
+    try {
+      const st = (kind === 'S' ? statSync : lstatSync)(p, { bigint: true });
+      inputs?.add(kind, p, st);
+      return st;
+    } catch (e) {
+      inputs?.add(kind, p, null);
+      throw e;
+    }
+  };
+
   if (contentsOnly) {
-    const st = statSync(source, { bigint: true });
+    const st = look('S', source);
     if (!st.isDirectory()) throw Object.assign(new Error(`${source} is not a directory`), { code: 'ENOTDIR' });
     entries.push({ rel: '', kind: 'dir', src: source, ...metaOf(st) });
     walkDir(source, '', st);
   } else {
     const clean = source.replace(/\/+$/, '');
-    visit(clean, path.basename(clean), lstatSync(clean, { bigint: true }));
+    visit(clean, path.basename(clean), look('L', clean));
   }
   return { entries, warnings };
 }

@@ -8,6 +8,7 @@ import { describeFsError, Exit, UserError, type Where } from '../errors.js';
 import { compileExcludes, FilterRuleError, type ExcludeMatcher } from '../fsops/exclude.js';
 import { hashFile } from '../fsops/hash.js';
 import { fileMetaOf, scanTree, type Meta, type TreeEntry } from '../fsops/tree.js';
+import type { Inputs } from '../record.js';
 import { fileName, hostJoin, imagePath } from './paths.js';
 
 export interface MkdirItem {
@@ -51,6 +52,8 @@ export interface ResolveContext {
   warn: (message: string) => void;
   /** Things worth a line at info level (an optional entry skipped). */
   note: (message: string) => void;
+  /** Gets every path looked at, for the run's record. */
+  inputs?: Inputs;
 }
 
 /** Every destination of every BOM, checked before any source is looked at (cheap errors first). */
@@ -120,9 +123,9 @@ export async function resolveBom(bom: Bom, ctx: ResolveContext): Promise<Resolve
 
 /** A glob is expanded unless a file with that very name exists (names may contain `[`). */
 async function expand(pattern: string, want: 'file' | 'dir', entry: Name & { optional: boolean }, ctx: ResolveContext): Promise<string[]> {
-  if (!hasGlobMagic(pattern) || (await exists(pattern))) return [pattern];
+  if (!hasGlobMagic(pattern) || (await exists(pattern, ctx.inputs))) return [pattern];
   const absolute = pattern.startsWith('/') ? pattern : path.resolve(pattern) + (pattern.endsWith('/') ? '/' : '');
-  const matches = await expandGlob(absolute, want);
+  const matches = await expandGlob(absolute, want, ctx.inputs);
   if (matches.length === 0) {
     if (entry.optional) ctx.note(`${entry.name}: no match, skipped (optional)`);
     else throw new UserError(`${pattern} matches no ${want === 'dir' ? 'directory' : 'file'}`, want === 'dir' ? Exit.copyDir : Exit.copyFile, entry.where);
@@ -130,16 +133,15 @@ async function expand(pattern: string, want: 'file' | 'dir', entry: Name & { opt
   return matches;
 }
 
-async function exists(p: string): Promise<boolean> {
-  return stat(p).then(
-    () => true,
-    () => false,
-  );
+async function exists(p: string, inputs?: Inputs): Promise<boolean> {
+  const st = await stat(p, { bigint: true }).catch(() => null);
+  inputs?.add('S', p, st);
+  return st !== null;
 }
 
 async function scanSource(source: string, exclude: ExcludeMatcher, where: Where, optional: boolean, ctx: ResolveContext) {
   try {
-    const { entries, warnings } = await scanTree(source, exclude);
+    const { entries, warnings } = await scanTree(source, exclude, ctx.inputs);
     for (const w of warnings) ctx.warn(w);
     return { source, entries, where };
   } catch (e) {
@@ -157,7 +159,9 @@ async function resolveFile(source: string, target: string, f: FileEntry, ctx: Re
   let st;
   try {
     st = await stat(source, { bigint: true }); // symlinks are followed (rsync -L)
+    ctx.inputs?.add('S', source, st);
   } catch (e) {
+    ctx.inputs?.add('S', source, null);
     if (f.optional && (e as NodeJS.ErrnoException).code === 'ENOENT') {
       ctx.note(`${source}: does not exist, skipped (optional)`);
       return undefined;

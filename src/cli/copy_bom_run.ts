@@ -1,0 +1,134 @@
+// A copy_bom run: load -> collect -> resolve -> plan -> apply -> report, and its record.
+import path from 'node:path';
+import { Command, CommanderError } from 'commander';
+import { applyPlan, describeOp } from '../apply.js';
+import { collectBoms } from '../bom/collect.js';
+import { Exit, UserError, type ExitCode } from '../errors.js';
+import { lockImage } from '../fsops/lock.js';
+import { log } from '../log.js';
+import { Progress } from '../progress.js';
+import { makeManifest, manifestPath, provenance, readManifest, readManifestText, scanImage, serialize } from '../manifest.js';
+import { ElfCache } from '../elf/index.js';
+import { analyseDependencies } from '../plan/autodep.js';
+import { DEFAULT_LOADER_CONFIG, loadLoaderConfig } from '../plan/loaders.js';
+import { shown } from '../plan/paths.js';
+import { buildPlan } from '../plan/plan.js';
+import { checkDestinations, resolveBom } from '../plan/resolve.js';
+import { removeStaleTemps, writeAtomically } from '../output.js';
+import { Inputs, saveRecord } from '../record.js';
+import { missingReport, namesAfterPlan, namesInManifest, printEnd, printMissing, warnIfNotEmpty } from '../report.js';
+import { removePaths, stalePaths } from '../sync.js';
+
+interface Options {
+  file: string;
+  root: string;
+  dryRun?: boolean;
+  includeDir: string[];
+  loaderConfig?: string;
+  manifest?: string;
+  delete?: boolean;
+  quiet?: boolean;
+}
+
+/** The options, or the exit code when the command line was handled (help, version) or wrong. */
+function parse(argv: string[]): Options | ExitCode {
+  const program = new Command('copy_bom')
+    .description('Copy the files described in a BOM file (and the libraries they need) into an image root.')
+    .requiredOption('-f, --file <bom>', 'the BOM file to copy')
+    .requiredOption('--root <dir>', 'the image root directory to copy into')
+    .option('--dry-run', 'print every operation and change nothing')
+    .option('-i, --include-dir <dir>', 'where to look for included BOM files (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--loader-config <file>', `Occlum loader config (default: $OCCLUM_ELF_LOADER_CONFIG, else ${DEFAULT_LOADER_CONFIG} when present)`)
+    .option('--manifest <file>', 'where to write the image manifest (default: <root>.manifest.json beside the root)')
+    .option('--delete', 'also remove what the previous run put in the image and the BOMs no longer describe')
+    .option('-q, --quiet', 'no progress display (it is shown only when stderr is a terminal)')
+    .version('0.1.0', '-V, --version')
+    .exitOverride();
+  try {
+    return program.parse(argv).opts<Options>();
+  } catch (e) {
+    // --help and --version end here with code 0; a bad command line with clap's 1.
+    if (e instanceof CommanderError) return e.exitCode === 0 ? Exit.ok : Exit.usage;
+    throw e;
+  }
+}
+
+export async function main(): Promise<ExitCode> {
+  const startedNs = BigInt(Date.now()) * 1_000_000n;
+  const opts = parse(process.argv);
+  if (typeof opts === 'number') return opts;
+  const { root } = opts;
+  if (root.replace(/\/+$/, '') === '') throw new UserError('refusing to use / as the image root', Exit.usage);
+  warnIfNotEmpty(root);
+
+  const clock = phases();
+  const progress = Progress.forStderr(opts.quiet === true);
+  progress.phase('reading BOMs and scanning sources');
+  // What the run reads and warns of, for its record: a rebuild that finds all of it unchanged says the same and stops.
+  const inputs = new Inputs();
+  const warnings: string[] = [];
+  const warn = (m: string) => {
+    warnings.push(m);
+    log.warn(m);
+  };
+  const boms = await collectBoms(opts.file, opts.includeDir, inputs.reader(process.env), inputs);
+  checkDestinations(boms);
+  const resolved = [];
+  for (const bom of boms) resolved.push(await resolveBom(bom, { root, warn, note: log.info, inputs }));
+  clock.mark('sources');
+  progress.phase('analysing ELF files');
+  const loaders = await loadLoaderConfig(opts.loaderConfig ?? (process.env.OCCLUM_ELF_LOADER_CONFIG || undefined), inputs);
+  const cache = ElfCache.forImage(root);
+  const deps = await analyseDependencies(resolved, { rootAbs: path.resolve(root), loaders, cache, debug: log.debug });
+  cache.save();
+  clock.mark('dependencies');
+  progress.done();
+  const plan = buildPlan(resolved, deps);
+  for (const w of plan.warnings) warn(w);
+  const from = provenance(plan);
+  const manifestFile = manifestPath(root, opts.manifest);
+
+  if (opts.dryRun) {
+    process.stdout.write(plan.ops.map((op) => `${describeOp(op, root)}\n`).join(''));
+    if (opts.delete) for (const p of stalePaths(readManifest(manifestFile, false), from)) process.stdout.write(`rm ${shown(root, p.slice(1))}\n`);
+    return printMissing(missingReport(deps.missing, deps.missing.length ? await namesAfterPlan(root, plan) : new Set()));
+  }
+
+  const release = await lockImage(root, (pid, file) => log.warn(`waiting for copy_bom (pid ${pid}) to finish with ${root} (lock file ${file})`));
+  try {
+    const stats = await applyPlan(plan, root, progress);
+    clock.mark('copy');
+    progress.phase('writing the manifest');
+    const stored = readManifestText(manifestFile, false);
+    const previous = stored?.manifest;
+    if (opts.delete) for (const p of removePaths(root, stalePaths(previous, from))) process.stdout.write(`removed ${shown(root, p.slice(1))}\n`);
+    const manifest = makeManifest(await scanImage(root, from, previous, stats.done, true));
+    removeStaleTemps(manifestFile);
+    const text = serialize(manifest);
+    if (text !== stored?.text) writeAtomically(manifestFile, text);
+    progress.done();
+    clock.mark('manifest');
+    const outcome = { warnings, digest: manifest.digest, missing: missingReport(deps.missing, deps.missing.length ? namesInManifest(manifest) : new Set<string>()) };
+    await saveRecord({ argv: process.argv.slice(2), root, inputs, analysis: cache.analysisInputs(), manifest, manifestFile, outcome, startedNs });
+    clock.mark('record');
+    log.info(`done: ${stats.files} files copied (${stats.bytes} bytes), ${stats.linked} linked to a copy of the same file, ${stats.unchanged} unchanged; ${clock.report()}`);
+    return printEnd(outcome.digest, outcome.missing);
+  } finally {
+    release();
+  }
+}
+
+/** Wall time of each phase, for the summary line. */
+function phases() {
+  let last = performance.now();
+  const spent: string[] = [];
+  return {
+    mark(name: string) {
+      const now = performance.now();
+      spent.push(`${name} ${((now - last) / 1000).toFixed(2)} s`);
+      last = now;
+    },
+    report: () => spent.join(', '),
+  };
+}
+

@@ -1,0 +1,247 @@
+// The record of the last run, checked by stat, so that a rebuild where nothing changed is
+// answered without redoing the run. What copy_bom does is a function of its command line, its
+// working directory, the environment variables it reads, the files and directories it looks
+// at (the BOMs and the places searched for them, the loader config, every source, every path
+// the dependency analysis looked at, its own code) and the image as it finds it. A run that
+// ends normally records each of those paths with what stat, lstat or a directory listing says
+// of it, the image as the run left it, and what the run reported (warnings, missing libraries,
+// digest). The next run with the same command line in the same directory checks every path
+// (thousands of system calls in one trip to the thread pool, src/fsops/native.ts): when each
+// says the same, applying the BOMs again would change nothing, so it reports the same and stops.
+//
+// A source is recorded only when its ctime is older than the run by RACY_NS (as in the ELF
+// cache): a change made within the file system's timestamp granularity of the moment it was
+// looked at, or during the run, could leave it stating the same. That covers directories too:
+// a directory whose state is unchanged has the same names in it. The image's directories are
+// written by the run itself, so their names are compared instead (the D lines).
+import { createHash } from 'node:crypto';
+import { lstatSync, mkdirSync, readdirSync, statSync, type BigIntStats } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { cacheDir, readTrusted, RACY_NS } from './elf/cache.js';
+import { native } from './fsops/native.js';
+import { log, enabled } from './log.js';
+import type { Manifest } from './manifest.js';
+import type { MissingReport } from './report.js';
+import { writeAtomically } from './output.js';
+
+const VERSION = 1;
+/** Check this many parts of the paths at once. */
+const PARTS = 4;
+
+/** S: stat (links followed), L: lstat, D: the names in a directory. */
+export type Kind = 'S' | 'L' | 'D';
+
+/** What a run reported, replayed by a run that finds everything unchanged. */
+export interface Outcome {
+  /** Warnings of reading the BOMs, scanning the sources and planning, in order. */
+  warnings: string[];
+  digest: string;
+  missing: MissingReport;
+}
+
+/**
+ * The record file: this as JSON, a newline, then the paths of every part, NUL-separated, one
+ * part after the other (no escaping to undo, and handed to the addon as they are).
+ */
+interface Stored {
+  version: number;
+  key: string;
+  /** Environment variables the BOMs read, with their values (null: unset). */
+  env: [string, string | null][];
+  root: string;
+  /** Checked in parallel: the kind of each path, the length of their bytes, the digest of their states. */
+  parts: { kinds: string; bytes: number; digest: string }[];
+  outcome: Outcome;
+}
+
+/** A path as a run found it: its device and inode, or absent. */
+type Found = string;
+const found = (st: BigIntStats | null): Found => (st ? `${st.dev}:${st.ino}` : 'missing');
+
+/** The paths and variables a run read, each path with what it was then (null: two different things). */
+export class Inputs {
+  private readonly paths = new Map<string, Found | null>();
+  readonly env = new Map<string, string | null>();
+
+  /** `st`: what stat (S) or lstat (L) said of `p`, null if it failed. */
+  add(kind: 'S' | 'L', p: string, st: BigIntStats | null): void {
+    const key = `${kind}${p}`;
+    const now = found(st);
+    const before = this.paths.get(key);
+    this.paths.set(key, before === undefined || before === now ? now : null);
+  }
+
+  /** The environment as the BOM loader reads it, each variable read remembered. */
+  reader(env: NodeJS.ProcessEnv): Readonly<Record<string, string | undefined>> {
+    return new Proxy(env, {
+      get: (target, name) => {
+        const value = typeof name === 'string' ? target[name] : undefined;
+        if (typeof name === 'string') this.env.set(name, value ?? null);
+        return value;
+      },
+    });
+  }
+
+  entries(): [Kind, string, Found | null][] {
+    return [...this.paths].map(([key, was]) => [key[0] as Kind, key.slice(1), was]);
+  }
+}
+
+/** Whether a line of ours says what `was` said then, and the path has not changed for RACY_NS before `startedNs`. */
+function unchangedSince(was: Found | null, state: string, startedNs: bigint): boolean {
+  if (was === null) return false;
+  if (state.startsWith('missing:')) return was === 'missing';
+  const [, , dev, ino] = state.split(':');
+  return was === `${dev}:${ino}` && ctimeNs(state) < startedNs - RACY_NS;
+}
+
+/**
+ * What each path is now (`paths` NUL-separated, one kind letter each): a line per path, as
+ * native/fs.c `states` writes them, or only the SHA-256 of the lines.
+ */
+async function statesNow(kinds: string, paths: Buffer, digest: boolean): Promise<string> {
+  if (native) return native.states(paths, kinds, digest);
+  const names = kinds === '' ? [] : paths.toString().split('\0');
+  const lines = names.map((p, i) => `${stateOf(kinds[i] as Kind, p)}\n`).join('');
+  return digest ? sha256(lines) : lines;
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+const seconds = (ns: bigint) => {
+  const sec = ns >= 0n ? ns / 1_000_000_000n : -((-ns + 999_999_999n) / 1_000_000_000n);
+  return `${sec}.${(ns - sec * 1_000_000_000n).toString().padStart(9, '0')}`;
+};
+
+/** The same line as the addon's, in Node (no addon, or OCCLUM_BOM_NO_NATIVE). */
+export function stateOf(kind: Kind, p: string): string {
+  try {
+    if (kind === 'D') {
+      const h = createHash('sha256');
+      for (const name of readdirSync(p, { encoding: 'buffer' }).sort(Buffer.compare)) h.update(name).update('\0');
+      return `list:${h.digest('hex')}`;
+    }
+    const st = (kind === 'S' ? statSync : lstatSync)(p, { bigint: true });
+    const type = st.isDirectory() ? 'dir' : st.isFile() ? 'file' : st.isSymbolicLink() ? 'link' : 'other';
+    return `${type}:${(Number(st.mode) & 0o7777).toString(8)}:${st.dev}:${st.ino}:${st.size}:${seconds(st.mtimeNs)}:${seconds(st.ctimeNs)}`;
+  } catch (e) {
+    return `missing:${(e as NodeJS.ErrnoException).code ?? 'EIO'}`;
+  }
+}
+
+const ctimeNs = (state: string) => {
+  const [sec, nsec] = state.slice(state.lastIndexOf(':') + 1).split('.') as [string, string];
+  return BigInt(sec) * 1_000_000_000n + BigInt(nsec);
+};
+
+/** The ELF cache's state of a path (src/elf/cache.ts statState) from a line of ours. */
+export function analysisState(state: string): string {
+  if (state.startsWith('missing:')) return state;
+  const [type, , dev, ino, size, mtime, ctime] = state.split(':') as string[];
+  if (type === 'dir') return 'dir';
+  const ns = (s: string) => ctimeNs(`:${s}`);
+  return `${type === 'file' ? 'file' : 'other'}:${dev}:${ino}:${size}:${ns(mtime!)}:${ns(ctime!)}`;
+}
+
+/** Everything the run's result depends on besides the paths: the command, where and as whom it runs. */
+function keyOf(argv: readonly string[], cwd: string, env: NodeJS.ProcessEnv): string {
+  const vars = ['OCCLUM_LOG_LEVEL', 'OCCLUM_ELF_LOADER_CONFIG', 'OCCLUM_BOM_NO_NATIVE'].map((v) => env[v] ?? null);
+  const who = [process.getuid?.(), process.getgid?.(), process.version, process.arch];
+  return createHash('sha256').update(JSON.stringify([VERSION, argv, cwd, vars, who])).digest('hex');
+}
+
+function recordFile(key: string, env: NodeJS.ProcessEnv): string | undefined {
+  const dir = cacheDir(env);
+  return dir === '' ? undefined : path.join(dir, `run-${key.slice(0, 16)}.rec`);
+}
+
+/** This package's own code: other code could do other things. */
+function codeFiles(): string[] {
+  const files: string[] = [];
+  const top = fileURLToPath(new URL('.', import.meta.url)); // dist/
+  for (const e of readdirSync(top, { recursive: true, withFileTypes: true })) if (e.isFile()) files.push(path.join(e.parentPath, e.name));
+  return [...files.sort(), ...['../build/Release/fs.node', '../package.json'].map((f) => path.join(top, f))];
+}
+
+/**
+ * Keep the record of a run that ended normally. `analysis`: every path the dependency analysis
+ * looked at, with the state it saw (src/elf/cache.ts), or null when the analysis was not kept.
+ * Nothing is kept when a source may have changed since it was read: see the top of this file.
+ */
+export async function saveRecord(run: {
+  argv: readonly string[];
+  root: string;
+  inputs: Inputs;
+  analysis: readonly [string, string][] | null;
+  manifest: Manifest;
+  manifestFile: string;
+  outcome: Outcome;
+  startedNs: bigint;
+}): Promise<void> {
+  try {
+    await record(run);
+  } catch {
+    // a read-only cache, a path that vanished: the next run is a full one
+  }
+}
+
+async function record(run: Parameters<typeof saveRecord>[0]): Promise<void> {
+  const file = recordFile(keyOf(run.argv, process.cwd(), process.env), process.env);
+  if (!file || run.analysis === null) return;
+  const { inputs, analysis } = run;
+  for (const p of codeFiles()) inputs.add('S', p, statSync(p, { bigint: true, throwIfNoEntry: false }) ?? null);
+  const sources = inputs.entries();
+  const seen = new Map(analysis);
+  const rootAbs = path.resolve(run.root);
+  const image: [Kind, string][] = [['L', run.manifestFile]];
+  for (const e of run.manifest.entries) {
+    const host = path.join(rootAbs, e.path);
+    image.push(['L', host]);
+    if (e.type === 'dir') image.push(['D', host]);
+  }
+  const all: [Kind, string][] = [...sources.map(([k, p]): [Kind, string] => [k, p]), ...[...seen.keys()].map((p): [Kind, string] => ['S', p]), ...image];
+  if (all.some(([, p]) => p.includes('\0'))) return;
+  const states = (await statesNow(all.map((e) => e[0]).join(''), Buffer.from(all.map((e) => e[1]).join('\0')), false)).split('\n').slice(0, -1);
+  // A source that may have changed since it was read, or an analysis input that has: no record.
+  if (!sources.every(([, , was], i) => unchangedSince(was, states[i]!, run.startedNs))) return;
+  if (![...seen].every(([, state], i) => analysisState(states[sources.length + i]!) === state)) return;
+  const parts: Stored['parts'] = [];
+  const bytes: Buffer[] = [];
+  const size = Math.ceil(all.length / PARTS);
+  for (let i = 0; i < all.length; i += size) {
+    const paths = Buffer.from(all.slice(i, i + size).map((e) => e[1]).join('\0'));
+    bytes.push(paths);
+    const kinds = all.slice(i, i + size).map((e) => e[0]).join('');
+    parts.push({ kinds, bytes: paths.length, digest: sha256(states.slice(i, i + size).map((l) => `${l}\n`).join('')) });
+  }
+  const stored: Stored = { version: VERSION, key: keyOf(run.argv, process.cwd(), process.env), env: [...inputs.env], root: run.root, parts, outcome: run.outcome };
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  writeAtomically(file, Buffer.concat([Buffer.from(`${JSON.stringify(stored)}\n`), ...bytes]), 0o600);
+}
+
+/**
+ * The outcome of the last run with this command line, if every path it recorded is as it
+ * left them; undefined otherwise (or when the log level asks to see every operation).
+ */
+export async function unchangedOutcome(argv: readonly string[], cwd: string, env: NodeJS.ProcessEnv): Promise<{ root: string; outcome: Outcome } | undefined> {
+  if (enabled('info')) return undefined;
+  const key = keyOf(argv, cwd, env);
+  const file = recordFile(key, env);
+  const data = file ? readTrusted(file) : null;
+  const header = data?.indexOf(10) ?? -1;
+  if (!data || header < 0) return undefined;
+  try {
+    const r = JSON.parse(data.subarray(0, header).toString()) as Stored;
+    if (r.version !== VERSION || r.key !== key || !r.env.every(([name, value]) => (env[name] ?? null) === value)) return undefined;
+    let at = header + 1;
+    const checks = r.parts.map((p) => statesNow(p.kinds, data.subarray(at, (at += p.bytes)), true));
+    if (at !== data.length) return undefined;
+    const digests = await Promise.all(checks);
+    if (!digests.every((d, i) => d === r.parts[i]!.digest)) return undefined;
+    log.debug('nothing changed since the last run');
+    return { root: r.root, outcome: r.outcome };
+  } catch {
+    return undefined; // a damaged record
+  }
+}
