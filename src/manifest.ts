@@ -143,7 +143,10 @@ export async function scanImage(
     const old = known.get(entry.path);
     if (f.sha256) entry.sha256 = f.sha256;
     else if (old?.sha256 && old.size === entry.size && old.mtime === entry.mtime) entry.sha256 = old.sha256;
-    else hashes.push({ entry, host });
+    else {
+      entry.sha256 = ''; // read below; set now, so that the key has its place whatever the hash came from
+      hashes.push({ entry, host });
+    }
   };
   const pendingTimes: { host: string; mtimeNs: bigint }[] = [];
   walk(path.resolve(root), '/');

@@ -1,0 +1,286 @@
+// The record of the last run (src/record.ts): a rebuild where nothing changed prints what a full
+// run prints, without doing one; after any change to what a run reads (sources, BOMs, include
+// search, environment, libraries, loader config, the image, the manifest) the rebuild gives
+// what a full run with no cache at all gives.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import {
+  appendFileSync,
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  symlinkSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
+import path from 'node:path';
+import { before, describe, it } from 'node:test';
+import { native } from '../src/fsops/native.ts';
+import { stateOf } from '../src/record.ts';
+import { copyBom, hasCommand, readTree, tmp, type Run } from './helpers.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Compiled once: a library and a program that needs it (RUNPATH $ORIGIN/../lib) and a program that needs a library not there. */
+let bin: string;
+function compile(): void {
+  bin = tmp();
+  const c = (name: string, text: string) => writeFileSync(path.join(bin, name), text);
+  c('dep.c', 'int dep(void) { return 1; }\n');
+  c('dep2.c', 'int dep(void) { return 2; }\n');
+  c('prog.c', 'int dep(void);\nint main(void) { return dep() == 1 ? 0 : 1; }\n');
+  c('prog2.c', 'int dep(void);\nint main(void) { return dep() == 2 ? 0 : 1; }\n');
+  c('miss.c', 'int miss(void) { return 0; }\n');
+  c('needs-missing.c', 'int miss(void);\nint main(void) { return miss(); }\n');
+  const gcc = (...args: string[]) => execFileSync('gcc', args, { cwd: bin });
+  gcc('-shared', '-fPIC', '-o', 'libdep.so', 'dep.c');
+  gcc('-shared', '-fPIC', '-o', 'libdep2.so', 'dep2.c');
+  gcc('-o', 'prog', 'prog.c', '-L.', '-ldep', '-Wl,-rpath,$ORIGIN/../lib');
+  gcc('-o', 'prog2', 'prog2.c', '-L.', '-ldep', '-Wl,-rpath,$ORIGIN/../lib');
+  gcc('-shared', '-fPIC', '-o', 'libmiss.so', 'miss.c');
+  gcc('-o', 'needs-missing', 'needs-missing.c', '-L.', '-lmiss', '-Wl,-rpath,$ORIGIN/../nolib');
+}
+
+/**
+ * A workspace whose BOMs use everything a run reads: an include found through --include-dir,
+ * $SRC, a glob, a directory copy with a safe link, an unsafe one and a dangling unsafe one
+ * (a warning), a file reached through a symlinked directory, a program whose library is found
+ * through its RUNPATH, and two entries writing one path (a warning).
+ */
+function workspace(missingLibrary: boolean): string {
+  const ws = tmp();
+  const w = (rel: string, text: string) => {
+    mkdirSync(path.dirname(path.join(ws, rel)), { recursive: true });
+    writeFileSync(path.join(ws, rel), text);
+  };
+  for (const src of ['src', 'src2']) {
+    w(`${src}/tree/a.txt`, `a of ${src}\n`);
+    w(`${src}/tree/sub/b.txt`, 'b\n');
+    w(`${src}/tree/skip.pyc`, 'excluded\n');
+    symlinkSync('a.txt', path.join(ws, src, 'tree/safe'));
+    symlinkSync(path.join(ws, 'outside.txt'), path.join(ws, src, 'tree/unsafe'));
+    symlinkSync(path.join(ws, 'nothing-there'), path.join(ws, src, 'tree/dangling'));
+    w(`${src}/glob/one.so`, 'one\n');
+    w(`${src}/glob/two.txt`, 'not matched\n');
+    mkdirSync(path.join(ws, src, 'bin'));
+    mkdirSync(path.join(ws, src, 'lib'));
+    copyFileSync(path.join(bin, src === 'src' ? 'prog' : 'prog2'), path.join(ws, src, 'bin/prog'));
+    copyFileSync(path.join(bin, 'libdep.so'), path.join(ws, src, 'lib/libdep.so'));
+  }
+  copyFileSync(path.join(bin, 'needs-missing'), path.join(ws, 'src/bin/needs-missing'));
+  w('outside.txt', 'outside\n');
+  symlinkSync('src', path.join(ws, 'current'));
+  w('bom.yaml', `excludes:
+  - "*.pyc"
+includes:
+  - inc.yaml
+targets:
+  - target: /opt
+    copy:
+      - dirs:
+          - \${SRC}/tree
+  - target: /glob
+    copy:
+      - files:
+          - \${SRC}/glob/*.so
+  - target: /bin
+    copy:
+      - from: current/bin
+        files: [prog${missingLibrary ? ', needs-missing' : ''}]
+  - target: /twice
+    copy:
+      - files:
+          - \${SRC}/glob/one.so
+      - files:
+          - name: \${SRC}/tree/a.txt
+            rename: one.so
+`);
+  w('incs/inc.yaml', 'targets:\n  - target: /etc\n    mkdirs: [conf]\n    createlinks:\n      - { src: ../opt/tree/a.txt, linkname: a }\n');
+  return ws;
+}
+
+interface Case {
+  name: string;
+  mutate: (ws: string, env: NodeJS.ProcessEnv) => void;
+  /** What a full run after the change gives that the last one did not: another digest, another exit code, another manifest, or the same. */
+  changes: 'digest' | 'code' | 'manifest' | 'nothing';
+  missingLibrary?: boolean;
+}
+
+const newer = (p: string) => utimesSync(p, new Date(), new Date(Date.now() + 5000));
+
+const CASES: Case[] = [
+  { name: 'nothing changed', mutate: () => undefined, changes: 'nothing' },
+  {
+    name: 'a source file changed',
+    mutate: (ws) => {
+      appendFileSync(path.join(ws, 'src/tree/sub/b.txt'), 'more\n');
+      newer(path.join(ws, 'src/tree/sub/b.txt'));
+    },
+    changes: 'digest',
+  },
+  {
+    // rsync's quick check, which upstream's copies use, keeps it: so does every run.
+    name: 'a source file rewritten with its size and mtime put back',
+    mutate: (ws) => {
+      const p = path.join(ws, 'src/tree/a.txt');
+      const times = path.join(ws, 'times');
+      execFileSync('cp', ['-p', p, times]); // to the nanosecond, as Node's utimes cannot
+      writeFileSync(p, readFileSync(p, 'utf8').toUpperCase());
+      execFileSync('touch', ['-r', times, p]);
+    },
+    changes: 'nothing',
+  },
+  { name: 'a file added to a copied directory', mutate: (ws) => writeFileSync(path.join(ws, 'src/tree/sub/new.txt'), 'new\n'), changes: 'digest' },
+  { name: 'an excluded file added to a copied directory', mutate: (ws) => writeFileSync(path.join(ws, 'src/tree/sub/new.pyc'), 'x\n'), changes: 'nothing' },
+  { name: 'a file removed from a copied directory', mutate: (ws) => unlinkSync(path.join(ws, 'src/tree/sub/b.txt')), changes: 'manifest' },
+  {
+    name: 'a link in a copied directory pointed elsewhere',
+    mutate: (ws) => {
+      unlinkSync(path.join(ws, 'src/tree/safe'));
+      symlinkSync('sub/b.txt', path.join(ws, 'src/tree/safe'));
+    },
+    changes: 'digest',
+  },
+  { name: 'what an unsafe link points to changed', mutate: (ws) => (appendFileSync(path.join(ws, 'outside.txt'), 'x\n'), newer(path.join(ws, 'outside.txt'))), changes: 'digest' },
+  { name: 'a dangling unsafe link now leads somewhere', mutate: (ws) => writeFileSync(path.join(ws, 'nothing-there'), 'here\n'), changes: 'digest' },
+  {
+    name: 'a symlinked directory on the way to a file flipped',
+    mutate: (ws) => {
+      symlinkSync('src2', path.join(ws, 'current.new'));
+      renameSync(path.join(ws, 'current.new'), path.join(ws, 'current'));
+    },
+    changes: 'digest',
+  },
+  { name: 'the BOM edited', mutate: (ws) => appendFileSync(path.join(ws, 'bom.yaml'), '  - target: /more\n    mkdirs: [x]\n'), changes: 'digest' },
+  { name: 'the included BOM edited', mutate: (ws) => appendFileSync(path.join(ws, 'incs/inc.yaml'), '  - target: /more\n    mkdirs: [y]\n'), changes: 'digest' },
+  {
+    name: 'an include found earlier in the search path',
+    mutate: (ws) => writeFileSync(path.join(ws, 'inc.yaml'), 'targets:\n  - target: /shadow\n    mkdirs: [z]\n'),
+    changes: 'digest',
+  },
+  { name: 'an environment variable the BOM reads changed', mutate: (ws, env) => void (env.SRC = path.join(ws, 'src2')), changes: 'digest' },
+  { name: 'a glob matches one more file', mutate: (ws) => writeFileSync(path.join(ws, 'src/glob/three.so'), 'three\n'), changes: 'digest' },
+  { name: 'a source file chmod-ed', mutate: (ws) => chmodSync(path.join(ws, 'src/tree/a.txt'), 0o600), changes: 'digest' },
+  {
+    name: 'a library the program needs changed',
+    mutate: (ws) => {
+      copyFileSync(path.join(bin, 'libdep2.so'), path.join(ws, 'src/lib/libdep.so'));
+      newer(path.join(ws, 'src/lib/libdep.so'));
+    },
+    changes: 'digest',
+  },
+  {
+    name: 'a missing library appeared',
+    mutate: (ws) => {
+      mkdirSync(path.join(ws, 'src/nolib'));
+      copyFileSync(path.join(bin, 'libmiss.so'), path.join(ws, 'src/nolib/libmiss.so'));
+    },
+    changes: 'code',
+    missingLibrary: true,
+  },
+  { name: 'an image file changed', mutate: (ws) => (writeFileSync(path.join(ws, 'image/opt/tree/a.txt'), 'changed\n'), newer(path.join(ws, 'image/opt/tree/a.txt'))), changes: 'nothing' },
+  { name: 'an image file removed', mutate: (ws) => unlinkSync(path.join(ws, 'image/opt/tree/sub/b.txt')), changes: 'nothing' },
+  { name: 'a file put into the image by hand', mutate: (ws) => writeFileSync(path.join(ws, 'image/etc/by-hand'), 'x\n'), changes: 'digest' },
+  { name: 'the manifest removed', mutate: (ws) => unlinkSync(path.join(ws, 'image.manifest.json')), changes: 'nothing' },
+  {
+    name: 'the copy_bom record damaged',
+    mutate: (ws) => {
+      const dir = path.join(ws, 'cache');
+      for (const f of readdirSync(dir)) if (f.endsWith('.rec')) writeFileSync(path.join(dir, f), '{"version":1}\n', { mode: 0o600 });
+    },
+    changes: 'nothing',
+  },
+];
+
+describe('the record of the last run', { skip: !hasCommand('gcc') && 'gcc is not installed' }, () => {
+  const spaces = new Map<string, string>();
+  before(async () => {
+    compile();
+    for (const c of CASES) spaces.set(c.name, workspace(c.missingLibrary === true));
+    // A source changed within the last two seconds is not recorded (src/record.ts): let them age.
+    await sleep(2100);
+  });
+
+  for (const c of CASES) {
+    it(`${c.name}: the rebuild gives what a full run gives`, () => {
+      const ws = spaces.get(c.name)!;
+      const env: NodeJS.ProcessEnv = { ...process.env, OCCLUM_BOM_CACHE_DIR: path.join(ws, 'cache'), SRC: path.join(ws, 'src') };
+      const args = ['-f', 'bom.yaml', '--root', 'image', '-i', 'incs'];
+      const build = (extra: NodeJS.ProcessEnv = {}): Run => copyBom(ws, args, { ...env, ...extra });
+      const full = () => build({ OCCLUM_BOM_CACHE_DIR: '' });
+      const record = () => {
+        const f = readdirSync(path.join(ws, 'cache')).find((n) => n.endsWith('.rec'));
+        return f ? `${lstatSync(path.join(ws, 'cache', f)).ino}:${lstatSync(path.join(ws, 'cache', f)).mtimeMs}` : 'none';
+      };
+      const expectedCode = c.missingLibrary ? 248 : 0;
+      const cold = build();
+      assert.equal(cold.code, expectedCode, cold.stderr);
+      assert.match(cold.stderr, /the later one wins/);
+      assert.match(cold.stderr, /nothing-there/);
+      const made = record();
+      assert.notEqual(made, 'none', 'the run was recorded');
+
+      // Unchanged: answered from the record (not rewritten), saying what a full run says.
+      const replay = build();
+      assert.equal(record(), made, 'the rebuild was answered from the record');
+      const reference = full();
+      assert.deepEqual(replay, reference);
+      const before = { tree: readTree(path.join(ws, 'image')), manifest: readFileSync(path.join(ws, 'image.manifest.json'), 'utf8') };
+      // Asked to log every operation, a run does them all.
+      assert.match(build({ OCCLUM_LOG_LEVEL: 'info' }).stderr, /\[INFO\] done: 0 files copied/);
+
+      c.mutate(ws, env);
+      const rebuild = build();
+      const after = { tree: readTree(path.join(ws, 'image')), manifest: readFileSync(path.join(ws, 'image.manifest.json'), 'utf8') };
+      // A full run with no cache changes nothing more and says the same.
+      const check = full();
+      assert.deepEqual(rebuild, check);
+      assert.deepEqual(readTree(path.join(ws, 'image')), after.tree);
+      assert.equal(readFileSync(path.join(ws, 'image.manifest.json'), 'utf8'), after.manifest);
+
+      const digest = (r: Run) => /image digest: (\S+)/.exec(r.stdout)?.[1];
+      if (c.changes === 'digest') assert.notEqual(digest(rebuild), digest(replay));
+      if (c.changes === 'code') assert.notEqual(rebuild.code, replay.code);
+      if (c.changes === 'manifest') {
+        assert.equal(digest(rebuild), digest(replay));
+        assert.notEqual(after.manifest, before.manifest);
+      }
+      if (c.changes === 'nothing') {
+        assert.deepEqual(rebuild, replay);
+        assert.deepEqual(after.tree, before.tree);
+        assert.equal(after.manifest, before.manifest);
+      }
+    });
+  }
+
+  it('says the same of each path with the addon as without it', { skip: !native && 'the addon is not built' }, async () => {
+    const ws = spaces.get('nothing changed')!;
+    const paths = ['src/tree/a.txt', 'src/tree/safe', 'src/tree/dangling', 'src/tree', 'image/opt/tree', 'nothing-there', 'src/tree/a.txt/x', 'current'].map((p) => path.join(ws, p));
+    const kinds = ['S', 'L', 'D'] as const;
+    const all = paths.flatMap((p) => kinds.map((k) => [k, p] as const));
+    const lines = await native!.states(Buffer.from(all.map(([, p]) => p).join('\0')), all.map(([k]) => k).join(''), false);
+    assert.deepEqual(lines.split('\n').slice(0, -1), all.map(([k, p]) => stateOf(k, p)));
+    assert.match(lines, /^file:644:\d+:\d+:/);
+    assert.match(lines, /missing:ENOTDIR/);
+    assert.match(lines, /list:[0-9a-f]{64}/);
+  });
+});
+
+describe('a source changed just now', () => {
+  it('is not recorded: it could change again within the same timestamp', () => {
+    const ws = tmp();
+    writeFileSync(path.join(ws, 'f'), 'x');
+    writeFileSync(path.join(ws, 'bom.yaml'), 'targets:\n  - target: /\n    copy:\n      - files: [f]\n');
+    const env = { ...process.env, OCCLUM_BOM_CACHE_DIR: path.join(ws, 'cache') };
+    assert.equal(copyBom(ws, ['-f', 'bom.yaml', '--root', 'image'], env).code, 0);
+    const cache = path.join(ws, 'cache');
+    assert.deepEqual(existsSync(cache) ? readdirSync(cache).filter((f) => f.endsWith('.rec')) : [], []);
+  });
+});
