@@ -202,22 +202,28 @@ async function record(run: Parameters<typeof saveRecord>[0]): Promise<void> {
   }
   const all: [Kind, string][] = [...sources.map(([k, p]): [Kind, string] => [k, p]), ...[...seen.keys()].map((p): [Kind, string] => ['S', p]), ...image];
   if (all.some(([, p]) => p.includes('\0'))) return;
-  const states = (await statesNow(all.map((e) => e[0]).join(''), Buffer.from(all.map((e) => e[1]).join('\0')), false)).split('\n').slice(0, -1);
+  // In parts, checked in parallel by the next run, and stat'ed in parallel now.
+  const size = Math.ceil(all.length / PARTS);
+  const parts: { kinds: string; paths: Buffer }[] = [];
+  for (let i = 0; i < all.length; i += size) {
+    const part = all.slice(i, i + size);
+    parts.push({ kinds: part.map((e) => e[0]).join(''), paths: Buffer.from(part.map((e) => e[1]).join('\0')) });
+  }
+  const lines = await Promise.all(parts.map((p) => statesNow(p.kinds, p.paths, false)));
+  const states = lines.flatMap((l) => l.split('\n').slice(0, -1));
   // A source that may have changed since it was read, or an analysis input that has: no record.
   if (!sources.every(([, , was], i) => unchangedSince(was, states[i]!, run.startedNs))) return;
   if (![...seen].every(([, state], i) => analysisState(states[sources.length + i]!) === state)) return;
-  const parts: Stored['parts'] = [];
-  const bytes: Buffer[] = [];
-  const size = Math.ceil(all.length / PARTS);
-  for (let i = 0; i < all.length; i += size) {
-    const paths = Buffer.from(all.slice(i, i + size).map((e) => e[1]).join('\0'));
-    bytes.push(paths);
-    const kinds = all.slice(i, i + size).map((e) => e[0]).join('');
-    parts.push({ kinds, bytes: paths.length, digest: sha256(states.slice(i, i + size).map((l) => `${l}\n`).join('')) });
-  }
-  const stored: Stored = { version: VERSION, key: keyOf(run.argv, process.cwd(), process.env), env: [...inputs.env], root: run.root, parts, outcome: run.outcome };
+  const stored: Stored = {
+    version: VERSION,
+    key: keyOf(run.argv, process.cwd(), process.env),
+    env: [...inputs.env],
+    root: run.root,
+    parts: parts.map((p, i) => ({ kinds: p.kinds, bytes: p.paths.length, digest: sha256(lines[i]!) })),
+    outcome: run.outcome,
+  };
   mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  writeAtomically(file, Buffer.concat([Buffer.from(`${JSON.stringify(stored)}\n`), ...bytes]), 0o600);
+  writeAtomically(file, Buffer.concat([Buffer.from(`${JSON.stringify(stored)}\n`), ...parts.map((p) => p.paths)]), 0o600);
 }
 
 /**
