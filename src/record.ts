@@ -164,66 +164,71 @@ function codeFiles(): string[] {
   return [...files.sort(), ...['../build/Release/fs.node', '../package.json'].map((f) => path.join(top, f))];
 }
 
-/**
- * Keep the record of a run that ended normally. `analysis`: every path the dependency analysis
- * looked at, with the state it saw (src/elf/cache.ts), or null when the analysis was not kept.
- * Nothing is kept when a source may have changed since it was read: see the top of this file.
- */
-export async function saveRecord(run: {
-  argv: readonly string[];
-  root: string;
-  inputs: Inputs;
-  analysis: readonly [string, string][] | null;
-  manifest: Manifest;
-  manifestFile: string;
-  outcome: Outcome;
-  startedNs: bigint;
-}): Promise<void> {
-  try {
-    await record(run);
-  } catch {
-    // a read-only cache, a path that vanished: the next run is a full one
-  }
-}
-
-async function record(run: Parameters<typeof saveRecord>[0]): Promise<void> {
-  const file = recordFile(keyOf(run.argv, process.cwd(), process.env), process.env);
-  if (!file || run.analysis === null) return;
-  const { inputs, analysis } = run;
-  for (const p of codeFiles()) inputs.add('S', p, statSync(p, { bigint: true, throwIfNoEntry: false }) ?? null);
-  const sources = inputs.entries();
-  const seen = new Map(analysis);
-  const rootAbs = path.resolve(run.root);
-  const image: [Kind, string][] = [['L', run.manifestFile]];
-  for (const e of run.manifest.entries) {
-    const host = path.join(rootAbs, e.path);
-    image.push(['L', host]);
-    if (e.type === 'dir') image.push(['D', host]);
-  }
-  const all: [Kind, string][] = [...sources.map(([k, p]): [Kind, string] => [k, p]), ...[...seen.keys()].map((p): [Kind, string] => ['S', p]), ...image];
-  if (all.some(([, p]) => p.includes('\0'))) return;
-  // In parts, checked in parallel by the next run, and stat'ed in parallel now.
-  const size = Math.ceil(all.length / PARTS);
-  const parts: { kinds: string; paths: Buffer }[] = [];
-  for (let i = 0; i < all.length; i += size) {
-    const part = all.slice(i, i + size);
+/** Paths in parts: checked in parallel by the next run, and stat'ed in parallel now. */
+function partsOf(entries: readonly (readonly [Kind, string])[], count: number): { kinds: string; paths: Buffer }[] {
+  const parts = [];
+  const size = Math.max(1, Math.ceil(entries.length / count));
+  for (let i = 0; i < entries.length; i += size) {
+    const part = entries.slice(i, i + size);
     parts.push({ kinds: part.map((e) => e[0]).join(''), paths: Buffer.from(part.map((e) => e[1]).join('\0')) });
   }
-  const lines = await Promise.all(parts.map((p) => statesNow(p.kinds, p.paths, false)));
-  const states = lines.flatMap((l) => l.split('\n').slice(0, -1));
-  // A source that may have changed since it was read, or an analysis input that has: no record.
-  if (!sources.every(([, , was], i) => unchangedSince(was, states[i]!, run.startedNs))) return;
-  if (![...seen].every(([, state], i) => analysisState(states[sources.length + i]!) === state)) return;
-  const stored: Stored = {
-    version: VERSION,
-    key: keyOf(run.argv, process.cwd(), process.env),
-    env: [...inputs.env],
-    root: run.root,
-    parts: parts.map((p, i) => ({ kinds: p.kinds, bytes: p.paths.length, digest: sha256(lines[i]!) })),
-    outcome: run.outcome,
+  return parts;
+}
+
+/**
+ * Start the record of a run whose copies are done: what it read is stat'ed on the thread pool
+ * while the manifest is made; `finish` adds the image as the manifest lists it and keeps the
+ * record. `analysis`: every path the dependency analysis looked at, with the state it saw
+ * (src/elf/cache.ts), or null when the analysis was not kept. Nothing is kept when a source may
+ * have changed since it was read (see the top of this file); a failure only costs the next run
+ * its shortcut.
+ */
+export function startRecord(run: { argv: readonly string[]; inputs: Inputs; analysis: readonly [string, string][] | null; startedNs: bigint }): {
+  finish: (root: string, manifest: Manifest, manifestFile: string, outcome: Outcome) => Promise<void>;
+} {
+  const key = keyOf(run.argv, process.cwd(), process.env);
+  const file = recordFile(key, process.env);
+  const inputs = (() => {
+    if (!file || run.analysis === null) return null;
+    try {
+      for (const p of codeFiles()) run.inputs.add('S', p, statSync(p, { bigint: true, throwIfNoEntry: false }) ?? null);
+      const sources = run.inputs.entries();
+      const read: [Kind, string][] = [...sources.map(([k, p]): [Kind, string] => [k, p]), ...run.analysis.map(([p]): [Kind, string] => ['S', p])];
+      if (read.some(([, p]) => p.includes('\0'))) return null;
+      const parts = partsOf(read, PARTS / 2);
+      return { sources, parts, lines: Promise.all(parts.map((p) => statesNow(p.kinds, p.paths, false))) };
+    } catch {
+      return null;
+    }
+  })();
+  inputs?.lines.catch(() => undefined); // awaited in finish
+  return {
+    finish: async (root, manifest, manifestFile, outcome) => {
+      if (!inputs || !file) return;
+      try {
+        const { sources, lines } = inputs;
+        const states = (await lines).flatMap((l) => l.split('\n').slice(0, -1));
+        if (!sources.every(([, , was], i) => unchangedSince(was, states[i]!, run.startedNs))) return;
+        if (!run.analysis!.every(([, state], i) => analysisState(states[sources.length + i]!) === state)) return;
+        const rootAbs = path.resolve(root);
+        const image: [Kind, string][] = [['L', manifestFile]];
+        for (const e of manifest.entries) {
+          const host = path.join(rootAbs, e.path);
+          image.push(['L', host]);
+          if (e.type === 'dir') image.push(['D', host]);
+        }
+        if (image.some(([, p]) => p.includes('\0'))) return;
+        const imageParts = partsOf(image, PARTS / 2);
+        const all = [...inputs.parts, ...imageParts];
+        const digests = [...(await lines), ...(await Promise.all(imageParts.map((p) => statesNow(p.kinds, p.paths, false))))].map(sha256);
+        const stored: Stored = { version: VERSION, key, env: [...run.inputs.env], root, parts: all.map((p, i) => ({ kinds: p.kinds, bytes: p.paths.length, digest: digests[i]! })), outcome };
+        mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+        writeAtomically(file, Buffer.concat([Buffer.from(`${JSON.stringify(stored)}\n`), ...all.map((p) => p.paths)]), 0o600);
+      } catch {
+        // a read-only cache, a path that vanished: the next run is a full one
+      }
+    },
   };
-  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  writeAtomically(file, Buffer.concat([Buffer.from(`${JSON.stringify(stored)}\n`), ...parts.map((p) => p.paths)]), 0o600);
 }
 
 /**

@@ -15,7 +15,7 @@ import { shown } from '../plan/paths.js';
 import { buildPlan } from '../plan/plan.js';
 import { checkDestinations, resolveBom } from '../plan/resolve.js';
 import { removeStaleTemps, writeAtomically } from '../output.js';
-import { Inputs, saveRecord } from '../record.js';
+import { Inputs, startRecord } from '../record.js';
 import { missingReport, namesAfterPlan, namesInManifest, printEnd, printMissing, warnIfNotEmpty } from '../report.js';
 import { removePaths, stalePaths } from '../sync.js';
 
@@ -102,6 +102,7 @@ export async function main(): Promise<ExitCode> {
     const stored = readManifestText(manifestFile, false);
     const previous = stored?.manifest;
     if (opts.delete) for (const p of removePaths(root, stalePaths(previous, from))) process.stdout.write(`removed ${shown(root, p.slice(1))}\n`);
+    const record = startRecord({ argv: process.argv.slice(2), inputs, analysis: cache.analysisInputs(), startedNs });
     const manifest = makeManifest(await scanImage(root, from, previous, stats.done, true));
     removeStaleTemps(manifestFile);
     const text = serialize(manifest);
@@ -109,7 +110,7 @@ export async function main(): Promise<ExitCode> {
     progress.done();
     clock.mark('manifest');
     const outcome = { warnings, digest: manifest.digest, missing: missingReport(deps.missing, deps.missing.length ? namesInManifest(manifest) : new Set<string>()) };
-    await saveRecord({ argv: process.argv.slice(2), root, inputs, analysis: cache.analysisInputs(), manifest, manifestFile, outcome, startedNs });
+    await record.finish(root, manifest, manifestFile, outcome);
     clock.mark('record');
     log.info(`done: ${stats.files} files copied (${stats.bytes} bytes), ${stats.linked} linked to a copy of the same file, ${stats.unchanged} unchanged; ${clock.report()}`);
     return printEnd(outcome.digest, outcome.missing);
