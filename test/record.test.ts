@@ -23,7 +23,8 @@ import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { native } from '../src/fsops/native.ts';
 import { stateOf } from '../src/record.ts';
-import { copyBom, hasCommand, readTree, tmp, type Run } from './helpers.ts';
+import { lockPath } from '../src/fsops/lock.ts';
+import { copyBom, hasCommand, readTree, repo, runAsync, tmp, type Run } from './helpers.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -190,6 +191,20 @@ const CASES: Case[] = [
   { name: 'a file put into the image by hand', mutate: (ws) => writeFileSync(path.join(ws, 'image/etc/by-hand'), 'x\n'), changes: 'digest' },
   { name: 'the manifest removed', mutate: (ws) => unlinkSync(path.join(ws, 'image.manifest.json')), changes: 'nothing' },
   {
+    // Were it trusted, the run would print the digest written into it.
+    name: 'the copy_bom record rewritten by someone else (writable by others)',
+    mutate: (ws) => {
+      const dir = path.join(ws, 'cache');
+      for (const f of readdirSync(dir).filter((n) => n.endsWith('.rec'))) {
+        const p = path.join(dir, f);
+        const text = readFileSync(p, 'latin1').replace(/"digest":"sha256:[0-9a-f]+"/, `"digest":"sha256:${'0'.repeat(64)}"`);
+        writeFileSync(p, text, 'latin1');
+        chmodSync(p, 0o666);
+      }
+    },
+    changes: 'nothing',
+  },
+  {
     name: 'the copy_bom record damaged',
     mutate: (ws) => {
       const dir = path.join(ws, 'cache');
@@ -273,14 +288,48 @@ describe('the record of the last run', { skip: !hasCommand('gcc') && 'gcc is not
   });
 });
 
-describe('a source changed just now', () => {
-  it('is not recorded: it could change again within the same timestamp', () => {
+describe('a source replaced while the run copies', () => {
+  it('is not recorded as what the run copied', async () => {
     const ws = tmp();
-    writeFileSync(path.join(ws, 'f'), 'x');
-    writeFileSync(path.join(ws, 'bom.yaml'), 'targets:\n  - target: /\n    copy:\n      - files: [f]\n');
+    for (const v of ['v1', 'v2 (another size: the quick check would keep a file of the same size and mtime)']) {
+      mkdirSync(path.join(ws, v.slice(0, 2)));
+      writeFileSync(path.join(ws, v.slice(0, 2), 'file'), `${v}\n`);
+    }
+    writeFileSync(path.join(ws, 'big'), Buffer.alloc(256 << 20, 1)); // long enough a copy to act during it
+    symlinkSync('v1', path.join(ws, 'current'));
+    // A directory copy through the link: its files are stat'ed by the scan, not by the dependency analysis.
+    writeFileSync(path.join(ws, 'bom.yaml'), 'targets:\n  - target: /\n    copy:\n      - dirs: [current/]\n      - files: [big]\n');
+    await sleep(2100); // old enough to be recorded
+    const env = { ...process.env, OCCLUM_LOG_LEVEL: '', OCCLUM_BOM_CACHE_DIR: path.join(ws, 'cache') };
+    const args = [path.join(repo, 'dist/cli/copy_bom.js'), '-f', 'bom.yaml', '--root', 'image'];
+    const running = runAsync(process.execPath, args, { cwd: ws, env });
+    // Once current/file is copied (and `big` still is being copied), the link is flipped.
+    while (!existsSync(path.join(ws, 'image/file'))) await sleep(2);
+    assert.ok(existsSync(lockPath(path.join(ws, 'image'))), 'still running');
+    symlinkSync('v2', path.join(ws, 'current.new'));
+    renameSync(path.join(ws, 'current.new'), path.join(ws, 'current'));
+    assert.equal((await running).code, 0);
+    // v1 was copied; v2 is what current/file is now (an old file, by a link flipped mid-run).
+    assert.equal(readFileSync(path.join(ws, 'image/file'), 'utf8'), 'v1\n');
+    const again = await runAsync(process.execPath, args, { cwd: ws, env });
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(readFileSync(path.join(ws, 'image/file'), 'utf8'), /^v2 /);
+  });
+});
+
+describe('a BOM changed just now', () => {
+  it('is not recorded: it could change again within the same timestamp', async () => {
+    const ws = tmp();
+    mkdirSync(path.join(ws, 'src'));
+    writeFileSync(path.join(ws, 'src/f'), 'x');
+    await sleep(2100); // the source is old enough, the BOM is not
+    writeFileSync(path.join(ws, 'bom.yaml'), 'targets:\n  - target: /\n    copy:\n      - dirs: [src]\n');
     const env = { ...process.env, OCCLUM_BOM_CACHE_DIR: path.join(ws, 'cache') };
     assert.equal(copyBom(ws, ['-f', 'bom.yaml', '--root', 'image'], env).code, 0);
-    const cache = path.join(ws, 'cache');
-    assert.deepEqual(existsSync(cache) ? readdirSync(cache).filter((f) => f.endsWith('.rec')) : [], []);
+    const records = () => (existsSync(path.join(ws, 'cache')) ? readdirSync(path.join(ws, 'cache')).filter((f) => f.endsWith('.rec')) : []);
+    assert.deepEqual(records(), []);
+    await sleep(2100);
+    assert.equal(copyBom(ws, ['-f', 'bom.yaml', '--root', 'image'], env).code, 0);
+    assert.equal(records().length, 1, 'recorded once the BOM is old enough');
   });
 });
