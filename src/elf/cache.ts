@@ -106,6 +106,11 @@ export class ElfCache {
     this.analysisChanged = true;
   }
 
+  /** Whether the cache knows if a regular file with identity `id` starts with the ELF magic. */
+  knowsElf(file: string, id: string): boolean {
+    return this.lookup(file, id) !== undefined;
+  }
+
   /** Whether a regular file starts with the ELF magic, from the cache when `id` (its identity) matches. */
   isElf(file: string, id: string, read: () => boolean): boolean {
     const hit = this.lookup(file, id);

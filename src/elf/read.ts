@@ -5,6 +5,7 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { describeFsError } from '../errors.js';
+import { native } from '../fsops/native.js';
 
 export const ET_REL = 1;
 export const ET_EXEC = 2;
@@ -112,6 +113,22 @@ export function isElf(path: string): boolean {
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
+}
+
+/** `isElf` of many files, read in parallel on the thread pool by the addon when it is there. */
+export async function elfFiles(paths: readonly string[]): Promise<Map<string, boolean>> {
+  const out = new Map<string, boolean>();
+  if (!native || paths.some((p) => p.includes('\0'))) {
+    for (const p of paths) out.set(p, isElf(p));
+    return out;
+  }
+  const PARTS = 4;
+  const size = Math.ceil(paths.length / PARTS);
+  const parts: string[][] = [];
+  for (let i = 0; i < paths.length; i += size) parts.push(paths.slice(i, i + size));
+  const answers = await Promise.all(parts.map((part) => native!.elfMagic(Buffer.from(part.join('\0')))));
+  parts.forEach((part, i) => part.forEach((p, j) => out.set(p, answers[i]![j] === 1)));
+  return out;
 }
 
 /** Reads the ELF file at path. Errors opening or reading it are reported as the reason. */

@@ -9,6 +9,8 @@ export interface Native {
   sha256(path: string): Promise<string>;
   /** What each path is now (src/record.ts): `paths` NUL-separated, `kinds` a letter each (S, L, D); a line per path, or their SHA-256. */
   states(paths: Buffer, kinds: string, digest: boolean): Promise<string>;
+  /** For each of the NUL-separated paths, 1 if the file starts with the ELF magic, else 0. */
+  elfMagic(paths: Buffer): Promise<Buffer>;
 }
 
 export const native: Native | undefined = (() => {

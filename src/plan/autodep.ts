@@ -5,7 +5,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { createResolver, isElf, statState, type ElfCache, type Library, type Resolution, type Resolver } from '../elf/index.js';
+import { createResolver, elfFiles, isElf, statState, type ElfCache, type Library, type Resolution, type Resolver } from '../elf/index.js';
 import { describeFsError, Exit, UserError, type Where } from '../errors.js';
 import { fileMetaOf, type Meta, type TreeEntry } from '../fsops/tree.js';
 import type { LoaderConfig } from './loaders.js';
@@ -161,15 +161,22 @@ async function analyseAll(boms: readonly ResolvedBom[], ctx: AutodepContext, see
     return out;
   };
 
+  // The files of copied trees are screened first: most are not ELF, and four bytes (or the
+  // cache) say so without the resolver's machinery. Those the cache does not know are read on
+  // the thread pool while the `files` entries are analysed (the scan found them to be regular
+  // files: safe to open). 52: the smallest ELF header.
+  const candidates = boms.flatMap((b) => b.trees.flatMap((t) => t.entries.filter((e) => e.kind === 'file' && e.size >= 52).map((e) => ({ e, t }))));
+  const known = (e: TreeEntry) => !!ctx.cache && e.identity !== undefined && ctx.cache.knowsElf(e.src, e.identity);
+  const screened = elfFiles(candidates.filter(({ e }) => !known(e)).map(({ e }) => e.src));
+  screened.catch(() => undefined); // awaited below, unless an analysis fails first
   // Analysed in parallel, gathered in BOM order, so the plan does not depend on timing.
   const perBom = await Promise.all(
     boms.map(async (b) => (await mapLimit(b.files.filter((f) => f.autodep), 64, (f) => analyse(f.source, f.dest, f.where, false))).flat()),
   );
-  // Screened synchronously first: most files of a copied tree are not ELF, and four bytes (or
-  // the cache) say so without the resolver's machinery (the scan found them to be regular
-  // files: safe to open). 52: the smallest ELF header.
-  const elf = (e: TreeEntry) => (ctx.cache && e.identity ? ctx.cache.isElf(e.src, e.identity, () => isElf(e.src)) : isElf(e.src));
-  const treeFiles = boms.flatMap((b) => b.trees.flatMap((t) => t.entries.filter((e) => e.kind === 'file' && e.size >= 52 && elf(e)).map((e) => ({ e, t }))));
+  const magic = await screened;
+  const read = (e: TreeEntry) => magic.get(e.src) ?? isElf(e.src);
+  const elf = (e: TreeEntry) => (ctx.cache && e.identity ? ctx.cache.isElf(e.src, e.identity, () => read(e)) : read(e));
+  const treeFiles = candidates.filter(({ e }) => elf(e));
   const fromFiles = new Set(perBom.flat().map((l) => `${l.source}\0${l.dest}`));
   const trees = (await mapLimit(treeFiles, 64, ({ e, t }) => analyse(e.src, null, t.where, true))).flat().filter((l) => !fromFiles.has(`${l.source}\0${l.dest}`));
   missing.sort((a, b) => (a.neededBy < b.neededBy ? -1 : a.neededBy > b.neededBy ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
