@@ -112,3 +112,8 @@ if (mem.length) row('', '', 'copy_bom peak memory', `${median(mem).toFixed(0)} M
 console.log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}; ${RUNS} runs each, medians\n`);
 console.log('| what | size | ours | time | reference | time | ratio |\n|---|---|---|---|---|---|---|');
 for (const cells of rows) console.log(`| ${cells.join(' | ')} |`);
+
+// The machine's speed moves from run to run: every run, and the ratio within each run (the tools side by side).
+const runs = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(' ');
+console.log(`\nruns (s): copy_bom cold ${runs(r.cold)}; cold, ELF cache kept ${runs(r.warm)}; cp -a ${runs(r.cp)}; no-op ${runs(r.noop)}; rsync -a no-op ${runs(r.rsyncNoop)}`);
+console.log(`copy_bom cold / cp -a in each run: ${runs(r.cold.map((c, i) => c / r.cp[i]!))} (median ${median(r.cold.map((c, i) => c / r.cp[i]!)).toFixed(2)})`);
