@@ -136,7 +136,7 @@ const ctimeNs = (state: string) => {
 };
 
 /** The ELF cache's state of a path (src/elf/cache.ts statState) from a line of ours. */
-export function analysisState(state: string): string {
+function analysisState(state: string): string {
   if (state.startsWith('missing:')) return state;
   const [type, , dev, ino, size, mtime, ctime] = state.split(':') as string[];
   if (type === 'dir') return 'dir';
