@@ -1,3 +1,11 @@
+/** `items` in at most `count` consecutive parts of nearly equal size (none when there are no items). */
+export function inParts<T>(items: readonly T[], count: number): T[][] {
+  const size = Math.max(1, Math.ceil(items.length / count));
+  const parts: T[][] = [];
+  for (let i = 0; i < items.length; i += size) parts.push(items.slice(i, i + size));
+  return parts;
+}
+
 /** fn over items with at most `limit` calls in flight; results in input order (so output never depends on timing). */
 export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const out = new Array<R>(items.length);

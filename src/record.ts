@@ -24,6 +24,8 @@ import { log, enabled } from './log.js';
 import type { Manifest } from './manifest.js';
 import type { MissingReport } from './report.js';
 import { writeAtomically } from './output.js';
+import { splitNs } from './fsops/times.js';
+import { inParts } from './pool.js';
 
 const VERSION = 1;
 /** Check this many parts of the paths at once. */
@@ -109,9 +111,16 @@ async function statesNow(kinds: string, paths: Buffer, digest: boolean): Promise
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
+/** A time as the addon writes a timespec: `sec.nsec`, nsec from 0 to 999999999. */
 const seconds = (ns: bigint) => {
-  const sec = ns >= 0n ? ns / 1_000_000_000n : -((-ns + 999_999_999n) / 1_000_000_000n);
-  return `${sec}.${(ns - sec * 1_000_000_000n).toString().padStart(9, '0')}`;
+  const [sec, nsec] = splitNs(ns);
+  return `${sec}.${String(nsec).padStart(9, '0')}`;
+};
+
+/** The nanoseconds of a `sec.nsec` field. */
+const nanoseconds = (field: string) => {
+  const [sec, nsec] = field.split('.') as [string, string];
+  return BigInt(sec) * 1_000_000_000n + BigInt(nsec);
 };
 
 /** The same line as the addon's, in Node (no addon, or OCCLUM_BOM_NO_NATIVE). */
@@ -130,18 +139,14 @@ export function stateOf(kind: Kind, p: string): string {
   }
 }
 
-const ctimeNs = (state: string) => {
-  const [sec, nsec] = state.slice(state.lastIndexOf(':') + 1).split('.') as [string, string];
-  return BigInt(sec) * 1_000_000_000n + BigInt(nsec);
-};
+const ctimeNs = (state: string) => nanoseconds(state.slice(state.lastIndexOf(':') + 1));
 
 /** The ELF cache's state of a path (src/elf/cache.ts statState) from a line of ours. */
 function analysisState(state: string): string {
   if (state.startsWith('missing:')) return state;
   const [type, , dev, ino, size, mtime, ctime] = state.split(':') as string[];
   if (type === 'dir') return 'dir';
-  const ns = (s: string) => ctimeNs(`:${s}`);
-  return `${type === 'file' ? 'file' : 'other'}:${dev}:${ino}:${size}:${ns(mtime!)}:${ns(ctime!)}`;
+  return `${type === 'file' ? 'file' : 'other'}:${dev}:${ino}:${size}:${nanoseconds(mtime!)}:${nanoseconds(ctime!)}`;
 }
 
 /** Everything the run's result depends on besides the paths: the command, where and as whom it runs. */
@@ -166,13 +171,7 @@ function codeFiles(): string[] {
 
 /** Paths in parts: checked in parallel by the next run, and stat'ed in parallel now. */
 function partsOf(entries: readonly (readonly [Kind, string])[], count: number): { kinds: string; paths: Buffer }[] {
-  const parts = [];
-  const size = Math.max(1, Math.ceil(entries.length / count));
-  for (let i = 0; i < entries.length; i += size) {
-    const part = entries.slice(i, i + size);
-    parts.push({ kinds: part.map((e) => e[0]).join(''), paths: Buffer.from(part.map((e) => e[1]).join('\0')) });
-  }
-  return parts;
+  return inParts(entries, count).map((part) => ({ kinds: part.map((e) => e[0]).join(''), paths: Buffer.from(part.map((e) => e[1]).join('\0')) }));
 }
 
 /**

@@ -6,6 +6,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { describeFsError } from '../errors.js';
 import { native } from '../fsops/native.js';
+import { inParts } from '../pool.js';
 
 export const ET_REL = 1;
 export const ET_EXEC = 2;
@@ -122,10 +123,7 @@ export async function elfFiles(paths: readonly string[]): Promise<Map<string, bo
     for (const p of paths) out.set(p, isElf(p));
     return out;
   }
-  const PARTS = 4;
-  const size = Math.ceil(paths.length / PARTS);
-  const parts: string[][] = [];
-  for (let i = 0; i < paths.length; i += size) parts.push(paths.slice(i, i + size));
+  const parts = inParts(paths, 4);
   const answers = await Promise.all(parts.map((part) => native!.elfMagic(Buffer.from(part.join('\0')))));
   parts.forEach((part, i) => part.forEach((p, j) => out.set(p, answers[i]![j] === 1)));
   return out;
