@@ -215,12 +215,20 @@ static void complete(napi_env env, napi_status status, void *data) {
   free(j);
 }
 
+/* `data` queued on the thread pool: the promise `done` settles, or NULL (nothing queued). */
+static napi_value start(napi_env env, const char *name, void *data, napi_async_execute_callback run, napi_async_complete_callback done,
+                        napi_deferred *deferred, napi_async_work *work) {
+  napi_value promise, label;
+  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &label);
+  if (napi_create_promise(env, deferred, &promise) != napi_ok || napi_create_async_work(env, NULL, label, run, done, data, work) != napi_ok ||
+      napi_queue_async_work(env, *work) != napi_ok)
+    return NULL;
+  return promise;
+}
+
 static napi_value queue(napi_env env, job_t *j) {
-  napi_value promise, name;
-  napi_create_string_utf8(env, "occlum-bom:fs", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_promise(env, &j->deferred, &promise) != napi_ok ||
-      napi_create_async_work(env, NULL, name, execute, complete, j, &j->work) != napi_ok ||
-      napi_queue_async_work(env, j->work) != napi_ok) {
+  napi_value promise = start(env, "occlum-bom:fs", j, execute, complete, &j->deferred, &j->work);
+  if (!promise) {
     free(j);
     napi_throw_error(env, NULL, "cannot queue file work");
     return NULL;
@@ -395,29 +403,36 @@ static char *utf8(napi_env env, napi_value v, size_t *len) {
   return buf;
 }
 
-static napi_value states(napi_env env, napi_callback_info info) {
-  size_t argc = 3, plen = 0, klen = 0;
-  napi_value argv[3], promise, name;
+/* A Buffer of NUL-separated paths as a NUL-ended copy, and how many paths it holds; NULL if it is no Buffer. */
+static char *paths_of(napi_env env, napi_value v, size_t *len, size_t *count) {
   void *data;
+  char *paths;
+  if (napi_get_buffer_info(env, v, &data, len) != napi_ok || !(paths = malloc(*len + 1))) return NULL;
+  memcpy(paths, data, *len);
+  paths[*len] = '\0';
+  *count = *len ? 1 : 0;
+  for (size_t i = 0; i < *len; i++) *count += paths[i] == '\0';
+  return paths;
+}
+
+static napi_value states(napi_env env, napi_callback_info info) {
+  size_t argc = 3, plen = 0, klen = 0, count = 0;
+  napi_value argv[3], promise;
   bool digest;
   states_t *j = calloc(1, sizeof *j);
-  if (!j || napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3 ||
-      napi_get_buffer_info(env, argv[0], &data, &plen) != napi_ok || !(j->paths = malloc(plen + 1)) ||
+  if (!j || napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3 || !(j->paths = paths_of(env, argv[0], &plen, &count)) ||
       !(j->kinds = utf8(env, argv[1], &klen)) || napi_get_value_bool(env, argv[2], &digest) != napi_ok) {
     if (j) free(j->paths), free(j->kinds), free(j);
     napi_throw_type_error(env, NULL, "states(paths: Buffer, kinds: string, digest: boolean)");
     return NULL;
   }
-  memcpy(j->paths, data, plen);
-  j->paths[plen] = '\0';
   if (digest && (!(j->digest = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(j->digest, EVP_sha256(), NULL))) {
     EVP_MD_CTX_free(j->digest), free(j->paths), free(j->kinds), free(j);
     napi_throw_error(env, NULL, "out of memory");
     return NULL;
   }
-  /* One path per kind letter, each ended by NUL (the last by the string's end). */
-  size_t count = plen || klen ? 1 : 0;
-  for (size_t i = 0; i < plen; i++) count += j->paths[i] == '\0';
+  /* One path per kind letter. */
+  if (!plen && klen) count = 1; /* a single empty path */
   for (size_t i = 0; i < klen; i++) if (j->kinds[i] != 'S' && j->kinds[i] != 'L' && j->kinds[i] != 'D') count = (size_t)-1;
   if (count != klen) {
     EVP_MD_CTX_free(j->digest), free(j->paths), free(j->kinds), free(j);
@@ -425,9 +440,7 @@ static napi_value states(napi_env env, napi_callback_info info) {
     return NULL;
   }
   j->npaths = klen;
-  napi_create_string_utf8(env, "occlum-bom:states", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_promise(env, &j->deferred, &promise) != napi_ok || napi_create_async_work(env, NULL, name, run_states, states_done, j, &j->work) != napi_ok ||
-      napi_queue_async_work(env, j->work) != napi_ok) {
+  if (!(promise = start(env, "occlum-bom:states", j, run_states, states_done, &j->deferred, &j->work))) {
     EVP_MD_CTX_free(j->digest), free(j->paths), free(j->kinds), free(j);
     napi_throw_error(env, NULL, "cannot queue states");
     return NULL;
@@ -438,7 +451,7 @@ static napi_value states(napi_env env, napi_callback_info info) {
 /* elfMagic(): the answer is one byte a path. */
 typedef struct {
   char *paths;
-  size_t len, count;
+  size_t count;
   unsigned char *out;
   napi_async_work work;
   napi_deferred deferred;
@@ -472,23 +485,15 @@ static void magic_done(napi_env env, napi_status status, void *data) {
 }
 
 static napi_value elf_magic(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], promise, name;
-  void *data;
+  size_t argc = 1, len;
+  napi_value argv[1], promise = NULL;
   magic_t *j = calloc(1, sizeof *j);
-  if (!j || napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 ||
-      napi_get_buffer_info(env, argv[0], &data, &j->len) != napi_ok || !(j->paths = malloc(j->len + 1))) {
+  if (!j || napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 || !(j->paths = paths_of(env, argv[0], &len, &j->count))) {
     if (j) free(j->paths), free(j);
     napi_throw_type_error(env, NULL, "elfMagic(paths: Buffer)");
     return NULL;
   }
-  memcpy(j->paths, data, j->len);
-  j->paths[j->len] = '\0';
-  j->count = j->len ? 1 : 0;
-  for (size_t i = 0; i < j->len; i++) j->count += j->paths[i] == '\0';
-  napi_create_string_utf8(env, "occlum-bom:elfMagic", NAPI_AUTO_LENGTH, &name);
-  if (!(j->out = malloc(j->count + 1)) || napi_create_promise(env, &j->deferred, &promise) != napi_ok ||
-      napi_create_async_work(env, NULL, name, run_magic, magic_done, j, &j->work) != napi_ok || napi_queue_async_work(env, j->work) != napi_ok) {
+  if (!(j->out = malloc(j->count + 1)) || !(promise = start(env, "occlum-bom:elfMagic", j, run_magic, magic_done, &j->deferred, &j->work))) {
     free(j->paths), free(j->out), free(j);
     napi_throw_error(env, NULL, "cannot queue elfMagic");
     return NULL;
