@@ -6,16 +6,26 @@ export function inParts<T>(items: readonly T[], count: number): T[][] {
   return parts;
 }
 
-/** fn over items with at most `limit` calls in flight; results in input order (so output never depends on timing). */
+/**
+ * fn over items with at most `limit` calls in flight; results in input order (so output never
+ * depends on timing). After a failure no call starts, and the first failure is thrown once the
+ * calls in flight have ended (a copy in flight finishes or removes its temporary file first).
+ */
 export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
+  let failure: { error: unknown } | undefined;
   const worker = async () => {
-    while (next < items.length) {
+    while (!failure && next < items.length) {
       const i = next++;
-      out[i] = await fn(items[i]!);
+      try {
+        out[i] = await fn(items[i]!);
+      } catch (error) {
+        failure ??= { error };
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure) throw failure.error;
   return out;
 }
