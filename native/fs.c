@@ -14,6 +14,13 @@
  *   EHASH) when `sha256` is not empty and the bytes differ from it; the temporary file is
  *   removed on every failure.
  *
+ * copyBatch(jobs, count, chown) -> Promise<hex SHA-256s>: `count` copies as copy() makes them, one after
+ *   the other in one trip to the thread pool (a trip per file costs the main thread more than
+ *   the copy of a small file). `jobs` a Buffer of fields each ended by NUL, ten a job: src, tmp,
+ *   dest, size, sec, nsec, mode, uid, gid, sha256 (or empty). Resolves with the 64-hex digests
+ *   one after the other; at the first failure it stops and rejects with that copy's error, its
+ *   `index` the job's.
+ *
  * sha256(path) -> Promise<hex SHA-256>: a file's digest, off the main thread.
  *
  * states(paths, kinds, digest) -> Promise<string>: what each path is now, one line per path
@@ -190,26 +197,34 @@ static void execute(napi_env env, void *data) {
   else run_digest(j);
 }
 
+/* The error of a failed job: ECHANGED or EHASH (message: the digest read), or an fs error. */
+static napi_value job_error(napi_env env, const job_t *j) {
+  napi_value result, msg, code;
+  if (j->err > 0) return fs_error(env, j->err, j->syscall, j->path);
+  napi_create_string_utf8(env, j->hex, 64, &msg);
+  napi_create_error(env, NULL, msg, &result);
+  napi_create_string_utf8(env, j->err == -1 ? "ECHANGED" : "EHASH", NAPI_AUTO_LENGTH, &code);
+  napi_set_named_property(env, result, "code", code);
+  return result;
+}
+
+static napi_value cancelled(napi_env env) {
+  napi_value msg, result;
+  napi_create_string_utf8(env, "copy cancelled", NAPI_AUTO_LENGTH, &msg);
+  napi_create_error(env, NULL, msg, &result);
+  return result;
+}
+
 static void complete(napi_env env, napi_status status, void *data) {
   job_t *j = data;
   napi_value result;
   if (status != napi_ok) {
-    napi_value msg;
-    napi_create_string_utf8(env, "copy cancelled", NAPI_AUTO_LENGTH, &msg);
-    napi_create_error(env, NULL, msg, &result);
-    napi_reject_deferred(env, j->deferred, result);
+    napi_reject_deferred(env, j->deferred, cancelled(env));
   } else if (j->err == 0) {
     napi_create_string_utf8(env, j->hex, 64, &result);
     napi_resolve_deferred(env, j->deferred, result);
-  } else if (j->err < 0) {
-    napi_value msg, code;
-    napi_create_string_utf8(env, j->hex, 64, &msg);
-    napi_create_error(env, NULL, msg, &result);
-    napi_create_string_utf8(env, j->err == -1 ? "ECHANGED" : "EHASH", NAPI_AUTO_LENGTH, &code);
-    napi_set_named_property(env, result, "code", code);
-    napi_reject_deferred(env, j->deferred, result);
   } else {
-    napi_reject_deferred(env, j->deferred, fs_error(env, j->err, j->syscall, j->path));
+    napi_reject_deferred(env, j->deferred, job_error(env, j));
   }
   napi_delete_async_work(env, j->work);
   free(j);
@@ -259,6 +274,114 @@ static napi_value copy(napi_env env, napi_callback_info info) {
     return NULL;
   }
   return queue(env, j);
+}
+
+/* copyBatch(): copies one after the other in one trip to the thread pool, up to the first failure. */
+typedef struct {
+  job_t *jobs;
+  size_t count, ran;
+  napi_async_work work;
+  napi_deferred deferred;
+} batch_t;
+
+static void run_batch(napi_env env, void *data) {
+  batch_t *b = data;
+  for (b->ran = 0; b->ran < b->count;) {
+    job_t *j = &b->jobs[b->ran++];
+    execute(env, j);
+    if (j->err) break;
+  }
+}
+
+static void batch_done(napi_env env, napi_status status, void *data) {
+  batch_t *b = data;
+  napi_value result, index;
+  const job_t *last = b->ran ? &b->jobs[b->ran - 1] : NULL;
+  if (status != napi_ok) {
+    napi_reject_deferred(env, b->deferred, cancelled(env));
+  } else if (last && last->err) {
+    result = job_error(env, last);
+    napi_create_uint32(env, (uint32_t)(b->ran - 1), &index);
+    napi_set_named_property(env, result, "index", index);
+    napi_reject_deferred(env, b->deferred, result);
+  } else {
+    char *hex = malloc(64 * b->count + 1);
+    if (hex) {
+      for (size_t i = 0; i < b->count; i++) memcpy(hex + 64 * i, b->jobs[i].hex, 64);
+      napi_create_string_utf8(env, hex, 64 * b->count, &result);
+      napi_resolve_deferred(env, b->deferred, result);
+      free(hex);
+    } else {
+      napi_value msg;
+      napi_create_string_utf8(env, "out of memory", NAPI_AUTO_LENGTH, &msg);
+      napi_create_error(env, NULL, msg, &result);
+      napi_reject_deferred(env, b->deferred, result);
+    }
+  }
+  napi_delete_async_work(env, b->work);
+  free(b->jobs);
+  free(b);
+}
+
+/* The next NUL-ended field of a job list, copied into out (at most cap bytes with its NUL); NULL at the end or when too long. */
+static const char *field(const char *at, const char *end, char *out, size_t cap) {
+  if (at >= end) return NULL;
+  size_t n = strnlen(at, (size_t)(end - at));
+  if (n >= cap || at + n >= end) return NULL;
+  memcpy(out, at, n + 1);
+  return at + n + 1;
+}
+
+static const char *number(const char *at, const char *end, int64_t *out) {
+  char text[32], *stop;
+  if (!(at = field(at, end, text, sizeof text)) || !text[0]) return NULL;
+  errno = 0;
+  *out = strtoll(text, &stop, 10);
+  return *stop || errno ? NULL : at;
+}
+
+static napi_value copy_batch(napi_env env, napi_callback_info info) {
+  size_t argc = 3, len;
+  uint32_t count;
+  napi_value argv[3], promise;
+  void *data;
+  bool chown;
+  batch_t *b = calloc(1, sizeof *b);
+  if (!b || napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3 || napi_get_buffer_info(env, argv[0], &data, &len) != napi_ok ||
+      napi_get_value_uint32(env, argv[1], &count) != napi_ok || napi_get_value_bool(env, argv[2], &chown) != napi_ok ||
+      !(b->jobs = calloc(count ? count : 1, sizeof *b->jobs))) {
+    if (b) free(b->jobs), free(b);
+    napi_throw_type_error(env, NULL, "copyBatch(jobs: Buffer, count: number, chown: boolean)");
+    return NULL;
+  }
+  const char *at = data, *end = at + len;
+  for (size_t i = 0; i < count && at; i++) {
+    job_t *j = &b->jobs[i];
+    int64_t mode, uid, gid;
+    at = field(at, end, j->src, PATH_BYTES - 1);
+    if (at) at = field(at, end, j->tmp, PATH_BYTES - 1);
+    if (at) at = field(at, end, j->dest, PATH_BYTES - 1);
+    if (at) at = number(at, end, &j->size);
+    if (at) at = number(at, end, &j->sec);
+    if (at) at = number(at, end, &j->nsec);
+    if (at) at = number(at, end, &mode);
+    if (at) at = number(at, end, &uid);
+    if (at) at = number(at, end, &gid);
+    if (at) at = field(at, end, j->expect, sizeof j->expect);
+    if (at && (!j->src[0] || !j->tmp[0] || !j->dest[0] || j->nsec < 0 || j->nsec > 999999999 || mode < 0 || mode > 0xffff || uid < 0 ||
+               uid > UINT32_MAX || gid < 0 || gid > UINT32_MAX || (j->expect[0] && strlen(j->expect) != 64)))
+      at = NULL;
+    j->mode = (uint32_t)mode, j->uid = (uint32_t)uid, j->gid = (uint32_t)gid, j->chown = chown;
+  }
+  b->count = count;
+  if (!at || at != end || !(promise = start(env, "occlum-bom:copyBatch", b, run_batch, batch_done, &b->deferred, &b->work))) {
+    bool bad = !at || at != end;
+    free(b->jobs), free(b);
+    if (bad) napi_throw_type_error(env, NULL, "copyBatch: each job is src, tmp, dest, size, sec, nsec, mode, uid, gid, sha256, each ended by NUL");
+    else napi_throw_error(env, NULL, "cannot queue copyBatch");
+    return NULL;
+  }
+  return promise;
 }
 
 static napi_value sha256(napi_env env, napi_callback_info info) {
@@ -507,6 +630,8 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "utimens", fn);
   napi_create_function(env, "copy", NAPI_AUTO_LENGTH, copy, NULL, &fn);
   napi_set_named_property(env, exports, "copy", fn);
+  napi_create_function(env, "copyBatch", NAPI_AUTO_LENGTH, copy_batch, NULL, &fn);
+  napi_set_named_property(env, exports, "copyBatch", fn);
   napi_create_function(env, "sha256", NAPI_AUTO_LENGTH, sha256, NULL, &fn);
   napi_set_named_property(env, exports, "sha256", fn);
   napi_create_function(env, "states", NAPI_AUTO_LENGTH, states, NULL, &fn);

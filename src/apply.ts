@@ -3,13 +3,12 @@ import { statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { describeFsError, Exit, UserError, type ExitCode } from './errors.js';
-import { CopyCheckError, copyFileAtomic, copyTree, makeLink, newStats, PARALLEL_COPIES, type CopyStats } from './fsops/copy.js';
+import { CopyCheckError, copyFileAtomic, copyMany, copyTree, makeLink, newStats, type CopyStats } from './fsops/copy.js';
 import { Jail } from './fsops/jail.js';
 import { log } from './log.js';
 import type { Progress, Totals } from './progress.js';
 import type { Op, Plan } from './plan/plan.js';
 import { shown } from './plan/paths.js';
-import { mapLimit } from './pool.js';
 
 type FileOp = Extract<Op, { kind: 'file' | 'lib' }>;
 
@@ -91,7 +90,7 @@ export async function applyPlan(plan: Plan, root: string, progress: Progress): P
     batch = [];
     imageDests.clear();
     hostDests.clear();
-    await mapLimit(copies, PARALLEL_COPIES, ({ op, dest }) =>
+    await copyMany(copies, ({ op }) => op.meta, stats, ({ op, dest }) =>
       copyFileAtomic(op.source, dest, op.meta, stats, op.kind === 'file' ? op.sha256 : undefined).catch((e: unknown) => fail(op, e)),
     );
   };

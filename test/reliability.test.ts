@@ -2,11 +2,11 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { CopyCheckError, copyFileAtomic, newStats } from '../src/fsops/copy.ts';
-import { metaOf } from '../src/fsops/tree.ts';
+import { CopyCheckError, copyFileAtomic, copyTree, newStats } from '../src/fsops/copy.ts';
+import { metaOf, scanTree } from '../src/fsops/tree.ts';
 import { hashFile } from '../src/fsops/hash.ts';
 import { lockPath } from '../src/fsops/lock.ts';
 import { copyBom, readTree, repo, tmp, writeTree } from './helpers.ts';
@@ -82,6 +82,57 @@ describe('copies are checked before they are put in place', () => {
     assert.deepEqual(leftovers(dir), []);
     await copyFileAtomic(src, dest, meta, newStats(), await hashFile(src));
     assert.equal(readFileSync(dest, 'utf8'), 'new content');
+  });
+});
+
+describe('a tree copy (the addon copies it in batches)', () => {
+  // Enough files for several batches, several of them at once.
+  const tree = (dir: string) => {
+    const spec: Record<string, string> = {};
+    for (let i = 0; i < 300; i++) spec[`src/d${i % 7}/f${i}`] = 'x'.repeat(i * 37);
+    writeTree(dir, spec);
+  };
+  const leftovers = (dir: string) => readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((n) => n.endsWith('.tmp'));
+  const scanned = async (dir: string) => (await scanTree(path.join(dir, 'src'), () => false)).entries;
+  const image = (dir: string) => {
+    mkdirSync(path.join(dir, 'image'));
+    return path.join(dir, 'image');
+  };
+
+  for (const [variant, env] of [['native', {}], ['fallback', { OCCLUM_BOM_NO_NATIVE: '1' }]] as const) {
+    it(`${variant}: every file in place with its content, no temporary file`, () => {
+      const dir = tmp();
+      tree(dir);
+      writeFileSync(path.join(dir, 'bom.yaml'), 'targets:\n  - target: /t\n    copy:\n      - dirs: [src]\n');
+      const r = copyBom(dir, ['-f', 'bom.yaml', '--root', 'image'], { ...process.env, ...env });
+      assert.equal(r.code, 0, r.stderr);
+      for (let i = 0; i < 300; i++) assert.equal(readFileSync(path.join(dir, `image/t/src/d${i % 7}/f${i}`), 'utf8'), 'x'.repeat(i * 37));
+      assert.equal(Object.keys(readTree(path.join(dir, 'image/t/src'))).length, 307);
+      assert.deepEqual(leftovers(path.join(dir, 'image')), []);
+    });
+  }
+
+  it('a source removed after the scan stops the copy with its path', async () => {
+    const dir = tmp();
+    tree(dir);
+    const entries = await scanned(dir);
+    unlinkSync(path.join(dir, 'src/d3/f150'));
+    const root = image(dir);
+    await assert.rejects(copyTree(entries, root, newStats()), (e: NodeJS.ErrnoException) => e.code === 'ENOENT' && e.path === path.join(dir, 'src/d3/f150'));
+    assert.equal(existsSync(path.join(root, 'src/d3/f150')), false);
+    assert.deepEqual(leftovers(root), []);
+  });
+
+  it('a source rewritten after the scan is not put in place', async () => {
+    const dir = tmp();
+    tree(dir);
+    const entries = await scanned(dir);
+    const changed = path.join(dir, 'src/d1/f99');
+    writeFileSync(changed, 'y'.repeat(99 * 37 + 1));
+    const root = image(dir);
+    await assert.rejects(copyTree(entries, root, newStats()), (e) => e instanceof CopyCheckError && e.reason === 'changed' && e.message.includes(changed));
+    assert.equal(existsSync(path.join(root, 'src/d1/f99')), false);
+    assert.deepEqual(leftovers(root), []);
   });
 });
 

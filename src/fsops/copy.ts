@@ -1,8 +1,8 @@
 // The writes: files (temporary name, metadata, then rename, so a destination is always
 // either the old file or the whole new one), links, and directory trees as rsync -a
 // leaves them. Nothing here follows a link inside the destination.
-import { constants, linkSync, lstatSync, readlinkSync, renameSync, rmSync, statSync, unlinkSync, type BigIntStats } from 'node:fs';
-import { chmod, copyFile, lchown, mkdir, rename, rmdir, symlink, unlink } from 'node:fs/promises';
+import { constants, linkSync, lstatSync, mkdirSync, readlinkSync, renameSync, rmSync, statSync, unlinkSync, type BigIntStats } from 'node:fs';
+import { chmod, copyFile, lchown, rename, rmdir, symlink, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
@@ -165,24 +165,21 @@ function linkCopy(copy: Written, dest: string, stats: CopyStats): boolean {
  */
 async function copyBytes(src: string, dest: string, meta: Meta, stats: CopyStats, sha256?: string): Promise<FileState> {
   const tmp = tempName(dest);
-  const changed = () => new CopyCheckError(`${src} changed while it was being copied (run again to copy it as it is now)`, 'changed');
-  const wrongHash = (actual: string) =>
-    new CopyCheckError(`the bytes copied from ${src} have SHA-256 ${actual.toUpperCase()}, not ${sha256!.toUpperCase()}`, 'hash');
   let actual: string;
   if (native) {
     // One trip to the thread pool: read, hash, write, owner, mode, mtime, check, rename.
     const [sec, nsec] = splitNs(meta.mtimeNs);
     actual = await native.copy(src, tmp, dest, meta.size, sec, nsec, meta.mode, meta.uid, meta.gid, keepOwner, sha256 ?? '').catch((e: NodeJS.ErrnoException) => {
-      throw e.code === 'ECHANGED' ? changed() : e.code === 'EHASH' ? wrongHash(e.message) : e;
+      throw checkError(e, src, sha256);
     });
   } else {
     try {
       await copyFile(src, tmp, constants.COPYFILE_FICLONE | constants.COPYFILE_EXCL);
       const now = statSync(src, { bigint: true });
       const written = lstatSync(tmp, { bigint: true });
-      if (Number(now.size) !== meta.size || now.mtimeNs !== meta.mtimeNs || Number(written.size) !== meta.size) throw changed();
+      if (Number(now.size) !== meta.size || now.mtimeNs !== meta.mtimeNs || Number(written.size) !== meta.size) throw changed(src);
       actual = await hashFile(tmp);
-      if (sha256 !== undefined && actual !== sha256) throw wrongHash(actual);
+      if (sha256 !== undefined && actual !== sha256) throw wrongHash(src, actual, sha256);
       await setMeta(tmp, meta, false);
       await rename(tmp, dest);
     } catch (e) {
@@ -192,17 +189,80 @@ async function copyBytes(src: string, dest: string, meta: Meta, stats: CopyStats
     }
   }
   // Node's utimes (no addon) lands near the source's mtime, not on it: then it is read back.
-  const mtimeNs = exactTimes ? meta.mtimeNs : lstatSync(dest, { bigint: true }).mtimeNs;
-  const state = { mode: meta.mode & 0o7777, size: meta.size, mtimeNs, sha256: actual };
+  return written(dest, meta, actual, stats, exactTimes ? meta.mtimeNs : lstatSync(dest, { bigint: true }).mtimeNs);
+}
+
+const changed = (src: string) => new CopyCheckError(`${src} changed while it was being copied (run again to copy it as it is now)`, 'changed');
+const wrongHash = (src: string, actual: string, expected: string) =>
+  new CopyCheckError(`the bytes copied from ${src} have SHA-256 ${actual.toUpperCase()}, not ${expected.toUpperCase()}`, 'hash');
+
+/** The addon's refusals (ECHANGED, EHASH: the message is the digest read) as CopyCheckErrors; other errors as they are. */
+function checkError(e: NodeJS.ErrnoException, src: string, sha256?: string): Error {
+  return e.code === 'ECHANGED' ? changed(src) : e.code === 'EHASH' ? wrongHash(src, e.message, sha256!) : e;
+}
+
+/** A file this run wrote, as it left it. */
+function written(dest: string, meta: Meta, sha256: string, stats: CopyStats, mtimeNs = meta.mtimeNs): FileState {
+  const state = { mode: meta.mode & 0o7777, size: meta.size, mtimeNs, sha256 };
   stats.done.set(dest, state);
   stats.files++;
   stats.bytes += meta.size;
   return state;
 }
 
-/** Create or replace a symlink (an existing directory there is an error, as for rsync and upstream). */
-export async function makeLink(dest: string, target: string, meta?: Meta): Promise<void> {
-  const old = lstatOrNull(dest);
+/** A batch of the addon's: at most this many files or (unless one file is more) bytes. */
+const BATCH_FILES = 64;
+const BATCH_BYTES = 8 << 20;
+
+interface FileCopy {
+  src: string;
+  dest: string;
+  meta: Meta;
+}
+
+/**
+ * Copies in batches of the addon's, one trip to the thread pool each (or one at a time
+ * without it). None of them is a second name of a host file whose first copy is not among them.
+ */
+async function copyBatches(copies: readonly FileCopy[], stats: CopyStats): Promise<void> {
+  if (!native) {
+    await mapLimit(copies, PARALLEL_COPIES, (c) => writeFile(c.src, c.dest, c.meta, stats));
+    return;
+  }
+  const batches: FileCopy[][] = [];
+  let bytes = Infinity;
+  for (const c of copies) {
+    if (bytes + c.meta.size > BATCH_BYTES || batches.at(-1)!.length === BATCH_FILES) {
+      batches.push([]);
+      bytes = 0;
+    }
+    batches.at(-1)!.push(c);
+    bytes += c.meta.size;
+  }
+  await mapLimit(batches, PARALLEL_COPIES, (batch) => copyBatch(batch, stats));
+}
+
+async function copyBatch(batch: readonly FileCopy[], stats: CopyStats): Promise<void> {
+  const fields: (string | number)[] = [];
+  for (const { src, dest, meta } of batch) fields.push(src, tempName(dest), dest, meta.size, ...splitNs(meta.mtimeNs), meta.mode, meta.uid, meta.gid, '');
+  const hex = native!.copyBatch(Buffer.from(`${fields.join('\0')}\0`), batch.length, keepOwner).catch((e: NodeJS.ErrnoException & { index?: number }) => {
+    throw checkError(e, batch[e.index ?? 0]!.src);
+  });
+  const states = hex.then((digests) => batch.map((c, i) => written(c.dest, c.meta, digests.slice(64 * i, 64 * i + 64), stats)));
+  // The first copy of a host file the plan copies more than once: the others wait for it.
+  batch.forEach((c, i) => {
+    const id = c.meta.identity;
+    if (id !== undefined && stats.shared.get(id) === null) stats.shared.set(id, states.then((s) => ({ dest: c.dest, state: s[i]! }), () => undefined));
+  });
+  await states;
+}
+
+/**
+ * Create or replace a symlink (an existing directory there is an error, as for rsync and
+ * upstream). `absent`: its directory was made by this run, so nothing is there.
+ */
+export async function makeLink(dest: string, target: string, meta?: Meta, absent = false): Promise<void> {
+  const old = absent ? null : lstatOrNull(dest);
   if (old?.isSymbolicLink() && readlinkSync(dest) === target) return meta ? setMeta(dest, meta, true, old) : undefined;
   if (old?.isDirectory()) {
     // rsync removes an empty directory in the way; a full one is an error.
@@ -219,14 +279,20 @@ export async function makeLink(dest: string, target: string, meta?: Meta): Promi
   }
 }
 
-/** A real directory at `dest`: anything else there (a file, a link) is replaced, as rsync does. */
-async function ensureDir(dest: string): Promise<void> {
-  const old = lstatOrNull(dest);
-  if (old?.isDirectory()) return;
-  if (old) await unlink(dest);
-  await mkdir(dest);
+/**
+ * A real directory at `dest`: anything else there (a file, a link) is replaced, as rsync does.
+ * `absent`: its parent was made by this run, so nothing is there. True when it was made.
+ * Synchronous: nothing else is in flight while a tree's directories are made.
+ */
+function ensureDir(dest: string, absent: boolean): boolean {
+  if (!absent) {
+    const old = lstatOrNull(dest);
+    if (old?.isDirectory()) return false;
+    if (old) unlinkSync(dest);
+  }
+  mkdirSync(dest);
+  return true;
 }
-
 
 /**
  * Copies in flight: four per core. A copy of a small file mostly waits (creating the inode,
@@ -234,22 +300,59 @@ async function ensureDir(dest: string): Promise<void> {
  * README's benchmark 8 beat 2 and 4 in each of three interleaved rounds (copy phase 1.9-3.4 s
  * against 2.5-4.1 s), and 16 spent twice the kernel time of 1 on lock contention.
  */
-export const PARALLEL_COPIES = 4 * availableParallelism();
+const PARALLEL_COPIES = 4 * availableParallelism();
+
+/**
+ * Copy `items` in parallel, largest first, so that no big file is left copying alone at the
+ * end. A second name of a host file whose first copy is among them waits for it outside the
+ * pool, then becomes a hard link, instead of holding a place in the pool while it waits.
+ * `copyFirsts`: how the others are copied, if not by `copy` each.
+ */
+export async function copyMany<T>(
+  items: readonly T[],
+  metaOf: (item: T) => Meta,
+  stats: CopyStats,
+  copy: (item: T) => Promise<void>,
+  copyFirsts = (firsts: readonly T[]): Promise<unknown> => mapLimit(firsts, PARALLEL_COPIES, copy),
+): Promise<void> {
+  const firsts: T[] = [];
+  const seconds: T[] = [];
+  const seen = new Set<string>();
+  for (const item of [...items].sort((a, b) => metaOf(b).size - metaOf(a).size)) {
+    const id = metaOf(item).identity;
+    if (id !== undefined && stats.shared.has(id) && (seen.has(id) || stats.shared.get(id) !== null)) seconds.push(item);
+    else firsts.push(item);
+    if (id !== undefined) seen.add(id);
+  }
+  await copyFirsts(firsts);
+  await mapLimit(seconds, PARALLEL_COPIES, copy);
+}
 
 /**
  * Apply scanned entries under `base` (a real directory inside the image): directories
- * top-down, then files in parallel, then links, then directory metadata bottom-up so
- * that the writes inside do not disturb the directories' mtimes.
+ * top-down, then files in parallel with the links, then directory metadata bottom-up so
+ * that the writes inside do not disturb the directories' mtimes. Below a directory this
+ * call made, nothing needs a look first.
  */
 export async function copyTree(entries: readonly TreeEntry[], base: string, stats: CopyStats): Promise<void> {
   const dirs = entries.filter((e) => e.kind === 'dir');
-  for (const d of dirs) if (d.rel !== '') await ensureDir(path.join(base, d.rel));
+  const made = new Set<string>();
+  const inMade = (rel: string) => made.has(path.posix.dirname(rel));
+  for (const d of dirs) if (d.rel !== '' && ensureDir(path.join(base, d.rel), inMade(d.rel))) made.add(d.rel);
   // The quick check of every file first, then only the copies, so that the checks (cheap,
   // synchronous) do not queue behind the copies (many, on the thread pool).
-  const copies: TreeEntry[] = [];
-  for (const f of entries) if (f.kind === 'file' && !(await keepIfUnchanged(path.join(base, f.rel), f, stats))) copies.push(f);
-  await mapLimit(copies, PARALLEL_COPIES, (f) => writeFile(f.src, path.join(base, f.rel), f, stats));
-  for (const l of entries) if (l.kind === 'link') await makeLink(path.join(base, l.rel), l.target!, l);
+  const copies: FileCopy[] = [];
+  for (const f of entries) {
+    if (f.kind !== 'file') continue;
+    const dest = path.join(base, f.rel);
+    if (inMade(f.rel) || !(await keepIfUnchanged(dest, f, stats))) copies.push({ src: f.src, dest, meta: f });
+  }
+  const links = async () => {
+    for (const l of entries) if (l.kind === 'link') await makeLink(path.join(base, l.rel), l.target!, l, inMade(l.rel));
+  };
+  const write = (c: FileCopy) => writeFile(c.src, c.dest, c.meta, stats);
+  const done = await Promise.allSettled([copyMany(copies, (c) => c.meta, stats, write, (firsts) => copyBatches(firsts, stats)), links()]);
+  for (const r of done) if (r.status === 'rejected') throw r.reason;
   for (const d of [...dirs].reverse()) {
     const p = path.join(base, d.rel);
     await setMeta(p, d, false, lstatOrNull(p) ?? undefined);
