@@ -10,7 +10,7 @@ import { LEFTOVER, type FileState } from './fsops/copy.js';
 import { hashFile } from './fsops/hash.js';
 import { setMtime } from './fsops/times.js';
 import { mapLimit } from './pool.js';
-import type { Op, Plan } from './plan/plan.js';
+import type { Plan } from './plan/plan.js';
 
 export const MANIFEST_VERSION = 1;
 
@@ -54,24 +54,22 @@ export function manifestPath(root: string, explicit?: string): string {
 /** Where each image path came from, by the last operation of the plan that writes it. */
 export function provenance(plan: Plan): Map<string, From> {
   const out = new Map<string, From>();
-  const set = (rel: string, op: Op, extra: Partial<From> = {}) => {
-    const bom = op.where ? formatWhere({ ...op.where, file: path.resolve(op.where.file) }) : 'command line';
-    out.set(`/${rel}`, { bom, op: op.kind === 'mkdir' && rel === '' ? 'root' : op.kind, ...extra });
-  };
   for (const op of plan.ops) {
+    const bom = op.where ? formatWhere({ ...op.where, file: path.resolve(op.where.file) }) : 'command line';
+    const set = (rel: string, extra: Partial<From> = {}) => out.set(`/${rel}`, { bom, op: op.kind === 'mkdir' && rel === '' ? 'root' : op.kind, ...extra });
     switch (op.kind) {
       case 'mkdir':
       case 'link':
-        set(op.dest, op);
+        set(op.dest);
         break;
       case 'file':
-        set(op.dest, op, { source: path.resolve(op.source) });
+        set(op.dest, { source: path.resolve(op.source) });
         break;
       case 'lib':
-        set(op.dest, op, { source: path.resolve(op.source), neededBy: path.resolve(op.neededBy), rule: op.rule });
+        set(op.dest, { source: path.resolve(op.source), neededBy: path.resolve(op.neededBy), rule: op.rule });
         break;
       case 'tree':
-        for (const e of op.entries) set([op.dest, e.rel].filter(Boolean).join('/'), op, { source: path.resolve(e.src) });
+        for (const e of op.entries) set(op.dest && e.rel ? `${op.dest}/${e.rel}` : op.dest || e.rel, { source: path.resolve(e.src) });
         break;
     }
   }

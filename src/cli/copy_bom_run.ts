@@ -80,7 +80,6 @@ export async function main(): Promise<ExitCode> {
   const loaders = await loadLoaderConfig(opts.loaderConfig ?? (process.env.OCCLUM_ELF_LOADER_CONFIG || undefined), inputs);
   const cache = ElfCache.forImage(root);
   const deps = await analyseDependencies(resolved, { rootAbs: path.resolve(root), loaders, cache, debug: log.debug });
-  cache.save();
   clock.mark('dependencies');
   progress.done();
   const plan = buildPlan(resolved, deps);
@@ -89,6 +88,7 @@ export async function main(): Promise<ExitCode> {
   const manifestFile = manifestPath(root, opts.manifest);
 
   if (opts.dryRun) {
+    cache.save();
     process.stdout.write(plan.ops.map((op) => `${describeOp(op, root)}\n`).join(''));
     if (opts.delete) for (const p of stalePaths(readManifest(manifestFile, false), from)) process.stdout.write(`rm ${shown(root, p.slice(1))}\n`);
     return printMissing(missingReport(deps.missing, deps.missing.length ? await namesAfterPlan(root, plan) : new Set()));
@@ -103,6 +103,7 @@ export async function main(): Promise<ExitCode> {
     const previous = stored?.manifest;
     if (opts.delete) for (const p of removePaths(root, stalePaths(previous, from))) process.stdout.write(`removed ${shown(root, p.slice(1))}\n`);
     const record = startRecord({ argv: process.argv.slice(2), inputs, analysis: cache.analysisInputs(), startedNs });
+    cache.save(); // while the record's paths are stat'ed on the thread pool
     const manifest = makeManifest(await scanImage(root, from, previous, stats.done, true));
     removeStaleTemps(manifestFile);
     const text = serialize(manifest);
@@ -115,6 +116,7 @@ export async function main(): Promise<ExitCode> {
     log.info(`done: ${stats.files} files copied (${stats.bytes} bytes), ${stats.linked} linked to a copy of the same file, ${stats.unchanged} unchanged; ${clock.report()}`);
     return printEnd(outcome.digest, outcome.missing);
   } finally {
+    cache.save(); // after a failure too: what the files said still holds
     release();
   }
 }

@@ -55,6 +55,7 @@ export class ElfCache {
   private loaded: Map<string, [string, Stored]> | null = null;
   private readonly now = new Map<string, [string, Stored]>();
   private filesChanged = false;
+  private saved = false;
   private analysisChanged = false;
   private readonly startedNs = BigInt(Date.now()) * 1_000_000n;
   private lastAnalysis: Analysis | null = null;
@@ -132,9 +133,10 @@ export class ElfCache {
     if (p.elf.ok) this.keep(file, identity(st), { id: p.id, size: p.size, head: p.head.toString('base64'), elf: encode(p.elf) });
   }
 
-  /** Write what changed: the files this run looked at (and no others), the analysis. Failures only cost speed. */
+  /** Write what changed, once: the files this run looked at (and no others), the analysis. Failures only cost speed. */
   save(): void {
-    if (!this.base) return;
+    if (!this.base || this.saved) return;
+    this.saved = true;
     const files = this.filesChanged || (this.loaded !== null && this.now.size !== this.loaded.size);
     if (!files && !this.analysisChanged) return;
     try {
