@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, symlinkSync, utimesSync, writeFileSync, chmodSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, symlinkSync, utimesSync, writeFileSync, chmodSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { copyBom, readTree, tmp, writeTree, yaml } from './helpers.ts';
@@ -282,6 +282,18 @@ describe('the image root is a jail', () => {
     assert.ok(existsSync(path.join(inst.image, outside, 'f')));
     assert.ok(existsSync(path.join(inst.image, outside, 'sub')));
     assert.ok(existsSync(path.join(inst.image, 'deeper/d/x')));
+  });
+
+  it('copies the contents of a directory named `x/..` or `x/.` into the target, as rsync does, never above the root', () => {
+    for (const name of ['d/sub/..', 'd/.', 'd/sub/../']) {
+      const inst = instance(`targets:\n  - target: /\n    copy:\n      - dirs: [${name}]\n`);
+      writeTree(inst.dir, { 'd/x': 'x', 'd/sub/y': 'y' });
+      const before = readdirSync(inst.dir).sort();
+      const r = inst.run();
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(readdirSync(inst.dir).sort(), [...before, 'image', 'image.manifest.json'].sort(), `${name}: nothing written beside the root`);
+      assert.deepEqual(Object.keys(readTree(inst.image)).sort(), ['sub', 'sub/y', 'x'], name);
+    }
   });
 
   it('names the path in the way when a directory cannot be made', () => {

@@ -51,10 +51,10 @@ function fixture(): { src: string; outside: string } {
 }
 
 describe('directory copies agree with rsync', { skip: !hasCommand('rsync') && 'rsync is not installed' }, () => {
-  for (const trailing of [false, true]) {
-    it(`copies ${trailing ? 'the contents of pkg/' : 'pkg'} as rsync does`, () => {
+  // A trailing slash, or a last part `.` or `..`, copies the directory's contents.
+  for (const [name, contents] of [['pkg', false], ['pkg/', true], ['pkg/.', true], ['pkg/sub/..', true], ['pkg/sub/../', true]] as const) {
+    it(`copies ${name} as rsync does`, () => {
       const { src } = fixture();
-      const name = trailing ? 'pkg/' : 'pkg';
       // Ours
       const inst = tmp();
       writeFileSync(
@@ -66,12 +66,12 @@ describe('directory copies agree with rsync', { skip: !hasCommand('rsync') && 'r
       // rsync, as upstream runs it, into a directory made the same way
       const theirs = path.join(tmp(), 'image');
       mkdirSync(path.join(theirs, 't'), { recursive: true });
-      const rs = spawnSync('rsync', ['-ar', '--copy-unsafe-links', ...EXCLUDES.map((e) => `--exclude=${e}`), path.join(src, name) + (trailing ? '/' : ''), path.join(theirs, 't')], { encoding: 'utf8' });
+      const rs = spawnSync('rsync', ['-ar', '--copy-unsafe-links', ...EXCLUDES.map((e) => `--exclude=${e}`), `${src}/${name}`, path.join(theirs, 't')], { encoding: 'utf8' });
       assert.equal(rs.status, 0, rs.stderr);
       // Directory mtimes of what the copy wrote (not of /t, which mkdir made just now in both).
       const ours = readTree(path.join(inst, 'image'), { dirMtimes: true });
       const expected = readTree(theirs, { dirMtimes: true });
-      if (!trailing) {
+      if (!contents) {
         delete ours.t!.mtimeNs;
         delete expected.t!.mtimeNs;
       }

@@ -69,15 +69,16 @@ export interface ScanResult {
 }
 
 /**
- * `source` is the directory named in the BOM. With a trailing slash its contents go
- * into the destination (and the directory's own mode and mtime go onto it, as rsync's
+ * `source` is the directory named in the BOM. With a trailing slash (or a last part `.` or
+ * `..`) its contents go into the destination (and the directory's own mode and mtime go onto it, as rsync's
  * "." entry); without, the directory itself is the one entry at the top. `inputs` gets
  * every path looked at.
  */
 export async function scanTree(source: string, exclude: ExcludeMatcher, inputs?: Inputs): Promise<ScanResult> {
   const entries: TreeEntry[] = [];
   const warnings: string[] = [];
-  const contentsOnly = source.endsWith('/');
+  // rsync copies the contents when the name ends in '/', '.' or '..' (no directory can be given those names).
+  const contentsOnly = /(^|\/)(\.\.?)?$/.test(source);
   // Directories being walked, by device and inode: an unsafe link back to one of them
   // would make rsync recurse without end; we stop and say so.
   const walking = new Set<string>();
