@@ -11,6 +11,7 @@ import { hashFile } from './fsops/hash.js';
 import { setMtime } from './fsops/times.js';
 import { mapLimit } from './pool.js';
 import type { Plan } from './plan/plan.js';
+import { resolved } from './plan/paths.js';
 
 export const MANIFEST_VERSION = 1;
 
@@ -69,7 +70,7 @@ export function provenance(plan: Plan): Map<string, From> {
         set(op.dest, { source: path.resolve(op.source), neededBy: path.resolve(op.neededBy), rule: op.rule });
         break;
       case 'tree':
-        for (const e of op.entries) set(op.dest && e.rel ? `${op.dest}/${e.rel}` : op.dest || e.rel, { source: path.resolve(e.src) });
+        for (const e of op.entries) set(op.dest && e.rel ? `${op.dest}/${e.rel}` : op.dest || e.rel, { source: resolved(e.src) });
         break;
     }
   }
@@ -127,7 +128,7 @@ export async function scanImage(
         unlinkSync(path.join(host, name));
         removed = true;
       } else {
-        const child = path.join(host, name);
+        const child = `${host}/${name}`; // a name from readdir below a resolved path: path.join would change nothing
         walk(child, rel === '/' ? `/${name}` : `${rel}/${name}`, d.isFile() ? done?.get(child) : undefined);
       }
     }

@@ -28,7 +28,7 @@ import { splitNs } from './fsops/times.js';
 import { inParts } from './pool.js';
 
 const VERSION = 1;
-/** Check this many parts of the paths at once. */
+/** Check this many parts of the paths at once (half the sources, half the image; and the manifest file). */
 const PARTS = 4;
 
 /** S: stat (links followed), L: lstat, D: the names in a directory. */
@@ -176,14 +176,15 @@ function partsOf(entries: readonly (readonly [Kind, string])[], count: number): 
 
 /**
  * Start the record of a run whose copies are done: what it read is stat'ed on the thread pool
- * while the manifest is made; `finish` adds the image as the manifest lists it and keeps the
- * record. `analysis`: every path the dependency analysis looked at, with the state it saw
+ * while the manifest is made; `image` stats the image as the manifest lists it while the
+ * manifest is written, `finish` adds the manifest file and keeps the record. `analysis`: every path the dependency analysis looked at, with the state it saw
  * (src/elf/cache.ts), or null when the analysis was not kept. Nothing is kept when a source may
  * have changed since it was read (see the top of this file); a failure only costs the next run
  * its shortcut.
  */
 export function startRecord(run: { argv: readonly string[]; inputs: Inputs; analysis: readonly [string, string][] | null; startedNs: bigint }): {
-  finish: (root: string, manifest: Manifest, manifestFile: string, outcome: Outcome) => Promise<void>;
+  image: (root: string, manifest: Manifest) => void;
+  finish: (manifestFile: string, outcome: Outcome) => Promise<void>;
 } {
   const key = keyOf(run.argv, process.cwd(), process.env);
   const file = recordFile(key, process.env);
@@ -201,26 +202,35 @@ export function startRecord(run: { argv: readonly string[]; inputs: Inputs; anal
     }
   })();
   inputs?.lines.catch(() => undefined); // awaited in finish
+  let image: { root: string; parts: { kinds: string; paths: Buffer }[]; lines: Promise<string[]> } | null = null;
   return {
-    finish: async (root, manifest, manifestFile, outcome) => {
-      if (!inputs || !file) return;
+    // The image as the manifest lists it, stat'ed on the thread pool while the manifest is written.
+    image: (root, manifest) => {
+      if (!inputs) return;
+      const rootAbs = path.resolve(root);
+      const paths: [Kind, string][] = [];
+      for (const e of manifest.entries) {
+        const host = e.path === '/' ? rootAbs : rootAbs + e.path; // manifest paths are normalised and absolute
+        paths.push(['L', host]);
+        if (e.type === 'dir') paths.push(['D', host]);
+      }
+      if (paths.some(([, p]) => p.includes('\0'))) return;
+      const parts = partsOf(paths, PARTS / 2);
+      image = { root, parts, lines: Promise.all(parts.map((p) => statesNow(p.kinds, p.paths, false))) };
+      image.lines.catch(() => undefined); // awaited in finish
+    },
+    finish: async (manifestFile, outcome) => {
+      if (!inputs || !file || !image || manifestFile.includes('\0')) return;
       try {
         const { sources, lines } = inputs;
         const states = (await lines).flatMap((l) => l.split('\n').slice(0, -1));
         if (!sources.every(([, , was], i) => unchangedSince(was, states[i]!, run.startedNs))) return;
         if (!run.analysis!.every(([, state], i) => analysisState(states[sources.length + i]!) === state)) return;
-        const rootAbs = path.resolve(root);
-        const image: [Kind, string][] = [['L', manifestFile]];
-        for (const e of manifest.entries) {
-          const host = path.join(rootAbs, e.path);
-          image.push(['L', host]);
-          if (e.type === 'dir') image.push(['D', host]);
-        }
-        if (image.some(([, p]) => p.includes('\0'))) return;
-        const imageParts = partsOf(image, PARTS / 2);
-        const all = [...inputs.parts, ...imageParts];
-        const digests = [...(await lines), ...(await Promise.all(imageParts.map((p) => statesNow(p.kinds, p.paths, false))))].map(sha256);
-        const stored: Stored = { version: VERSION, key, env: [...run.inputs.env], root, parts: all.map((p, i) => ({ kinds: p.kinds, bytes: p.paths.length, digest: digests[i]! })), outcome };
+        const written = partsOf([['L', manifestFile]], 1)[0]!; // stat'ed now that it is written
+        const all = [...inputs.parts, written, ...image.parts];
+        const [manifestLine, imageLines] = await Promise.all([statesNow(written.kinds, written.paths, false), image.lines]);
+        const digests = [...(await lines), manifestLine, ...imageLines].map(sha256);
+        const stored: Stored = { version: VERSION, key, env: [...run.inputs.env], root: image.root, parts: all.map((p, i) => ({ kinds: p.kinds, bytes: p.paths.length, digest: digests[i]! })), outcome };
         mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
         writeAtomically(file, Buffer.concat([Buffer.from(`${JSON.stringify(stored)}\n`), ...all.map((p) => p.paths)]), 0o600);
       } catch {

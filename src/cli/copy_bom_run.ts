@@ -105,13 +105,14 @@ export async function main(): Promise<ExitCode> {
     const record = startRecord({ argv: process.argv.slice(2), inputs, analysis: cache.analysisInputs(), startedNs });
     cache.save(); // while the record's paths are stat'ed on the thread pool
     const manifest = makeManifest(await scanImage(root, from, previous, stats.done, true));
+    record.image(root, manifest);
     removeStaleTemps(manifestFile);
     const text = serialize(manifest);
     if (text !== stored?.text) writeAtomically(manifestFile, text);
     progress.done();
     clock.mark('manifest');
     const outcome = { warnings, digest: manifest.digest, missing: missingReport(deps.missing, deps.missing.length ? namesInManifest(manifest) : new Set<string>()) };
-    await record.finish(root, manifest, manifestFile, outcome);
+    await record.finish(manifestFile, outcome);
     clock.mark('record');
     log.info(`done: ${stats.files} files copied (${stats.bytes} bytes), ${stats.linked} linked to a copy of the same file, ${stats.unchanged} unchanged; ${clock.report()}`);
     return printEnd(outcome.digest, outcome.missing);

@@ -338,23 +338,25 @@ export async function copyTree(entries: readonly TreeEntry[], base: string, stat
   const dirs = entries.filter((e) => e.kind === 'dir');
   const made = new Set<string>();
   const inMade = (rel: string) => made.has(path.posix.dirname(rel));
-  for (const d of dirs) if (d.rel !== '' && ensureDir(path.join(base, d.rel), inMade(d.rel))) made.add(d.rel);
+  // `base` is resolved and each `rel` normalised (names from readdir joined by '/'): path.join would change nothing.
+  const at = (rel: string) => (rel === '' ? base : `${base}/${rel}`);
+  for (const d of dirs) if (d.rel !== '' && ensureDir(at(d.rel), inMade(d.rel))) made.add(d.rel);
   // The quick check of every file first, then only the copies, so that the checks (cheap,
   // synchronous) do not queue behind the copies (many, on the thread pool).
   const copies: FileCopy[] = [];
   for (const f of entries) {
     if (f.kind !== 'file') continue;
-    const dest = path.join(base, f.rel);
+    const dest = at(f.rel);
     if (inMade(f.rel) || !(await keepIfUnchanged(dest, f, stats))) copies.push({ src: f.src, dest, meta: f });
   }
   const links = async () => {
-    for (const l of entries) if (l.kind === 'link') await makeLink(path.join(base, l.rel), l.target!, l, inMade(l.rel));
+    for (const l of entries) if (l.kind === 'link') await makeLink(at(l.rel), l.target!, l, inMade(l.rel));
   };
   const write = (c: FileCopy) => writeFile(c.src, c.dest, c.meta, stats);
   const done = await Promise.allSettled([copyMany(copies, (c) => c.meta, stats, write, (firsts) => copyBatches(firsts, stats)), links()]);
   for (const r of done) if (r.status === 'rejected') throw r.reason;
   for (const d of [...dirs].reverse()) {
-    const p = path.join(base, d.rel);
+    const p = at(d.rel);
     await setMeta(p, d, false, lstatOrNull(p) ?? undefined);
   }
 }

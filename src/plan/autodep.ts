@@ -10,7 +10,7 @@ import { describeFsError, Exit, UserError, type Where } from '../errors.js';
 import { fileMetaOf, type Meta, type TreeEntry } from '../fsops/tree.js';
 import type { LoaderConfig } from './loaders.js';
 import { mapLimit } from '../pool.js';
-import { imagePath } from './paths.js';
+import { imagePath, resolved } from './paths.js';
 import type { ResolvedBom } from './resolve.js';
 
 export interface LibItem {
@@ -119,7 +119,7 @@ async function analyseAll(boms: readonly ResolvedBom[], ctx: AutodepContext, see
 
   // Host paths that copied trees put into the image: a library among them is already there.
   const inTrees = new Set<string>();
-  for (const b of boms) for (const t of b.trees) for (const e of t.entries) if (e.kind !== 'dir') inTrees.add(path.resolve(e.src));
+  for (const b of boms) for (const t of b.trees) for (const e of t.entries) if (e.kind !== 'dir') inTrees.add(resolved(e.src));
   const alreadyThere = (p: string) => {
     const abs = path.resolve(p);
     return abs.startsWith(`${ctx.rootAbs}/`) || inTrees.has(abs);
