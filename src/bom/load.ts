@@ -1,7 +1,8 @@
 // Load one BOM file: YAML -> validated, env-expanded Bom whose every entry keeps
 // the file, line and column it came from.
 import { readFile } from 'node:fs/promises';
-import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import type { Document, Node } from 'yaml';
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } from '../vendor.js';
 import type { z } from 'zod';
 import { describeFsError, Exit, UserError, type Where } from '../errors.js';
 import { Bom as BomSchema, KEYS, type BomInput } from './schema.js';

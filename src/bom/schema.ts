@@ -1,6 +1,6 @@
 // The BOM format: one zod definition, used by the loader to validate and by
 // `occlum-bom schema` to generate the JSON Schema (never written by hand).
-import { z } from 'zod';
+import { z } from '../vendor.js';
 
 const path = (what: string) => z.string().min(1, 'must not be empty').describe(what);
 const list = <T extends z.ZodType>(item: T, what: string) => z.array(item).nullish().describe(what);

@@ -1,6 +1,6 @@
 // A copy_bom run: load -> collect -> resolve -> plan -> apply -> report, and its record.
 import path from 'node:path';
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError } from '../vendor.js';
 import { applyPlan, describeOp } from '../apply.js';
 import { collectBoms } from '../bom/collect.js';
 import { Exit, UserError, type ExitCode } from '../errors.js';

@@ -2,7 +2,7 @@
 // an image from. The second tool of Occlum's BOM RFC (#565).
 import './epipe.js';
 import path from 'node:path';
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError } from '../vendor.js';
 import { writeOutput } from '../output.js';
 import { Exit, UserError } from '../errors.js';
 import { checkRoundTrip, renderBom, resolveInputs } from '../generate/bom.js';

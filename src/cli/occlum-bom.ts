@@ -2,7 +2,7 @@
 // Errors end up as one line on stderr, never a stack trace.
 import './threads.js';
 import './epipe.js';
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError } from '../vendor.js';
 import { Exit, oneLine, UserError } from '../errors.js';
 import { register as deps } from './commands/deps.js';
 import { register as newInstance } from './commands/new.js';

@@ -10,7 +10,8 @@
 import type { Stats } from 'node:fs';
 import { access, constants, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { Document, parse as parseYaml, Scalar, type Node, type Pair, type YAMLMap } from 'yaml';
+import type { Node, Pair, YAMLMap } from 'yaml';
+import { Document, parseYaml, Scalar } from '../vendor.js';
 import { parseBom } from '../bom/load.js';
 import { describeFsError, Exit, UserError } from '../errors.js';
 import { hashFile } from '../fsops/hash.js';

@@ -2,7 +2,8 @@
 // from the manifest copy_bom writes beside it and dpkg's database of the host it was built on.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
+import { Option } from '../../vendor.js';
 import { writeOutput } from '../../output.js';
 import { log } from '../../log.js';
 import { manifestPath, readManifest } from '../../manifest.js';

@@ -3,7 +3,7 @@
 // what a BOM may contain. schema/bom.schema.json is this command's output (`npm run schema`).
 import type { Command } from 'commander';
 import { writeOutput } from '../../output.js';
-import { z } from 'zod';
+import { z } from '../../vendor.js';
 import { Bom } from '../../bom/schema.js';
 
 type JsonSchema = { [key: string]: unknown };
