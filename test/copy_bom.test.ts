@@ -296,6 +296,16 @@ describe('the image root is a jail', () => {
     }
   });
 
+  it('refuses / as the root, however it is written', () => {
+    const inst = instance('targets:\n  - target: /x\n');
+    for (const [cwd, root] of [[inst.dir, '/'], [inst.dir, '//'], ['/', '.'], [inst.dir, '/tmp/..'], ['/tmp', '..']] as const) {
+      const r = copyBom(cwd, ['-f', path.join(inst.dir, 'bom.yaml'), '--root', root]);
+      assert.equal(r.code, 1, `${root} in ${cwd}: ${r.stderr}`);
+      assert.match(r.stderr, /refusing to use \/ as the image root/);
+    }
+    assert.equal(existsSync('/x'), false);
+  });
+
   it('names the path in the way when a directory cannot be made', () => {
     const inst = instance('targets:\n  - target: /a/b\n');
     writeTree(inst.image, { a: 'a file' });

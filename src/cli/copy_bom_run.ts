@@ -58,7 +58,7 @@ export async function main(): Promise<ExitCode> {
   const opts = parse(process.argv);
   if (typeof opts === 'number') return opts;
   const { root } = opts;
-  if (root.replace(/\/+$/, '') === '') throw new UserError('refusing to use / as the image root', Exit.usage);
+  if (path.resolve(root) === '/') throw new UserError(`refusing to use / as the image root (--root ${root})`, Exit.usage);
   warnIfNotEmpty(root);
 
   const clock = phases();
