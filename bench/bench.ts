@@ -65,6 +65,9 @@ writeFileSync(
   bom,
   `targets:\n${trees.map((t) => `  - target: ${path.dirname(t)}\n    copy:\n      - dirs: [${t}]\n`).join('')}  - target: /bin\n    copy:\n      - files: [${programs.join(', ')}]\n`,
 );
+// A run records nothing read within 2 s of it (src/record.ts): a BOM written just now would make
+// the first no-op rebuild a full run. Rebuilds after an edit are not what the no-op row measures.
+Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2100);
 const counts = execFileSync('sh', ['-c', `find -L ${trees.join(' ')} -type f 2>/dev/null | wc -l; du -scL ${trees.join(' ')} 2>/dev/null | tail -1 | cut -f1`], { encoding: 'utf8' }).trim().split('\n');
 // Nothing is deleted between timed runs: for minutes after a large deletion, creating files on
 // this machine's ext4 (no journal) is several times slower (the inode allocator steps over

@@ -14,12 +14,12 @@
  *   EHASH) when `sha256` is not empty and the bytes differ from it; the temporary file is
  *   removed on every failure.
  *
- * copyBatch(jobs, count, chown) -> Promise<hex SHA-256s>: `count` copies as copy() makes them, one after
- *   the other in one trip to the thread pool (a trip per file costs the main thread more than
- *   the copy of a small file). `jobs` a Buffer of fields each ended by NUL, ten a job: src, tmp,
- *   dest, size, sec, nsec, mode, uid, gid, sha256 (or empty). Resolves with the 64-hex digests
- *   one after the other; at the first failure it stops and rejects with that copy's error, its
- *   `index` the job's.
+ * copyBatch(jobs, count, chown) -> Promise<hex SHA-256s>: `count` copies as copy() makes them,
+ *   one after the other in one trip to the thread pool (a trip per file costs the main thread
+ *   more than the copy of a small file). `jobs` a Buffer of fields each ended by NUL, ten a
+ *   job: src, tmp, dest, size, sec, nsec, mode, uid, gid, sha256 (or empty). Resolves with the
+ *   64-hex digests one after the other; at the first failure it stops and rejects with that
+ *   copy's error, its `index` the job's.
  *
  * sha256(path) -> Promise<hex SHA-256>: a file's digest, off the main thread.
  *

@@ -189,7 +189,7 @@ async function copyBytes(src: string, dest: string, meta: Meta, stats: CopyStats
     }
   }
   // Node's utimes (no addon) lands near the source's mtime, not on it: then it is read back.
-  return written(dest, meta, actual, stats, exactTimes ? meta.mtimeNs : lstatSync(dest, { bigint: true }).mtimeNs);
+  return wrote(dest, meta, actual, stats, exactTimes ? meta.mtimeNs : lstatSync(dest, { bigint: true }).mtimeNs);
 }
 
 const changed = (src: string) => new CopyCheckError(`${src} changed while it was being copied (run again to copy it as it is now)`, 'changed');
@@ -201,8 +201,8 @@ function checkError(e: NodeJS.ErrnoException, src: string, sha256?: string): Err
   return e.code === 'ECHANGED' ? changed(src) : e.code === 'EHASH' ? wrongHash(src, e.message, sha256!) : e;
 }
 
-/** A file this run wrote, as it left it. */
-function written(dest: string, meta: Meta, sha256: string, stats: CopyStats, mtimeNs = meta.mtimeNs): FileState {
+/** A file this run wrote, as it left it, counted. */
+function wrote(dest: string, meta: Meta, sha256: string, stats: CopyStats, mtimeNs = meta.mtimeNs): FileState {
   const state = { mode: meta.mode & 0o7777, size: meta.size, mtimeNs, sha256 };
   stats.done.set(dest, state);
   stats.files++;
@@ -221,14 +221,10 @@ interface FileCopy {
 }
 
 /**
- * Copies in batches of the addon's, one trip to the thread pool each (or one at a time
- * without it). None of them is a second name of a host file whose first copy is not among them.
+ * Copies in batches of the addon's, one trip to the thread pool each. None of them is a second
+ * name of a host file whose first copy is not among them.
  */
 async function copyBatches(copies: readonly FileCopy[], stats: CopyStats): Promise<void> {
-  if (!native) {
-    await mapLimit(copies, PARALLEL_COPIES, (c) => writeFile(c.src, c.dest, c.meta, stats));
-    return;
-  }
   const batches: FileCopy[][] = [];
   let bytes = Infinity;
   for (const c of copies) {
@@ -248,7 +244,7 @@ async function copyBatch(batch: readonly FileCopy[], stats: CopyStats): Promise<
   const hex = native!.copyBatch(Buffer.from(`${fields.join('\0')}\0`), batch.length, keepOwner).catch((e: NodeJS.ErrnoException & { index?: number }) => {
     throw checkError(e, batch[e.index ?? 0]!.src);
   });
-  const states = hex.then((digests) => batch.map((c, i) => written(c.dest, c.meta, digests.slice(64 * i, 64 * i + 64), stats)));
+  const states = hex.then((digests) => batch.map((c, i) => wrote(c.dest, c.meta, digests.slice(64 * i, 64 * i + 64), stats)));
   // The first copy of a host file the plan copies more than once: the others wait for it.
   batch.forEach((c, i) => {
     const id = c.meta.identity;
@@ -298,7 +294,8 @@ function ensureDir(dest: string, absent: boolean): boolean {
  * Copies in flight: four per core. A copy of a small file mostly waits (creating the inode,
  * renaming it into place), so one per core leaves the cores idle; on the 2-core machine of the
  * README's benchmark 8 beat 2 and 4 in each of three interleaved rounds (copy phase 1.9-3.4 s
- * against 2.5-4.1 s), and 16 spent twice the kernel time of 1 on lock contention.
+ * against 2.5-4.1 s), and 16 spent twice the kernel time of 1 on lock contention. A batch of
+ * the addon's counts as one: its files are copied one after the other.
  */
 const PARALLEL_COPIES = 4 * availableParallelism();
 
@@ -353,7 +350,8 @@ export async function copyTree(entries: readonly TreeEntry[], base: string, stat
     for (const l of entries) if (l.kind === 'link') await makeLink(at(l.rel), l.target!, l, inMade(l.rel));
   };
   const write = (c: FileCopy) => writeFile(c.src, c.dest, c.meta, stats);
-  const done = await Promise.allSettled([copyMany(copies, (c) => c.meta, stats, write, (firsts) => copyBatches(firsts, stats)), links()]);
+  const batched = native ? (firsts: readonly FileCopy[]) => copyBatches(firsts, stats) : undefined;
+  const done = await Promise.allSettled([copyMany(copies, (c) => c.meta, stats, write, batched), links()]);
   for (const r of done) if (r.status === 'rejected') throw r.reason;
   for (const d of [...dirs].reverse()) {
     const p = at(d.rel);
