@@ -24,7 +24,7 @@ import { log, enabled } from './log.js';
 import type { Manifest } from './manifest.js';
 import type { MissingReport } from './report.js';
 import { writeAtomically } from './output.js';
-import { splitNs } from './fsops/times.js';
+import { earlierThan, splitNs } from './fsops/times.js';
 import { inParts } from './pool.js';
 
 const VERSION = 1;
@@ -90,12 +90,13 @@ export class Inputs {
   }
 }
 
-/** Whether a line of ours says what `was` said then, and the path has not changed for RACY_NS before `startedNs`. */
-function unchangedSince(was: Found | null, state: string, startedNs: bigint): boolean {
+/** Whether a line of ours says what `was` said then, and the path's ctime passes `settled` (RACY_NS before the run). */
+function unchangedSince(was: Found | null, state: string, settled: ReturnType<typeof earlierThan>): boolean {
   if (was === null) return false;
   if (state.startsWith('missing:')) return was === 'missing';
   const [, , dev, ino] = state.split(':');
-  return was === `${dev}:${ino}` && ctimeNs(state) < startedNs - RACY_NS;
+  const ctime = state.slice(state.lastIndexOf(':') + 1); // sec.nsec
+  return was === `${dev}:${ino}` && settled(Number(ctime.slice(0, ctime.indexOf('.'))), () => nanoseconds(ctime));
 }
 
 /**
@@ -139,7 +140,6 @@ export function stateOf(kind: Kind, p: string): string {
   }
 }
 
-const ctimeNs = (state: string) => nanoseconds(state.slice(state.lastIndexOf(':') + 1));
 
 /** The ELF cache's state of a path (src/elf/cache.ts statState) from a line of ours. */
 function analysisState(state: string): string {
@@ -224,7 +224,8 @@ export function startRecord(run: { argv: readonly string[]; inputs: Inputs; anal
       try {
         const { sources, lines } = inputs;
         const states = (await lines).flatMap((l) => l.split('\n').slice(0, -1));
-        if (!sources.every(([, , was], i) => unchangedSince(was, states[i]!, run.startedNs))) return;
+        const settled = earlierThan(run.startedNs - RACY_NS);
+        if (!sources.every(([, , was], i) => unchangedSince(was, states[i]!, settled))) return;
         if (!run.analysis!.every(([, state], i) => analysisState(states[sources.length + i]!) === state)) return;
         const written = partsOf([['L', manifestFile]], 1)[0]!; // stat'ed now that it is written
         const all = [...inputs.parts, written, ...image.parts];

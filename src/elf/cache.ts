@@ -12,6 +12,7 @@ import { mkdirSync, readdirSync, readFileSync, statSync, unlinkSync, type BigInt
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { writeAtomically } from '../output.js';
+import { earlierThan } from '../fsops/times.js';
 import type { Probe } from './files.js';
 import type { ElfResult } from './read.js';
 
@@ -58,6 +59,8 @@ export class ElfCache {
   private saved = false;
   private analysisChanged = false;
   private readonly startedNs = BigInt(Date.now()) * 1_000_000n;
+  /** Whether a ctime is RACY_NS or more before this run's start. */
+  private readonly settled = earlierThan(this.startedNs - RACY_NS);
   private lastAnalysis: Analysis | null = null;
   /** The analysis this run's answer came from, when it is kept: found still holding, or remembered. */
   private holding: Analysis | null = null;
@@ -100,9 +103,8 @@ export class ElfCache {
    * None is kept if a file among them changed within RACY_NS.
    */
   rememberAnalysis(key: string, seen: ReadonlyMap<string, string | null>, identities: Iterable<string>, answer: string): void {
-    const racy = (id: string) => this.startedNs - BigInt(id.slice(id.lastIndexOf(':') + 1)) < RACY_NS;
-    for (const state of seen.values()) if (state === null || ((state.startsWith('file:') || state.startsWith('other:')) && racy(state))) return;
-    for (const id of identities) if (racy(id)) return;
+    for (const state of seen.values()) if (state === null || ((state.startsWith('file:') || state.startsWith('other:')) && this.racy(state))) return;
+    for (const id of identities) if (this.racy(id)) return;
     this.lastAnalysis = this.holding = { key, seen: [...seen] as [string, string][], answer };
     this.analysisChanged = true;
   }
@@ -158,10 +160,15 @@ export class ElfCache {
   }
 
   private keep(file: string, id: string, value: Stored): void {
-    const ctimeNs = BigInt(id.slice(id.lastIndexOf(':') + 1));
-    if (this.startedNs - ctimeNs < RACY_NS) return;
+    if (this.racy(id)) return;
     this.now.set(file, [id, value]);
     this.filesChanged = true;
+  }
+
+  /** Whether the ctime of an identity (its last field, in ns) is within RACY_NS of this run's start. */
+  private racy(id: string): boolean {
+    const ns = id.slice(id.lastIndexOf(':') + 1);
+    return !this.settled(Number(ns.slice(0, -9) || 0), () => BigInt(ns));
   }
 }
 

@@ -15,6 +15,16 @@ export function splitNs(ns: bigint): [number, number] {
   return [Number(sec), Number(ns - sec * NS)];
 }
 
+/**
+ * A test of whether a time is before `limitNs`, exact, for a time whose whole seconds `sec`
+ * (within a second of it) are at hand and whose nanoseconds `exact()` cost a BigInt: runs
+ * compare thousands of ctimes with their start, nearly all of them days before it.
+ */
+export function earlierThan(limitNs: bigint): (sec: number, exact: () => bigint) => boolean {
+  const limitSec = Number(limitNs / NS);
+  return (sec, exact) => (sec < limitSec - 2 ? true : sec > limitSec + 2 ? false : exact() < limitNs);
+}
+
 export async function setMtime(path: string, mtimeNs: bigint, isLink: boolean): Promise<void> {
   if (native) {
     native.utimens(path, ...splitNs(mtimeNs), !isLink);

@@ -121,7 +121,7 @@ async function analyseAll(boms: readonly ResolvedBom[], ctx: AutodepContext, see
   const inTrees = new Set<string>();
   for (const b of boms) for (const t of b.trees) for (const e of t.entries) if (e.kind !== 'dir') inTrees.add(resolved(e.src));
   const alreadyThere = (p: string) => {
-    const abs = path.resolve(p);
+    const abs = resolved(p);
     return abs.startsWith(`${ctx.rootAbs}/`) || inTrees.has(abs);
   };
 
