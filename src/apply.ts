@@ -70,8 +70,9 @@ function repeatedSources(plan: Plan): string[] {
   return [...repeated];
 }
 
-export async function applyPlan(plan: Plan, root: string, progress: Progress): Promise<CopyStats> {
-  const jail = new Jail(path.resolve(root));
+/** `root` as the user named it (for messages), `rootAbs` its real path (fsops/jail.ts realRoot). */
+export async function applyPlan(plan: Plan, root: string, rootAbs: string, progress: Progress): Promise<CopyStats> {
+  const jail = new Jail(rootAbs);
   const stats = newStats(repeatedSources(plan));
   progress.copying(stats, planTotals(plan));
   const fail = (op: Op, e: unknown): never => {

@@ -86,7 +86,7 @@ function decimalSeconds(ns: bigint): string {
 const octal = (mode: number) => (mode & 0o7777).toString(8).padStart(4, '0');
 
 /**
- * Read the image as it is now. A file this run wrote or checked is as the run left it
+ * Read the image as it is now (`root`: its real path, fsops/jail.ts realRoot). A file this run wrote or checked is as the run left it
  * (`done`, by host path: no lstat again), a file it wrote has the hash taken as it was
  * written; another keeps the hash in `previous` when its size and mtime are unchanged (the
  * same trust as the quick check that decided not to copy it); the rest are read.

@@ -183,7 +183,7 @@ function partsOf(entries: readonly (readonly [Kind, string])[], count: number): 
  * its shortcut.
  */
 export function startRecord(run: { argv: readonly string[]; inputs: Inputs; analysis: readonly [string, string][] | null; startedNs: bigint }): {
-  image: (root: string, manifest: Manifest) => void;
+  image: (root: string, rootAbs: string, manifest: Manifest) => void;
   finish: (manifestFile: string, outcome: Outcome) => Promise<void>;
 } {
   const key = keyOf(run.argv, process.cwd(), process.env);
@@ -205,10 +205,10 @@ export function startRecord(run: { argv: readonly string[]; inputs: Inputs; anal
   let image: { root: string; parts: { kinds: string; paths: Buffer }[]; lines: Promise<string[]> } | null = null;
   return {
     // The image as the manifest lists it, stat'ed on the thread pool while the manifest is written.
-    image: (root, manifest) => {
+    image: (root, rootAbs, manifest) => {
       if (!inputs) return;
-      const rootAbs = path.resolve(root);
-      const paths: [Kind, string][] = [];
+      // The root as named, and where it leads: a link re-pointed elsewhere is a change.
+      const paths: [Kind, string][] = [['L', path.resolve(root)], ['S', path.resolve(root)]];
       for (const e of manifest.entries) {
         const host = e.path === '/' ? rootAbs : rootAbs + e.path; // manifest paths are normalised and absolute
         paths.push(['L', host]);

@@ -2,10 +2,10 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, symlinkSync, utimesSync, writeFileSync, chmodSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync, chmodSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { copyBom, readTree, tmp, writeTree, yaml } from './helpers.ts';
+import { copyBom, readTree, run, tmp, writeTree, yaml } from './helpers.ts';
 
 /** An instance directory with `image/` as root and the given BOM as bom.yaml. */
 function instance(bom: string, extra: Record<string, string> = {}) {
@@ -38,6 +38,11 @@ describe('BOM validation', () => {
   it('reports YAML syntax errors with a position', () => invalid('targets: [\n', /bom\.yaml:\d+:\d+: invalid YAML/));
   it('reports an unset environment variable', () => invalid('targets:\n  - target: /opt/${NOT_SET_ANYWHERE}\n', /2:13: environment variable NOT_SET_ANYWHERE is not set/));
   it('refuses a target that leaves the root', () => invalid('targets:\n  - target: /../x\n', /2:5: "\/..\/x" leads outside the image root/));
+  it('refuses a link in place of the root itself', () => {
+    for (const [target, name] of [['/', '.'], ['/', '/'], ['/a', '..'], ['/a/b', '../../c/..']]) {
+      invalid(`targets:\n  - target: ${target}\n    createlinks:\n      - {src: /tmp, linkname: "${name}"}\n`, /4:9: linkname .* is the image root itself/);
+    }
+  });
   it('refuses mkdirs, rename and linkname that leave the root', () => {
     invalid('targets:\n  - target: /bin\n    mkdirs: [../../etc]\n', /leads outside the image root/);
     invalid('targets:\n  - target: /a\n    createlinks:\n      - {src: x, linkname: ../../x}\n', /4:9: .* leads outside the image root/);
@@ -304,6 +309,31 @@ describe('the image root is a jail', () => {
       assert.match(r.stderr, /refusing to use \/ as the image root/);
     }
     assert.equal(existsSync('/x'), false);
+  });
+
+  it('copies into, lists and checks the directory a root named through a link is', () => {
+    const inst = instance('targets:\n  - target: /bin\n    copy:\n      - files: [f]\n');
+    writeTree(inst.dir, { f: 'f', 'real/.keep': '' });
+    symlinkSync('real', inst.image);
+    assert.equal(inst.run().code, 0);
+    assert.equal(readFileSync(path.join(inst.dir, 'real/bin/f'), 'utf8'), 'f');
+    const manifest = JSON.parse(readFileSync(`${inst.image}.manifest.json`, 'utf8')) as { entries: { path: string; type: string }[] };
+    assert.deepEqual(manifest.entries.map((e) => `${e.path} ${e.type}`), ['/ dir', '/.keep file', '/bin dir', '/bin/f file']);
+    assert.equal(inst.run().code, 0);
+    unlinkSync(path.join(inst.dir, 'real/bin/f'));
+    assert.equal(inst.run().code, 0);
+    assert.equal(readFileSync(path.join(inst.dir, 'real/bin/f'), 'utf8'), 'f', 'a file removed from the real root is copied again');
+    const verify = run('occlum-bom', ['verify', '--root', inst.image]);
+    assert.equal(verify.code, 0, verify.stdout + verify.stderr);
+  });
+
+  it('refuses a root that is / through a link, writing nothing', () => {
+    const inst = instance(`targets:\n  - target: /tmp/occlum-bom-never-${process.pid}\n`);
+    symlinkSync('/', inst.image);
+    const r = inst.run();
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /refusing to use \/ as the image root/);
+    assert.equal(existsSync(`/tmp/occlum-bom-never-${process.pid}`), false);
   });
 
   it('names the path in the way when a directory cannot be made', () => {

@@ -333,3 +333,30 @@ describe('a BOM changed just now', () => {
     assert.equal(records().length, 1, 'recorded once the BOM is old enough');
   });
 });
+
+describe('a root named through a link', () => {
+  it('is checked where it leads: the link re-pointed is a change', async () => {
+    const ws = tmp();
+    mkdirSync(path.join(ws, 'real'));
+    mkdirSync(path.join(ws, 'other'));
+    writeFileSync(path.join(ws, 'f'), 'f');
+    writeFileSync(path.join(ws, 'bom.yaml'), 'targets:\n  - target: /bin\n    copy:\n      - files: [f]\n');
+    symlinkSync('real', path.join(ws, 'image'));
+    await sleep(2100); // old enough to be recorded
+    const env = { ...process.env, OCCLUM_BOM_CACHE_DIR: path.join(ws, 'cache') };
+    const build = () => copyBom(ws, ['-f', 'bom.yaml', '--root', 'image'], env);
+    const record = () => {
+      const f = readdirSync(path.join(ws, 'cache')).find((n) => n.endsWith('.rec'));
+      return f ? String(lstatSync(path.join(ws, 'cache', f)).mtimeMs) : 'none';
+    };
+    assert.equal(build().code, 0);
+    const kept = record();
+    assert.notEqual(kept, 'none');
+    assert.equal(build().code, 0);
+    assert.equal(record(), kept, 'the rebuild used the record');
+    unlinkSync(path.join(ws, 'image'));
+    symlinkSync('other', path.join(ws, 'image'));
+    assert.equal(build().code, 0);
+    assert.equal(readFileSync(path.join(ws, 'other/bin/f'), 'utf8'), 'f', 'the directory the root leads to now is filled');
+  });
+});

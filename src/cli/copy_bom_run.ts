@@ -1,9 +1,9 @@
 // A copy_bom run: load -> collect -> resolve -> plan -> apply -> report, and its record.
-import path from 'node:path';
 import { Command, CommanderError } from '../vendor.js';
 import { applyPlan, describeOp } from '../apply.js';
 import { collectBoms } from '../bom/collect.js';
-import { Exit, UserError, type ExitCode } from '../errors.js';
+import { describeFsError, Exit, UserError, type ExitCode } from '../errors.js';
+import { realRoot } from '../fsops/jail.js';
 import { lockImage } from '../fsops/lock.js';
 import { log } from '../log.js';
 import { Progress } from '../progress.js';
@@ -58,7 +58,8 @@ export async function main(): Promise<ExitCode> {
   const opts = parse(process.argv);
   if (typeof opts === 'number') return opts;
   const { root } = opts;
-  if (path.resolve(root) === '/') throw new UserError(`refusing to use / as the image root (--root ${root})`, Exit.usage);
+  const rootAbs = realRootOf(root);
+  if (rootAbs === '/') throw new UserError(`refusing to use / as the image root (--root ${root})`, Exit.usage);
   warnIfNotEmpty(root);
 
   const clock = phases();
@@ -79,7 +80,7 @@ export async function main(): Promise<ExitCode> {
   progress.phase('analysing ELF files');
   const loaders = await loadLoaderConfig(opts.loaderConfig ?? (process.env.OCCLUM_ELF_LOADER_CONFIG || undefined), inputs);
   const cache = ElfCache.forImage(root);
-  const deps = await analyseDependencies(resolved, { rootAbs: path.resolve(root), loaders, cache, debug: log.debug });
+  const deps = await analyseDependencies(resolved, { rootAbs, loaders, cache, debug: log.debug });
   clock.mark('dependencies');
   progress.done();
   const plan = buildPlan(resolved, deps);
@@ -96,16 +97,16 @@ export async function main(): Promise<ExitCode> {
 
   const release = await lockImage(root, (pid, file) => log.warn(`waiting for copy_bom (pid ${pid}) to finish with ${root} (lock file ${file})`));
   try {
-    const stats = await applyPlan(plan, root, progress);
+    const stats = await applyPlan(plan, root, rootAbs, progress);
     clock.mark('copy');
     progress.phase('writing the manifest');
     const stored = readManifestText(manifestFile, false);
     const previous = stored?.manifest;
-    if (opts.delete) for (const p of removePaths(root, stalePaths(previous, from))) process.stdout.write(`removed ${shown(root, p.slice(1))}\n`);
+    if (opts.delete) for (const p of removePaths(rootAbs, stalePaths(previous, from))) process.stdout.write(`removed ${shown(root, p.slice(1))}\n`);
     const record = startRecord({ argv: process.argv.slice(2), inputs, analysis: cache.analysisInputs(), startedNs });
     cache.save(); // while the record's paths are stat'ed on the thread pool
-    const manifest = makeManifest(await scanImage(root, from, previous, stats.done, true));
-    record.image(root, manifest);
+    const manifest = makeManifest(await scanImage(rootAbs, from, previous, stats.done, true));
+    record.image(root, rootAbs, manifest);
     removeStaleTemps(manifestFile);
     const text = serialize(manifest);
     if (text !== stored?.text) writeAtomically(manifestFile, text);
@@ -119,6 +120,15 @@ export async function main(): Promise<ExitCode> {
   } finally {
     cache.save(); // after a failure too: what the files said still holds
     release();
+  }
+}
+
+/** The root's real path (UserError when it cannot be found: a loop, a file in the way). */
+function realRootOf(root: string): string {
+  try {
+    return realRoot(root);
+  } catch (e) {
+    throw new UserError(`cannot use ${root} as the image root: ${describeFsError(e)}`, Exit.createDir);
   }
 }
 

@@ -3,10 +3,27 @@
 // no link (from an earlier run, a copied tree or a BOM) can lead a write out of the root.
 // Synchronous system calls: a few per path, each answered from the dentry cache in
 // microseconds, where a promise round trip costs ten times more.
-import { lstatSync, mkdirSync, readlinkSync } from 'node:fs';
+import { lstatSync, mkdirSync, readlinkSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 
 const MAX_LINKS = 40; // as the kernel's MAXSYMLINKS
+
+/**
+ * The image root as the kernel finds it: the real path of its longest existing part, the rest
+ * appended. A root named through a symbolic link (`image -> /srv/img`) is that directory:
+ * copied into, listed and checked there (and refused when it is `/`).
+ */
+export function realRoot(root: string): string {
+  const rest: string[] = [];
+  for (let p = path.resolve(root); ; p = path.dirname(p)) {
+    try {
+      return path.join(realpathSync(p), ...rest.reverse());
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || p === '/') throw e;
+      rest.push(path.basename(p));
+    }
+  }
+}
 
 /** Like a failed system call: `code` and `path` as errno errors have them, for the same one-line report. */
 export class JailError extends Error {

@@ -62,7 +62,10 @@ export function checkDestinations(boms: readonly Bom[]): void {
     for (const t of bom.targets) {
       const target = imagePath(t.where, t.target);
       for (const m of t.mkdirs) imagePath(m.where, target, m.name);
-      for (const l of t.createlinks) imagePath(l.where, target, l.linkname);
+      for (const l of t.createlinks) {
+        // A link there would replace the root, and everything after it would be written where it points.
+        if (imagePath(l.where, target, l.linkname) === '') throw new UserError(`linkname ${JSON.stringify(l.linkname)} is the image root itself`, Exit.invalidBom, l.where);
+      }
       for (const s of t.copy) for (const f of s.files ?? []) if (f.rename !== undefined) imagePath(f.where, target, f.rename);
     }
     excludeMatcher(bom.excludes);

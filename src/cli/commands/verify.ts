@@ -1,5 +1,6 @@
 // `occlum-bom verify`: does the image still hold exactly what its manifest says?
 import type { Command } from 'commander';
+import { realRoot } from '../../fsops/jail.js';
 import { contentLine, digestOf, manifestPath, readManifest, scanImage, type Entry } from '../../manifest.js';
 
 export function register(program: Command): void {
@@ -14,7 +15,7 @@ export function register(program: Command): void {
 
 async function verify(opts: { root: string; manifest?: string }): Promise<void> {
   const manifest = readManifest(manifestPath(opts.root, opts.manifest), true)!;
-  const now = await scanImage(opts.root, new Map()); // no hash is trusted: every file is read again
+  const now = await scanImage(realRoot(opts.root), new Map()); // no hash is trusted: every file is read again
   const expected = new Map(manifest.entries.map((e) => [e.path, e]));
   const actual = new Map(now.map((e) => [e.path, e]));
   const lines: string[] = [];
