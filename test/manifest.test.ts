@@ -93,4 +93,29 @@ describe('the image manifest', () => {
       ['/', '/data', '/data/a', '/data/by-hand'],
     );
   });
+
+  it('a damaged manifest is written anew, but --delete stops before writing anything', () => {
+    const dir = instance(BOM);
+    const env = { ...process.env, OCCLUM_BOM_CACHE_DIR: path.join(dir, 'cache') };
+    assert.equal(copyBom(dir, ['-f', 'bom.yaml', '--root', 'image'], env).code, 0);
+    const manifest = path.join(dir, 'image.manifest.json');
+    writeFileSync(manifest, 'garbage');
+    writeFileSync(path.join(dir, 'src/c'), 'c');
+    writeFileSync(path.join(dir, 'bom.yaml'), BOM.replace('files: [a, b]', 'files: [a, b, c]'));
+    const del = copyBom(dir, ['-f', 'bom.yaml', '--root', 'image', '--delete'], env);
+    assert.equal(del.code, 253, del.stderr);
+    assert.match(del.stderr, /image\.manifest\.json is not a manifest of this tool/);
+    assert.equal(existsSync(path.join(dir, 'image/data/c')), false, 'nothing written');
+    const r = copyBom(dir, ['-f', 'bom.yaml', '--root', 'image'], env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /is not a manifest of this tool.*; it is written anew/);
+    assert.ok(JSON.parse(readFileSync(manifest, 'utf8')).entries.some((e: { path: string }) => e.path === '/data/c'));
+  });
+
+  it('a dry run writes nothing, not even the cache', () => {
+    const dir = instance(BOM);
+    const r = copyBom(dir, ['-f', 'bom.yaml', '--root', 'image', '--dry-run'], { ...process.env, OCCLUM_BOM_CACHE_DIR: path.join(dir, 'cache') });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual([existsSync(path.join(dir, 'image')), existsSync(path.join(dir, 'cache')), existsSync(path.join(dir, 'image.manifest.json'))], [false, false, false]);
+  });
 });

@@ -89,7 +89,6 @@ export async function main(): Promise<ExitCode> {
   const manifestFile = manifestPath(root, opts.manifest);
 
   if (opts.dryRun) {
-    cache.save();
     process.stdout.write(plan.ops.map((op) => `${describeOp(op, root)}\n`).join(''));
     if (opts.delete) for (const p of stalePaths(readManifest(manifestFile, false), from)) process.stdout.write(`rm ${shown(root, p.slice(1))}\n`);
     return printMissing(missingReport(deps.missing, deps.missing.length ? await namesAfterPlan(root, plan) : new Set()));
@@ -97,11 +96,11 @@ export async function main(): Promise<ExitCode> {
 
   const release = await lockImage(root, (pid, file) => log.warn(`waiting for copy_bom (pid ${pid}) to finish with ${root} (lock file ${file})`));
   try {
+    const stored = previousManifest(manifestFile, opts.delete === true); // before anything is written
+    const previous = stored?.manifest;
     const stats = await applyPlan(plan, root, rootAbs, progress);
     clock.mark('copy');
     progress.phase('writing the manifest');
-    const stored = readManifestText(manifestFile, false);
-    const previous = stored?.manifest;
     if (opts.delete) for (const p of removePaths(rootAbs, stalePaths(previous, from))) process.stdout.write(`removed ${shown(root, p.slice(1))}\n`);
     const record = startRecord({ argv: process.argv.slice(2), inputs, analysis: cache.analysisInputs(), startedNs });
     cache.save(); // while the record's paths are stat'ed on the thread pool
@@ -120,6 +119,20 @@ export async function main(): Promise<ExitCode> {
   } finally {
     cache.save(); // after a failure too: what the files said still holds
     release();
+  }
+}
+
+/**
+ * The manifest of the last run, read while holding the lock. A damaged one only costs its
+ * hashes (it is written anew), unless `--delete` needs it to know what the last run put there.
+ */
+function previousManifest(file: string, forDelete: boolean): ReturnType<typeof readManifestText> {
+  try {
+    return readManifestText(file, false);
+  } catch (e) {
+    if (forDelete || !(e instanceof UserError)) throw e;
+    log.warn(`${e.message}; it is written anew`);
+    return undefined;
   }
 }
 
