@@ -32,6 +32,11 @@ function fixture(): { src: string; outside: string } {
     'pkg/abs-file': { link: path.join(outside, 'file.txt') },
     'pkg/abs-dir': { link: path.join(outside, 'dir') },
     'pkg/empty-dir': null,
+    // Names like this tool's temporary files are sources like any other; and the longest names.
+    'pkg/.f.copy_bom.deadbeef.tmp': 'named like a leftover',
+    'pkg/.d.copy_bom.0000abcd.tmp/x': 'in a directory named like one',
+    [`pkg/${'n'.repeat(255)}`]: 'a name of 255 bytes',
+    [`pkg/${'l'.repeat(255)}`]: { link: 'a.txt' },
     sibling: 'sibling of pkg',
   });
   // Distinct, sub-microsecond mtimes on everything (rsync keeps nanoseconds).
@@ -43,7 +48,7 @@ function fixture(): { src: string; outside: string } {
   for (const rel of ['pkg/a.txt', 'pkg/run.sh', 'pkg/secret', 'pkg/m.pyc', 'pkg/sub/excluded-at-top', 'pkg/sub/only-dir', 'pkg/lib/a/b/shallow.txt']) stamp(rel);
   for (const rel of ['pkg/sub/safe', 'pkg/sub/climbs-to-sibling', 'pkg/abs-file']) stamp(rel, true);
   chmodSync(path.join(src, 'pkg/sub'), 0o750);
-  for (const rel of ['pkg/lib/a/b', 'pkg/lib/a', 'pkg/lib', 'pkg/sub', 'pkg/empty-dir', 'pkg']) stamp(rel);
+  for (const rel of ['pkg/lib/a/b', 'pkg/lib/a', 'pkg/lib', 'pkg/sub', 'pkg/empty-dir', 'pkg/.d.copy_bom.0000abcd.tmp', 'pkg']) stamp(rel);
   // rsync leaves the copy time on a directory whose source changed within the current
   // second (a race guard, not a rule we reproduce): keep every source in the past.
   for (const rel of ['dir', 'file.txt']) utimesSync(path.join(outside, rel), 1_400_000_000, 1_400_000_000.5);

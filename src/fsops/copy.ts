@@ -54,11 +54,15 @@ export const newStats = (repeated: Iterable<string> = []): CopyStats => ({
   shared: new Map(Array.from(repeated, (id) => [id, null])),
 });
 
-/** `.<name>.copy_bom.<8 hex>.tmp` beside the destination: distinctive, so leftovers of a killed run can be recognised. */
+/**
+ * `.<name>.copy_bom.<8 hex>.tmp` beside the destination: distinctive, so leftovers of a killed
+ * run can be recognised. `~` stands for a name too long to fit (names have 255 bytes at most).
+ */
 let tempCounter = randomBytes(4).readUInt32BE();
 function tempName(dest: string): string {
   tempCounter = (tempCounter + 1) >>> 0;
-  return path.join(path.dirname(dest), `.${path.basename(dest)}.copy_bom.${tempCounter.toString(16).padStart(8, '0')}.tmp`);
+  const name = path.basename(dest);
+  return path.join(path.dirname(dest), `.${Buffer.byteLength(name) > 200 ? '~' : name}.copy_bom.${tempCounter.toString(16).padStart(8, '0')}.tmp`);
 }
 
 export const LEFTOVER = /^\..+\.copy_bom\.[0-9a-f]{8}\.tmp$/;
