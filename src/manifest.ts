@@ -124,8 +124,8 @@ export async function scanImage(
     let removed = false;
     for (const d of readdirSync(host, { withFileTypes: true })) {
       const name = d.name;
-      // A temporary file of a killed run: a regular file by that kind of name that this run did not put there.
-      if (removeLeftovers && d.isFile() && LEFTOVER.test(name) && !from.has(rel === '/' ? `/${name}` : `${rel}/${name}`)) {
+      // A temporary file or link of a killed run: by that kind of name, not a directory, not put there by this run.
+      if (removeLeftovers && (d.isFile() || d.isSymbolicLink()) && LEFTOVER.test(name) && !from.has(rel === '/' ? `/${name}` : `${rel}/${name}`)) {
         unlinkSync(path.join(host, name));
         removed = true;
       } else {
