@@ -195,7 +195,15 @@ export function readManifestText(file: string, required: boolean): { manifest: M
 function parseManifest(text: string, file: string): Manifest {
   try {
     const m = JSON.parse(text) as Manifest;
-    if (m.version !== MANIFEST_VERSION || !Array.isArray(m.entries)) throw new Error(`not a version ${MANIFEST_VERSION} manifest`);
+    if (m?.version !== MANIFEST_VERSION || !Array.isArray(m.entries)) throw new Error(`not a version ${MANIFEST_VERSION} manifest`);
+    m.entries.forEach((e, i) => {
+      // What --delete would remove and scanImage compares: absolute, normalised image paths only.
+      const p = (e as Partial<Entry> | null)?.path;
+      if (typeof p !== 'string' || !p.startsWith('/') || path.posix.normalize(p) !== p || (p !== '/' && p.endsWith('/')) || p.includes('\0')) {
+        throw new Error(`entry ${i + 1}: ${JSON.stringify(p ?? e)} is not an absolute, normalised image path`);
+      }
+      if (e.type !== 'dir' && e.type !== 'file' && e.type !== 'link') throw new Error(`entry ${i + 1} (${p}): unknown type ${JSON.stringify(e.type)}`);
+    });
     return m;
   } catch (e) {
     throw new UserError(`${file} is not a manifest of this tool: ${(e as Error).message}`, Exit.invalidBom);

@@ -11,18 +11,22 @@ export function stalePaths(previous: Manifest | undefined, current: ReadonlyMap<
   const keep = new Set<string>(['/']);
   for (const p of current.keys()) for (let d = p; d !== '/'; d = path.posix.dirname(d)) keep.add(d);
   return previous.entries
-    .filter((e) => e.from !== null && e.from !== 'parent' && !keep.has(e.path) && path.posix.normalize(e.path) === e.path && e.path.startsWith('/'))
+    .filter((e) => e.from !== null && e.from !== 'parent' && !keep.has(e.path)) // paths checked when the manifest was read
     .map((e) => e.path)
     .sort((a, b) => (a < b ? 1 : a > b ? -1 : 0));
 }
 
-/** Remove them from the image; returns what was removed (a directory that still holds other files stays). */
-export function removePaths(root: string, paths: readonly string[]): string[] {
+/**
+ * Remove them from the image; returns what was removed (a directory that still holds other
+ * files stays). `written`: host paths this run wrote, under whatever image path (a link in the
+ * image can lead two image paths to one file): those stay.
+ */
+export function removePaths(root: string, paths: readonly string[], written: { has(host: string): boolean }): string[] {
   const rootAbs = path.resolve(root);
   const removed: string[] = [];
   for (const p of paths) {
     const host = path.join(rootAbs, p);
-    if (!realDirsUpTo(rootAbs, path.dirname(host))) continue;
+    if (written.has(host) || !realDirsUpTo(rootAbs, path.dirname(host))) continue;
     const st = lstatSync(host, { throwIfNoEntry: false });
     if (!st) continue;
     if (st.isDirectory()) {

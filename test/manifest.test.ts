@@ -112,6 +112,36 @@ describe('the image manifest', () => {
     assert.ok(JSON.parse(readFileSync(manifest, 'utf8')).entries.some((e: { path: string }) => e.path === '/data/c'));
   });
 
+  it('--delete keeps a file this run wrote through a link in the image', () => {
+    const dir = instance('targets:\n  - target: /real\n    copy:\n      - from: src\n        files: [a]\n');
+    assert.equal(copyBom(dir, ['-f', 'bom.yaml', '--root', 'image']).code, 0);
+    writeFileSync(
+      path.join(dir, 'bom.yaml'),
+      'targets:\n  - target: /\n    createlinks:\n      - {src: /real, linkname: abs}\n  - target: /abs\n    copy:\n      - from: src\n        files: [a]\n',
+    );
+    const r = copyBom(dir, ['-f', 'bom.yaml', '--root', 'image', '--delete']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stdout, /removed/);
+    assert.equal(readFileSync(path.join(dir, 'image/real/a'), 'utf8'), 'a');
+  });
+
+  it('a manifest edited into paths that are not image paths is damaged: --delete stops, a plain run writes it anew', () => {
+    for (const bad of ['"/data/"', '"/data/../x"', '"data/a"', '1', 'null', '"/a\\u0000b"']) {
+      const dir = instance(BOM);
+      assert.equal(copyBom(dir, ['-f', 'bom.yaml', '--root', 'image']).code, 0);
+      const manifest = path.join(dir, 'image.manifest.json');
+      const m = JSON.parse(readFileSync(manifest, 'utf8'));
+      m.entries.push(bad === 'null' ? null : { path: JSON.parse(bad), type: 'dir', mode: '0755', from: m.entries[1].from });
+      writeFileSync(manifest, JSON.stringify(m));
+      const del = copyBom(dir, ['-f', 'bom.yaml', '--root', 'image', '--delete']);
+      assert.equal(del.code, 253, `${bad}: ${del.stderr}`);
+      assert.match(del.stderr, /is not a manifest of this tool: entry \d+/);
+      const r = copyBom(dir, ['-f', 'bom.yaml', '--root', 'image']);
+      assert.equal(r.code, 0, `${bad}: ${r.stderr}`);
+      assert.equal(run('occlum-bom', ['verify', '--root', path.join(dir, 'image')]).code, 0);
+    }
+  });
+
   it('a dry run writes nothing, not even the cache', () => {
     const dir = instance(BOM);
     const r = copyBom(dir, ['-f', 'bom.yaml', '--root', 'image', '--dry-run'], { ...process.env, OCCLUM_BOM_CACHE_DIR: path.join(dir, 'cache') });

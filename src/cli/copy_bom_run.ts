@@ -101,7 +101,7 @@ export async function main(): Promise<ExitCode> {
     const stats = await applyPlan(plan, root, rootAbs, progress);
     clock.mark('copy');
     progress.phase('writing the manifest');
-    if (opts.delete) for (const p of removePaths(rootAbs, stalePaths(previous, from))) process.stdout.write(`removed ${shown(root, p.slice(1))}\n`);
+    if (opts.delete) for (const p of removePaths(rootAbs, stalePaths(previous, from), stats.done)) process.stdout.write(`removed ${shown(root, p.slice(1))}\n`);
     const record = startRecord({ argv: process.argv.slice(2), inputs, analysis: cache.analysisInputs(), startedNs });
     cache.save(); // while the record's paths are stat'ed on the thread pool
     const manifest = makeManifest(await scanImage(rootAbs, from, previous, stats.done, true));
