@@ -336,6 +336,20 @@ describe('the image root is a jail', () => {
     assert.equal(existsSync(`/tmp/occlum-bom-never-${process.pid}`), false);
   });
 
+  it('stops before writing at a name that is not UTF-8, instead of copying another file in its place', () => {
+    for (const make of ['name', 'link target'] as const) {
+      const inst = instance('targets:\n  - target: /t\n    copy:\n      - dirs: [d]\n');
+      writeTree(inst.dir, { 'd/ok': 'ok', 'd/a\uFFFD': 'the file whose name the bad one would be read as' });
+      const bad = Buffer.concat([Buffer.from(path.join(inst.dir, 'd/a')), Buffer.from([0xff])]);
+      if (make === 'name') writeFileSync(bad, 'bad');
+      else symlinkSync(Buffer.from([0x78, 0xfe]), path.join(inst.dir, 'd/link'));
+      const r = inst.run();
+      assert.equal(r.code, 250, r.stderr);
+      assert.match(r.stderr, make === 'name' ? /d\/a\\xff is not UTF-8/ : /the target of .*: x\\xfe is not UTF-8/);
+      assert.equal(existsSync(inst.image), false, 'nothing written');
+    }
+  });
+
   it('names the path in the way when a directory cannot be made', () => {
     const inst = instance('targets:\n  - target: /a/b\n');
     writeTree(inst.image, { a: 'a file' });

@@ -63,6 +63,17 @@ export function unsafeSymlink(target: string, name: string): boolean {
   return depth < 0;
 }
 
+/**
+ * Names are handled as text: a name whose bytes are not UTF-8 would be read back as another
+ * name (U+FFFD in place of each bad byte), so the scan stops at it rather than copy the wrong
+ * file or none.
+ */
+function utf8Only(raw: Buffer, what: string): void {
+  if (Buffer.from(raw.toString('utf8')).equals(raw)) return;
+  const shown = [...raw].map((b) => (b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('');
+  throw new Error(`${what}${shown} is not UTF-8, and copy_bom copies only names that are: rename it`);
+}
+
 export interface ScanResult {
   entries: TreeEntry[];
   warnings: string[];
@@ -86,7 +97,9 @@ export async function scanTree(source: string, exclude: ExcludeMatcher, inputs?:
   const walkDir = (hostDir: string, rel: string, st: BigIntStats) => {
     const id = `${st.dev}:${st.ino}`;
     walking.add(id);
-    for (const name of readdirSync(hostDir).sort()) {
+    const names = readdirSync(hostDir);
+    if (names.some((n) => n.includes('\uFFFD'))) for (const raw of readdirSync(hostDir, { encoding: 'buffer' })) utf8Only(raw, `${hostDir}/`);
+    for (const name of names.sort()) {
       const host = path.join(hostDir, name);
       visit(host, rel ? `${rel}/${name}` : name, look('L', host));
     }
@@ -96,6 +109,7 @@ export async function scanTree(source: string, exclude: ExcludeMatcher, inputs?:
   const visit = (host: string, rel: string, st: BigIntStats) => {
     if (st.isSymbolicLink()) {
       const target = readlinkSync(host);
+      if (target.includes('\uFFFD')) utf8Only(readlinkSync(host, { encoding: 'buffer' }), `the target of ${host}: `);
       if (!unsafeSymlink(target, rel)) {
         if (!exclude(rel, false)) entries.push({ rel, kind: 'link', src: host, target, ...metaOf(st) });
         return;
