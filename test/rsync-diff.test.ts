@@ -29,6 +29,11 @@ function fixture(): { src: string; outside: string } {
     'pkg/sub/safe': { link: '../a.txt' },
     'pkg/sub/climbs-to-sibling': { link: '../../sibling' },
     'pkg/sub/dangling-but-safe': { link: 'nothing-here' },
+    // Unsafe for rsync 3.4.0 on (a `..` after the start, a last `/..`): their referents are copied.
+    'pkg/sub/dotdot-inside': { link: '../sub/../a.txt' },
+    'pkg/sub/dot-then-dotdot': { link: './../a.txt' },
+    'pkg/sub/ends-in-dotdot': { link: '../lib/a/b/..' },
+    'pkg/sub/leading-dotdots': { link: '..//../pkg/a.txt' },
     'pkg/abs-file': { link: path.join(outside, 'file.txt') },
     'pkg/abs-dir': { link: path.join(outside, 'dir') },
     'pkg/empty-dir': null,

@@ -38,12 +38,17 @@ export function fileMetaOf(st: BigIntStats): Meta {
 }
 
 /**
- * rsync's unsafe_symlink(): a link is unsafe when it is absolute or empty, or when its
- * `..` steps climb above the top of the transfer, counting from the link's own
- * directory (`name` is the link's path relative to the transfer root).
+ * rsync's unsafe_symlink(): a link is unsafe when it is absolute or empty, when it has a `..`
+ * other than in a run at its start or ends in `/..` (rsync 3.4.0 on, CVE-2024-12088: `a/../x`
+ * leaves the tree once `a` is replaced by a link), or when its `..` steps climb above the top
+ * of the transfer, counting from the link's own directory (`name` is the link's path relative
+ * to the transfer root).
  */
 export function unsafeSymlink(target: string, name: string): boolean {
   if (target === '' || target.startsWith('/')) return true;
+  let rest = target;
+  while (rest.startsWith('../')) rest = rest.slice(3).replace(/^\/+/, '');
+  if (rest.includes('/../') || (target.length > 3 && target.endsWith('/..'))) return true;
   let depth = 0;
   const nameParts = name.split('/').filter((p) => p !== '');
   for (const part of nameParts.slice(0, -1)) {
