@@ -350,6 +350,22 @@ describe('the image root is a jail', () => {
     }
   });
 
+  it('expands `.` and `..` after a wildcard as bash does, not folded into the pattern first', () => {
+    const cases: [string, number, string[]][] = [
+      ['dirs: ["nomatch*/.."]', 250, []],
+      ['files: ["sub/zz*/../a"]', 254, []],
+      ['dirs: ["sub/*/.."]', 0, ['a', 'x', 'x/y']],
+      ['dirs: ["s*/."]', 0, ['a', 'x', 'x/y']],
+    ];
+    for (const [entry, code, image] of cases) {
+      const inst = instance(`targets:\n  - target: /t\n    copy:\n      - ${entry}\n`);
+      writeTree(inst.dir, { 'sub/a': 'a', 'sub/x/y': 'y' });
+      const r = inst.run();
+      assert.equal(r.code, code, `${entry}: ${r.stderr}`);
+      assert.deepEqual(existsSync(path.join(inst.image, 't')) ? Object.keys(readTree(path.join(inst.image, 't'))).sort() : [], image, entry);
+    }
+  });
+
   it('names the path in the way when a directory cannot be made', () => {
     const inst = instance('targets:\n  - target: /a/b\n');
     writeTree(inst.image, { a: 'a file' });

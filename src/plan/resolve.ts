@@ -127,7 +127,8 @@ export async function resolveBom(bom: Bom, ctx: ResolveContext): Promise<Resolve
 /** A glob is expanded unless a file with that very name exists (names may contain `[`). */
 async function expand(pattern: string, want: 'file' | 'dir', entry: Name & { optional: boolean }, ctx: ResolveContext): Promise<string[]> {
   if (!hasGlobMagic(pattern) || (await exists(pattern, ctx.inputs))) return [pattern];
-  const absolute = pattern.startsWith('/') ? pattern : path.resolve(pattern) + (pattern.endsWith('/') ? '/' : '');
+  // Made absolute, not normalised: `x*/..` is the parent of each match (none if nothing matches), as in bash.
+  const absolute = pattern.startsWith('/') ? pattern : `${process.cwd().replace(/\/$/, '')}/${pattern}`;
   const matches = await expandGlob(absolute, want, ctx.inputs);
   if (matches.length === 0) {
     if (entry.optional) ctx.note(`${entry.name}: no match, skipped (optional)`);
