@@ -207,8 +207,9 @@ export function startRecord(run: { argv: readonly string[]; inputs: Inputs; anal
     // The image as the manifest lists it, stat'ed on the thread pool while the manifest is written.
     image: (root, rootAbs, manifest) => {
       if (!inputs) return;
-      // The root as named, and where it leads: a link re-pointed elsewhere is a change.
-      const paths: [Kind, string][] = [['L', path.resolve(root)], ['S', path.resolve(root)]];
+      // The root as named (not normalised: `sym/..` is the kernel's), and where it leads: a link re-pointed elsewhere is a change.
+      const named = root.startsWith('/') ? root : `${process.cwd()}/${root}`;
+      const paths: [Kind, string][] = [['L', named], ['S', named]];
       for (const e of manifest.entries) {
         const host = e.path === '/' ? rootAbs : rootAbs + e.path; // manifest paths are normalised and absolute
         paths.push(['L', host]);

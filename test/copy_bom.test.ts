@@ -327,6 +327,19 @@ describe('the image root is a jail', () => {
     assert.equal(verify.code, 0, verify.stdout + verify.stderr);
   });
 
+  it('takes the root and its parent as the kernel does: sym/../image is beside what sym points to', () => {
+    const inst = instance('targets:\n  - target: /\n    copy:\n      - files: [f]\n');
+    writeTree(inst.dir, { 'elsewhere/d/.keep': '', 'elsewhere/f': 'from elsewhere', f: 'from the instance' });
+    symlinkSync('elsewhere/d', path.join(inst.dir, 'sym'));
+    const r = copyBom(inst.dir, ['-f', 'bom.yaml', '--root', 'sym/../image']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(readFileSync(path.join(inst.dir, 'elsewhere/image/f'), 'utf8'), 'from elsewhere');
+    assert.equal(existsSync(inst.image), false);
+    const dot = copyBom(inst.dir, ['-f', 'bom.yaml', '--root', 'image/.']);
+    assert.equal(dot.code, 0, dot.stderr);
+    assert.equal(readFileSync(path.join(inst.image, 'f'), 'utf8'), 'from the instance');
+  });
+
   it('refuses a root that is / through a link, writing nothing', () => {
     const inst = instance(`targets:\n  - target: /tmp/occlum-bom-never-${process.pid}\n`);
     symlinkSync('/', inst.image);

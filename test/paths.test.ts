@@ -5,6 +5,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { resolved } from '../src/plan/paths.ts';
 import { earlierThan, splitNs } from '../src/fsops/times.ts';
+import { parentOf } from '../src/plan/resolve.ts';
 
 describe('resolved', () => {
   it('gives what path.resolve gives, for every path made of awkward parts', () => {
@@ -44,5 +45,24 @@ describe('earlierThan', () => {
       }
     }
     assert.ok(checked > 100);
+  });
+});
+
+describe('parentOf (where relative sources are found)', () => {
+  it('is the parent as upstream reads the root: `.` and empty parts dropped, `..` kept', () => {
+    const cases: [string, string][] = [
+      ['image', '.'],
+      ['image/', '.'],
+      ['image/.', '.'],
+      ['./image', '.'],
+      ['a/image', 'a'],
+      ['a//image/./', 'a'],
+      ['sym/../image', 'sym/..'],
+      ['/srv/image', '/srv'],
+      ['/image', '/'],
+      ['//image/.', '/'],
+      ['../image', '..'],
+    ];
+    for (const [root, parent] of cases) assert.equal(parentOf(root), parent, root);
   });
 });

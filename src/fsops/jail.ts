@@ -11,15 +11,16 @@ const MAX_LINKS = 40; // as the kernel's MAXSYMLINKS
 /**
  * The image root as the kernel finds it: the real path of its longest existing part, the rest
  * appended. A root named through a symbolic link (`image -> /srv/img`) is that directory:
- * copied into, listed and checked there (and refused when it is `/`).
+ * copied into, listed and checked there (and refused when it is `/`); `sym/../image` is
+ * where the kernel takes `sym/..` to be, not `image`.
  */
 export function realRoot(root: string): string {
   const rest: string[] = [];
-  for (let p = path.resolve(root); ; p = path.dirname(p)) {
+  for (let p = root || '.'; ; p = path.dirname(p)) {
     try {
-      return path.join(realpathSync(p), ...rest.reverse());
+      return path.join(realpathSync.native(p), ...rest.reverse());
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || p === '/') throw e;
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || p === '/' || p === '.') throw e;
       rest.push(path.basename(p));
     }
   }

@@ -1,7 +1,6 @@
 // Read-only half of planning: find every source on the host (globs expanded, files
 // stat'ed, hashes checked, directory trees scanned) before anything is written.
 import { stat } from 'node:fs/promises';
-import path from 'node:path';
 import type { Bom, FileEntry, Name } from '../bom/load.js';
 import { expandGlob, hasGlobMagic } from '../bom/glob.js';
 import { describeFsError, Exit, UserError, type Where } from '../errors.js';
@@ -84,9 +83,19 @@ function excludeMatcher(excludes: readonly Name[]): ExcludeMatcher {
   return compileExcludes(excludes.map((e) => e.name));
 }
 
+/**
+ * The parent of the root as upstream's Path::parent gives it: empty and `.` parts do not
+ * count, `..` does (`image/.` is in `.`, `sym/../image` in `sym/..`, as the kernel reads it).
+ */
+export function parentOf(root: string): string {
+  const parts = root.split('/').filter((p, i) => (p !== '' && p !== '.') || (i === 0 && p === ''));
+  if (parts[0] === '') return parts.length <= 2 ? '/' : parts.slice(0, -1).join('/');
+  return parts.length <= 1 ? '.' : parts.slice(0, -1).join('/');
+}
+
 export async function resolveBom(bom: Bom, ctx: ResolveContext): Promise<ResolvedBom> {
   // Relative sources are relative to the parent of the image root (upstream's rule).
-  const workspace = path.dirname(ctx.root.replace(/\/+$/, '') || '/');
+  const workspace = parentOf(ctx.root);
   const exclude = excludeMatcher(bom.excludes);
   const out: ResolvedBom = { bom, mkdirs: [], links: [], trees: [], files: [] };
 
