@@ -142,10 +142,10 @@ describe('the image manifest', () => {
     }
   });
 
-  it('a dry run writes nothing, not even the cache', () => {
+  it('a dry run writes nothing in the image or beside it', () => {
     const dir = instance(BOM);
     const r = copyBom(dir, ['-f', 'bom.yaml', '--root', 'image', '--dry-run'], { ...process.env, OCCLUM_BOM_CACHE_DIR: path.join(dir, 'cache') });
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual([existsSync(path.join(dir, 'image')), existsSync(path.join(dir, 'cache')), existsSync(path.join(dir, 'image.manifest.json'))], [false, false, false]);
+    assert.deepEqual([existsSync(path.join(dir, 'image')), existsSync(path.join(dir, 'image.manifest.json')), existsSync(path.join(dir, 'image.lock'))], [false, false, false]);
   });
 });

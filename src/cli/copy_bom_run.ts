@@ -89,6 +89,7 @@ export async function main(): Promise<ExitCode> {
   const manifestFile = manifestPath(root, opts.manifest);
 
   if (opts.dryRun) {
+    cache.save(); // what the ELF files said: the run after it reads none of them again
     process.stdout.write(plan.ops.map((op) => `${describeOp(op, root)}\n`).join(''));
     if (opts.delete) for (const p of stalePaths(readManifest(manifestFile, false), from)) process.stdout.write(`rm ${shown(root, p.slice(1))}\n`);
     return printMissing(missingReport(deps.missing, deps.missing.length ? await namesAfterPlan(root, plan) : new Set()));
