@@ -86,9 +86,9 @@ export interface ScanResult {
 
 /**
  * `source` is the directory named in the BOM. With a trailing slash (or a last part `.` or
- * `..`) its contents go into the destination (and the directory's own mode and mtime go onto it, as rsync's
- * "." entry); without, the directory itself is the one entry at the top. `inputs` gets
- * every path looked at.
+ * `..`) its contents go into the destination (and the directory's own mode and mtime go onto
+ * it, as rsync's "." entry); without, the directory itself is the one entry at the top.
+ * `inputs` gets every path looked at.
  */
 export async function scanTree(source: string, exclude: ExcludeMatcher, inputs?: Inputs): Promise<ScanResult> {
   const entries: TreeEntry[] = [];
