@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { lstatSync, readdirSync, readFileSync, readlinkSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { Exit, formatWhere, UserError } from './errors.js';
+import { log } from './log.js';
 import { LEFTOVER, type FileState } from './fsops/copy.js';
 import { hashFile } from './fsops/hash.js';
 import { setMtime } from './fsops/times.js';
@@ -122,8 +123,14 @@ export async function scanImage(
     entries.push(entry);
     if (entry.type !== 'dir') return;
     let removed = false;
-    for (const d of readdirSync(host, { withFileTypes: true })) {
+    const names = readdirSync(host, { withFileTypes: true });
+    const unnamed = names.some((d) => d.name.includes('\uFFFD')) ? notUtf8(host) : undefined;
+    for (const d of names) {
       const name = d.name;
+      if (unnamed?.has(name)) {
+        log.warn(`${host}: a name in it is not UTF-8 (read as ${JSON.stringify(name)}): not in the manifest`);
+        continue;
+      }
       // A temporary file or link of a killed run: by that kind of name, not a directory, not put there by this run.
       if (removeLeftovers && (d.isFile() || d.isSymbolicLink()) && LEFTOVER.test(name) && !from.has(rel === '/' ? `/${name}` : `${rel}/${name}`)) {
         unlinkSync(path.join(host, name));
@@ -155,6 +162,13 @@ export async function scanImage(
     h.entry.sha256 = await hashFile(h.host);
   });
   return entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/** Names in `dir` that are not UTF-8, as Node reads them (U+FFFD for each bad byte): no JSON string holds them. */
+function notUtf8(dir: string): Set<string> {
+  const out = new Set<string>();
+  for (const raw of readdirSync(dir, { encoding: 'buffer' })) if (!Buffer.from(raw.toString('utf8')).equals(raw)) out.add(raw.toString('utf8'));
+  return out;
 }
 
 /** The content of an entry, as the digest and `verify` compare it (not provenance, not times). */

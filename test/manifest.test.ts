@@ -142,6 +142,18 @@ describe('the image manifest', () => {
     }
   });
 
+  it('leaves out of the manifest, with a warning, a name in the image that is not UTF-8', () => {
+    const dir = instance(BOM);
+    assert.equal(copyBom(dir, ['-f', 'bom.yaml', '--root', 'image']).code, 0);
+    writeFileSync(Buffer.concat([Buffer.from(path.join(dir, 'image/data/by-hand-')), Buffer.from([0xff])]), 'x');
+    const r = copyBom(dir, ['-f', 'bom.yaml', '--root', 'image']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /a name in it is not UTF-8 .*: not in the manifest/);
+    const paths = JSON.parse(readFileSync(path.join(dir, 'image.manifest.json'), 'utf8')).entries.map((e: { path: string }) => e.path);
+    assert.ok(!paths.some((p: string) => p.includes('by-hand')), paths.join(' '));
+    assert.equal(run('occlum-bom', ['verify', '--root', path.join(dir, 'image')]).code, 0);
+  });
+
   it('a dry run writes nothing in the image or beside it', () => {
     const dir = instance(BOM);
     const r = copyBom(dir, ['-f', 'bom.yaml', '--root', 'image', '--dry-run'], { ...process.env, OCCLUM_BOM_CACHE_DIR: path.join(dir, 'cache') });
