@@ -2,6 +2,7 @@
 // link target (links) and provenance (the BOM line, or the ELF and the rule that pulled it in).
 // Sorted by path, so two identical builds give byte-identical manifests; the digest is a
 // hash over the content part of the entries only (not provenance, not times).
+import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { lstatSync, readdirSync, readFileSync, readlinkSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
@@ -167,7 +168,7 @@ export async function scanImage(
 /** Names in `dir` that are not UTF-8, as Node reads them (U+FFFD for each bad byte): no JSON string holds them. */
 function notUtf8(dir: string): Set<string> {
   const out = new Set<string>();
-  for (const raw of readdirSync(dir, { encoding: 'buffer' })) if (!Buffer.from(raw.toString('utf8')).equals(raw)) out.add(raw.toString('utf8'));
+  for (const raw of readdirSync(dir, { encoding: 'buffer' })) if (!isUtf8(raw)) out.add(raw.toString('utf8'));
   return out;
 }
 

@@ -3,6 +3,7 @@
 // Synchronous on purpose: a walk is thousands of metadata calls that the page cache
 // answers in microseconds, where each promise round trip costs ten times the call.
 import { lstatSync, readdirSync, readlinkSync, statSync, type BigIntStats } from 'node:fs';
+import { isUtf8 } from 'node:buffer';
 import path from 'node:path';
 import { identity } from '../elf/cache.js';
 import type { ExcludeMatcher } from './exclude.js';
@@ -74,7 +75,7 @@ export function unsafeSymlink(target: string, name: string): boolean {
  * file or none.
  */
 function utf8Only(raw: Buffer, what: string): void {
-  if (Buffer.from(raw.toString('utf8')).equals(raw)) return;
+  if (isUtf8(raw)) return;
   const shown = [...raw].map((b) => (b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('');
   throw new Error(`${what}${shown} is not UTF-8, and copy_bom copies only names that are: rename it`);
 }
