@@ -27,7 +27,7 @@ import { writeAtomically } from './output.js';
 import { earlierThan, splitNs } from './fsops/times.js';
 import { inParts } from './pool.js';
 
-const VERSION = 1;
+const VERSION = 2; // 2: the root as named is recorded too
 /** Check this many parts of the paths at once (half the sources, half the image; and the manifest file). */
 const PARTS = 4;
 
@@ -140,7 +140,6 @@ export function stateOf(kind: Kind, p: string): string {
   }
 }
 
-
 /** The ELF cache's state of a path (src/elf/cache.ts statState) from a line of ours. */
 function analysisState(state: string): string {
   if (state.startsWith('missing:')) return state;
@@ -176,8 +175,9 @@ function partsOf(entries: readonly (readonly [Kind, string])[], count: number): 
 
 /**
  * Start the record of a run whose copies are done: what it read is stat'ed on the thread pool
- * while the manifest is made; `image` stats the image as the manifest lists it while the
- * manifest is written, `finish` adds the manifest file and keeps the record. `analysis`: every path the dependency analysis looked at, with the state it saw
+ * while the manifest is made; `image` stats the root and the image as the manifest lists it
+ * while the manifest is written, `finish` adds the manifest file and keeps the record.
+ * `analysis`: every path the dependency analysis looked at, with the state it saw
  * (src/elf/cache.ts), or null when the analysis was not kept. Nothing is kept when a source may
  * have changed since it was read (see the top of this file); a failure only costs the next run
  * its shortcut.
