@@ -2,7 +2,6 @@
 // link target (links) and provenance (the BOM line, or the ELF and the rule that pulled it in).
 // Sorted by path, so two identical builds give byte-identical manifests; the digest is a
 // hash over the content part of the entries only (not provenance, not times).
-import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { lstatSync, readdirSync, readFileSync, readlinkSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
@@ -10,6 +9,7 @@ import { Exit, formatWhere, UserError } from './errors.js';
 import { log } from './log.js';
 import { LEFTOVER, type FileState } from './fsops/copy.js';
 import { hashFile } from './fsops/hash.js';
+import { namesNotUtf8 } from './fsops/tree.js';
 import { setMtime } from './fsops/times.js';
 import { mapLimit } from './pool.js';
 import type { Plan } from './plan/plan.js';
@@ -88,10 +88,11 @@ function decimalSeconds(ns: bigint): string {
 const octal = (mode: number) => (mode & 0o7777).toString(8).padStart(4, '0');
 
 /**
- * Read the image as it is now (`root`: its real path, fsops/jail.ts realRoot). A file this run wrote or checked is as the run left it
- * (`done`, by host path: no lstat again), a file it wrote has the hash taken as it was
- * written; another keeps the hash in `previous` when its size and mtime are unchanged (the
- * same trust as the quick check that decided not to copy it); the rest are read.
+ * Read the image as it is now (`root`: its real path, fsops/jail.ts realRoot). A file this run
+ * wrote or checked is as the run left it (`done`, by host path: no lstat again), a file it
+ * wrote has the hash taken as it was written; another keeps the hash in `previous` when its
+ * size and mtime are unchanged (the same trust as the quick check that decided not to copy
+ * it); the rest are read.
  */
 export async function scanImage(
   root: string,
@@ -125,20 +126,23 @@ export async function scanImage(
     if (entry.type !== 'dir') return;
     let removed = false;
     const names = readdirSync(host, { withFileTypes: true });
-    const unnamed = names.some((d) => d.name.includes('\uFFFD')) ? notUtf8(host) : undefined;
+    // No JSON string holds a name that is not UTF-8.
+    const bad = namesNotUtf8(host, names);
+    const unnamed = bad.length ? new Set(bad.map((raw) => raw.toString('utf8'))) : undefined;
     for (const d of names) {
       const name = d.name;
       if (unnamed?.has(name)) {
         log.warn(`${host}: a name in it is not UTF-8 (read as ${JSON.stringify(name)}): not in the manifest`);
         continue;
       }
+      const child = `${host}/${name}`; // a name from readdir below a resolved path: path.join would change nothing
+      const childRel = rel === '/' ? `/${name}` : `${rel}/${name}`;
       // A temporary file or link of a killed run: by that kind of name, not a directory, not put there by this run.
-      if (removeLeftovers && (d.isFile() || d.isSymbolicLink()) && LEFTOVER.test(name) && !from.has(rel === '/' ? `/${name}` : `${rel}/${name}`)) {
-        unlinkSync(path.join(host, name));
+      if (removeLeftovers && (d.isFile() || d.isSymbolicLink()) && LEFTOVER.test(name) && !from.has(childRel)) {
+        unlinkSync(child);
         removed = true;
       } else {
-        const child = `${host}/${name}`; // a name from readdir below a resolved path: path.join would change nothing
-        walk(child, rel === '/' ? `/${name}` : `${rel}/${name}`, d.isFile() ? done?.get(child) : undefined);
+        walk(child, childRel, d.isFile() ? done?.get(child) : undefined);
       }
     }
     // The removal touched the directory: give it back the mtime the copy had set.
@@ -163,13 +167,6 @@ export async function scanImage(
     h.entry.sha256 = await hashFile(h.host);
   });
   return entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-}
-
-/** Names in `dir` that are not UTF-8, as Node reads them (U+FFFD for each bad byte): no JSON string holds them. */
-function notUtf8(dir: string): Set<string> {
-  const out = new Set<string>();
-  for (const raw of readdirSync(dir, { encoding: 'buffer' })) if (!isUtf8(raw)) out.add(raw.toString('utf8'));
-  return out;
 }
 
 /** The content of an entry, as the digest and `verify` compare it (not provenance, not times). */

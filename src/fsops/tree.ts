@@ -2,7 +2,7 @@
 // before anything is written: the entries to create, with their metadata.
 // Synchronous on purpose: a walk is thousands of metadata calls that the page cache
 // answers in microseconds, where each promise round trip costs ten times the call.
-import { lstatSync, readdirSync, readlinkSync, statSync, type BigIntStats } from 'node:fs';
+import { lstatSync, readdirSync, readlinkSync, statSync, type BigIntStats, type Dirent } from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import path from 'node:path';
 import { identity } from '../elf/cache.js';
@@ -70,14 +70,19 @@ export function unsafeSymlink(target: string, name: string): boolean {
 }
 
 /**
- * Names are handled as text: a name whose bytes are not UTF-8 would be read back as another
- * name (U+FFFD in place of each bad byte), so the scan stops at it rather than copy the wrong
- * file or none.
+ * The names in `dir` that are not UTF-8, as bytes. Names are handled as text, and Node reads
+ * such a name back as another (U+FFFD in place of each bad byte); `names` are the directory's
+ * names as Node read them: it is read again only when one of them has a U+FFFD.
  */
-function utf8Only(raw: Buffer, what: string): void {
-  if (isUtf8(raw)) return;
+export function namesNotUtf8(dir: string, names: readonly (string | Dirent)[]): Buffer[] {
+  if (!names.some((n) => (typeof n === 'string' ? n : n.name).includes('\uFFFD'))) return [];
+  return readdirSync(dir, { encoding: 'buffer' }).filter((raw) => !isUtf8(raw));
+}
+
+/** The scan stops at a name (or link target) that is not UTF-8, rather than copy the wrong file or none. */
+function notUtf8(raw: Buffer, what: string): Error {
   const shown = [...raw].map((b) => (b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('');
-  throw new Error(`${what}${shown} is not UTF-8, and copy_bom copies only names that are: rename it`);
+  return new Error(`${what}${shown} is not UTF-8, and copy_bom copies only names that are: rename it`);
 }
 
 export interface ScanResult {
@@ -104,7 +109,8 @@ export async function scanTree(source: string, exclude: ExcludeMatcher, inputs?:
     const id = `${st.dev}:${st.ino}`;
     walking.add(id);
     const names = readdirSync(hostDir);
-    if (names.some((n) => n.includes('\uFFFD'))) for (const raw of readdirSync(hostDir, { encoding: 'buffer' })) utf8Only(raw, `${hostDir}/`);
+    const bad = namesNotUtf8(hostDir, names)[0];
+    if (bad) throw notUtf8(bad, `${hostDir}/`);
     for (const name of names.sort()) {
       const host = path.join(hostDir, name);
       visit(host, rel ? `${rel}/${name}` : name, look('L', host));
@@ -115,7 +121,10 @@ export async function scanTree(source: string, exclude: ExcludeMatcher, inputs?:
   const visit = (host: string, rel: string, st: BigIntStats) => {
     if (st.isSymbolicLink()) {
       const target = readlinkSync(host);
-      if (target.includes('\uFFFD')) utf8Only(readlinkSync(host, { encoding: 'buffer' }), `the target of ${host}: `);
+      if (target.includes('\uFFFD')) {
+        const raw = readlinkSync(host, { encoding: 'buffer' });
+        if (!isUtf8(raw)) throw notUtf8(raw, `the target of ${host}: `);
+      }
       if (!unsafeSymlink(target, rel)) {
         if (!exclude(rel, false)) entries.push({ rel, kind: 'link', src: host, target, ...metaOf(st) });
         return;
