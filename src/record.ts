@@ -16,6 +16,7 @@
 // written by the run itself, so their names are compared instead (the D lines).
 import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync, readdirSync, statSync, type BigIntStats } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cacheDir, readTrusted, RACY_NS } from './elf/cache.js';
@@ -88,6 +89,13 @@ export class Inputs {
   entries(): [Kind, string, Found | null][] {
     return [...this.paths].map(([key, was]) => [key[0] as Kind, key.slice(1), was]);
   }
+}
+
+/** stat(p), or null when it fails; what it said is recorded in `inputs` when there are any. */
+export async function statSeen(p: string, inputs?: Inputs): Promise<BigIntStats | null> {
+  const st = await stat(p, { bigint: true }).catch(() => null);
+  inputs?.add('S', p, st);
+  return st;
 }
 
 /** Whether a line of ours says what `was` said then, and the path's ctime passes `settled` (RACY_NS before the run). */

@@ -6,13 +6,13 @@
 // lexicographically greatest such path (include indices). Computing it from the include
 // graph gives the same order without the exponential walk, and lets a cycle be reported
 // exactly instead of by upstream's 100-step bound.
-import { realpath, stat } from 'node:fs/promises';
+import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Exit, UserError, type Where } from '../errors.js';
 import type { Env } from './env.js';
 import { loadBom, type Bom } from './load.js';
-import type { Inputs } from '../record.js';
+import { statSeen, type Inputs } from '../record.js';
 
 /** The templates shipped with this package (base.yaml, ...): searched after every --include-dir. */
 export const TEMPLATES_DIR = fileURLToPath(new URL('../../templates/', import.meta.url));
@@ -41,7 +41,7 @@ export async function collectBoms(topFile: string, userIncludeDirs: readonly str
     }
     if (nodes.has(real)) return real;
     if (nodes.size >= MAX_BOMS) throw new UserError(`more than ${MAX_BOMS} BOM files are included: include bomb?`, Exit.invalidBom);
-    if (inputs) inputs.add('S', file, await stat(file, { bigint: true }).catch(() => null)); // before reading: a file replaced meanwhile is seen
+    if (inputs) await statSeen(file, inputs); // before reading: a file replaced meanwhile is seen
     const bom = await loadBom(file, env);
     const node: Node = { bom, children: [] };
     nodes.set(real, node);
@@ -66,9 +66,7 @@ async function findInclude(name: string, includer: string, includeDirs: readonly
   // An absolute name is that file only (Path::join replaces the base with an absolute path).
   const candidates = name.startsWith('/') ? [name] : [path.join(path.dirname(includer), name), ...includeDirs.map((d) => path.join(path.resolve(cwd, d), name))];
   for (const c of candidates) {
-    const st = await stat(c, { bigint: true }).catch(() => null);
-    inputs?.add('S', c, st);
-    if (st?.isFile()) return c;
+    if ((await statSeen(c, inputs))?.isFile()) return c;
   }
   return undefined;
 }

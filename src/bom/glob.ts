@@ -16,7 +16,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import type { BigIntStats, Dirent } from 'node:fs';
 import { compileWildmatch } from '../fsops/wildmatch.js';
-import type { Inputs } from '../record.js';
+import { statSeen, type Inputs } from '../record.js';
 
 /** True if `p` contains a `*`, `?` or `[` that is not escaped by a backslash. */
 export function hasGlobMagic(p: string): boolean {
@@ -140,7 +140,7 @@ function ignorable(e: unknown): boolean {
 
 async function readdirOrNull(dir: string, inputs?: Inputs): Promise<Dirent[] | null> {
   try {
-    if (inputs) inputs.add('S', dir, await stat(dir, { bigint: true }).catch(() => null)); // which directory was read
+    if (inputs) await statSeen(dir, inputs); // which directory was read
     return await readdir(dir, { withFileTypes: true });
   } catch (e) {
     if (ignorable(e)) return null;

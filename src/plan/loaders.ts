@@ -3,10 +3,10 @@
 // of a configured loader is analysed with that loader, the loader's directory and the
 // listed dirs act as LD_LIBRARY_PATH, and libraries found in them go next to the loader
 // in the image (Occlum's runtime loader looks only there).
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describeFsError, Exit, UserError } from '../errors.js';
-import type { Inputs } from '../record.js';
+import { statSeen, type Inputs } from '../record.js';
 
 export const DEFAULT_LOADER_CONFIG = '/opt/occlum/etc/template/occlum_elf_loader.config';
 
@@ -43,7 +43,7 @@ export async function loadLoaderConfig(explicit: string | undefined, inputs?: In
   const file = explicit ?? DEFAULT_LOADER_CONFIG;
   let text: string;
   try {
-    if (inputs) inputs.add('S', file, await stat(file, { bigint: true }).catch(() => null));
+    if (inputs) await statSeen(file, inputs);
     text = await readFile(file, 'utf8');
   } catch (e) {
     if (explicit === undefined && (e as NodeJS.ErrnoException).code === 'ENOENT') return new Map();

@@ -7,7 +7,7 @@ import { describeFsError, Exit, UserError, type Where } from '../errors.js';
 import { compileExcludes, FilterRuleError, type ExcludeMatcher } from '../fsops/exclude.js';
 import { hashFile } from '../fsops/hash.js';
 import { fileMetaOf, scanTree, type Meta, type TreeEntry } from '../fsops/tree.js';
-import type { Inputs } from '../record.js';
+import { statSeen, type Inputs } from '../record.js';
 import { fileName, hostJoin, imagePath } from './paths.js';
 
 export interface MkdirItem {
@@ -147,9 +147,7 @@ async function expand(pattern: string, want: 'file' | 'dir', entry: Name & { opt
 }
 
 async function exists(p: string, inputs?: Inputs): Promise<boolean> {
-  const st = await stat(p, { bigint: true }).catch(() => null);
-  inputs?.add('S', p, st);
-  return st !== null;
+  return (await statSeen(p, inputs)) !== null;
 }
 
 async function scanSource(source: string, exclude: ExcludeMatcher, where: Where, optional: boolean, ctx: ResolveContext) {
