@@ -1,9 +1,10 @@
 // Carry out a plan inside the image root. Every path goes through the jail.
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { describeFsError, Exit, UserError, type ExitCode } from './errors.js';
-import { CopyCheckError, copyFileAtomic, copyMany, copyTree, makeLink, newStats, type CopyStats } from './fsops/copy.js';
+import { CopyCheckError, copyFileAtomic, copyMany, copyTree, makeLink, newStats, type CopyStats, type TreeCopy } from './fsops/copy.js';
+import { FILE } from './fsops/tree.js';
 import { Jail } from './fsops/jail.js';
 import { log } from './log.js';
 import type { Progress, Totals } from './progress.js';
@@ -28,7 +29,7 @@ export function describeOp(op: Op, root: string): string {
     case 'link':
       return `ln -s ${op.target} ${shown(root, op.dest)}`;
     case 'tree':
-      return `copy dir ${op.source} ${shown(root, op.dest)}/ (${op.entries.length} entries)`;
+      return `copy dir ${op.source} ${shown(root, op.dest)}/ (${op.tree.length} entries)`;
     case 'file':
       return `copy file ${op.source} ${shown(root, op.dest)}`;
     case 'lib':
@@ -44,36 +45,63 @@ export function planTotals(plan: Plan): Totals {
       t.files++;
       t.bytes += op.meta.size;
     } else if (op.kind === 'tree') {
-      for (const e of op.entries) {
-        if (e.kind !== 'file') continue;
+      const tree = op.tree;
+      for (let i = 0; i < tree.length; i++) {
+        if (tree.kind[i] !== FILE) continue;
         t.files++;
-        t.bytes += e.size;
+        t.bytes += tree.size[i]!;
       }
     }
   }
   return t;
 }
 
-/** Identities of the host files the plan copies to more than one image path. */
+/**
+ * Identities of the host files the plan copies to more than one image path. Inodes are counted
+ * first (numbers): only a file whose inode comes up twice has its identity made and compared.
+ */
 function repeatedSources(plan: Plan): string[] {
+  const sources: { ino: number; id: () => string }[] = [];
+  const inos = new Map<number, number>();
+  const each = (fn: (ino: number, id: () => string) => void) => {
+    for (const op of plan.ops) {
+      if ((op.kind === 'file' || op.kind === 'lib') && op.meta.identity !== undefined) {
+        const id = op.meta.identity;
+        fn(Number(id.split(':', 2)[1]), () => id);
+      } else if (op.kind === 'tree') {
+        const t = op.tree;
+        for (let i = 0; i < t.length; i++) if (t.kind[i] === FILE) fn(t.ino[i]!, () => t.identity(i));
+      }
+    }
+  };
+  each((ino) => inos.set(ino, (inos.get(ino) ?? 0) + 1));
+  each((ino, id) => (inos.get(ino)! > 1 ? sources.push({ ino, id }) : undefined));
   const seen = new Set<string>();
   const repeated = new Set<string>();
-  const count = (id: string | undefined) => {
-    if (id === undefined) return;
+  for (const s of sources) {
+    const id = s.id();
     if (seen.has(id)) repeated.add(id);
     else seen.add(id);
-  };
-  for (const op of plan.ops) {
-    if (op.kind === 'file' || op.kind === 'lib') count(op.meta.identity);
-    else if (op.kind === 'tree') for (const e of op.entries) if (e.kind === 'file') count(e.identity);
   }
   return [...repeated];
 }
 
+/** What an operation left in the image: a host path, or a tree's copy. */
+export type Placed = { op: Exclude<Op, { kind: 'tree' }>; host: string } | { op: Extract<Op, { kind: 'tree' }>; copy: TreeCopy };
+
+export interface Applied {
+  stats: CopyStats;
+  /** In plan order. */
+  placed: Placed[];
+  /** Host paths of the directories this run made (nothing was in them before). */
+  made: Set<string>;
+}
+
 /** `root` as the user named it (for messages), `rootAbs` its real path (fsops/jail.ts realRoot). */
-export async function applyPlan(plan: Plan, root: string, rootAbs: string, progress: Progress): Promise<CopyStats> {
+export async function applyPlan(plan: Plan, root: string, rootAbs: string, progress: Progress): Promise<Applied> {
   const jail = new Jail(rootAbs);
   const stats = newStats(repeatedSources(plan));
+  const placed: Placed[] = [];
   progress.copying(stats, planTotals(plan));
   const fail = (op: Op, e: unknown): never => {
     if (e instanceof UserError) throw e;
@@ -109,10 +137,11 @@ export async function applyPlan(plan: Plan, root: string, rootAbs: string, progr
           const dest = await fileDest(op, jail);
           if (writtenAbove(dest, hostDests, jail.root)) await flush();
           batch.push({ op, dest });
+          placed.push({ op, host: dest });
           imageDests.add(op.dest);
           hostDests.add(dest);
         } else {
-          await applyOp(op, jail, stats);
+          placed.push(await applyOp(op, jail, stats));
         }
       } catch (e) {
         fail(op, e);
@@ -122,7 +151,7 @@ export async function applyPlan(plan: Plan, root: string, rootAbs: string, progr
   } finally {
     progress.done();
   }
-  return stats;
+  return { stats, placed, made: jail.made };
 }
 
 function fsPath(e: unknown): string {
@@ -130,23 +159,26 @@ function fsPath(e: unknown): string {
   return p ? ` (${p})` : '';
 }
 
-async function applyOp(op: Exclude<Op, FileOp>, jail: Jail, stats: CopyStats): Promise<void> {
+async function applyOp(op: Exclude<Op, FileOp>, jail: Jail, stats: CopyStats): Promise<Placed> {
   switch (op.kind) {
     case 'mkdir':
       // The root itself is the user's to name: made with its parents, like mkdir -p.
-      if (op.dest === '') await mkdir(jail.root, { recursive: true });
-      await jail.mkdirp(op.dest);
-      return;
+      if (op.dest === '' && !existsSync(jail.root)) {
+        await mkdir(jail.root, { recursive: true });
+        jail.made.add(jail.root);
+      }
+      return { op, host: await jail.mkdirp(op.dest) };
     case 'link': {
-      const parent = await jail.mkdirp(parentOf(op.dest));
-      await makeLink(path.join(parent, path.posix.basename(op.dest)), op.target);
+      const host = path.join(await jail.mkdirp(parentOf(op.dest)), path.posix.basename(op.dest));
+      await makeLink(host, op.target);
       jail.forget();
-      return;
+      return { op, host };
     }
-    case 'tree':
-      await copyTree(op.entries, await jail.mkdirp(op.dest), stats);
+    case 'tree': {
+      const copy = await copyTree(op.tree, await jail.mkdirp(op.dest), stats);
       jail.forget();
-      return;
+      return { op, copy };
+    }
   }
 }
 

@@ -3,16 +3,14 @@
 // Sorted by path, so two identical builds give byte-identical manifests; the digest is a
 // hash over the content part of the entries only (not provenance, not times).
 import { createHash } from 'node:crypto';
-import { lstatSync, readdirSync, readFileSync, readlinkSync, unlinkSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { Exit, formatWhere, UserError } from './errors.js';
 import { log } from './log.js';
-import { LEFTOVER, type FileState } from './fsops/copy.js';
 import { hashFile } from './fsops/hash.js';
 import { namesNotUtf8 } from './fsops/tree.js';
-import { setMtime } from './fsops/times.js';
 import { mapLimit } from './pool.js';
-import type { Plan } from './plan/plan.js';
+import { treePath, type Plan } from './plan/plan.js';
 import { resolved } from './plan/paths.js';
 
 export const MANIFEST_VERSION = 1;
@@ -54,7 +52,7 @@ export function manifestPath(root: string, explicit?: string): string {
   return explicit ?? `${path.resolve(root).replace(/\/+$/, '')}.manifest.json`;
 }
 
-/** Where each image path came from, by the last operation of the plan that writes it. */
+/** Where each image path came from, by the last operation of the plan that writes it (what a dry run would write). */
 export function provenance(plan: Plan): Map<string, From> {
   const out = new Map<string, From>();
   for (const op of plan.ops) {
@@ -72,7 +70,7 @@ export function provenance(plan: Plan): Map<string, From> {
         set(op.dest, { source: path.resolve(op.source), neededBy: path.resolve(op.neededBy), rule: op.rule });
         break;
       case 'tree':
-        for (const e of op.entries) set(op.dest && e.rel ? `${op.dest}/${e.rel}` : op.dest || e.rel, { source: resolved(e.src) });
+        for (let i = 0; i < op.tree.length; i++) set(treePath(op.dest, op.tree.rel(i)), { source: resolved(op.tree.src(i)) });
         break;
     }
   }
@@ -80,89 +78,52 @@ export function provenance(plan: Plan): Map<string, From> {
 }
 
 /** Nanoseconds as `seconds.nanoseconds`, exactly, before 1970 too (-1 ns is "-0.000000001"). */
-function decimalSeconds(ns: bigint): string {
+export function decimalSeconds(ns: bigint): string {
   const abs = ns < 0n ? -ns : ns;
   return `${ns < 0n ? '-' : ''}${abs / 1_000_000_000n}.${(abs % 1_000_000_000n).toString().padStart(9, '0')}`;
 }
 
-const octal = (mode: number) => (mode & 0o7777).toString(8).padStart(4, '0');
+export const octal = (mode: number) => (mode & 0o7777).toString(8).padStart(4, '0');
 
 /**
- * Read the image as it is now (`root`: its real path, fsops/jail.ts realRoot). A file this run
- * wrote or checked is as the run left it (`done`, by host path: no lstat again), a file it
- * wrote has the hash taken as it was written; another keeps the hash in `previous` when its
- * size and mtime are unchanged (the same trust as the quick check that decided not to copy
- * it); the rest are read.
+ * Read the image as it is now, every file hashed again (`root`: its real path, fsops/jail.ts
+ * realRoot): what `verify` compares with the manifest. Provenance is not read (null).
  */
-export async function scanImage(
-  root: string,
-  from: ReadonlyMap<string, From>,
-  previous?: Manifest,
-  done?: ReadonlyMap<string, FileState>,
-  /** Only for the writer holding the lock: temporary files of a killed run are deleted, not listed. */
-  removeLeftovers = false,
-): Promise<Entry[]> {
-  const known = new Map(previous?.entries.map((e) => [e.path, e]) ?? []);
-  const implied = new Set<string>();
-  for (const p of from.keys()) for (let d = path.posix.dirname(p); d !== '/' && !implied.has(d); d = path.posix.dirname(d)) implied.add(d);
+export async function scanImage(root: string): Promise<Entry[]> {
   const entries: Entry[] = [];
   const hashes: { entry: Entry; host: string }[] = [];
-  const walk = (host: string, rel: string, file?: FileState) => {
-    const st = file ?? lstatSync(host, { bigint: true });
+  const walk = (host: string, rel: string) => {
+    const st = lstatSync(host, { bigint: true });
     const entry = { path: rel, type: 'file' } as Entry;
-    if (!('isFile' in st)) {
-      fileEntry(entry, host, st);
-    } else if (st.isSymbolicLink()) {
+    if (st.isSymbolicLink()) {
       entry.type = 'link';
       entry.target = readlinkSync(host);
     } else if (st.isDirectory()) {
       entry.type = 'dir';
       entry.mode = octal(Number(st.mode));
     } else {
-      fileEntry(entry, host, { mode: Number(st.mode), size: Number(st.size), mtimeNs: st.mtimeNs });
+      entry.mode = octal(Number(st.mode));
+      entry.size = Number(st.size);
+      entry.mtime = decimalSeconds(st.mtimeNs);
+      entry.sha256 = ''; // read below
+      hashes.push({ entry, host });
     }
-    entry.from = from.get(rel) ?? (implied.has(rel) || rel === '/' ? 'parent' : null); // last: the JSON reads content first
+    entry.from = null;
     entries.push(entry);
     if (entry.type !== 'dir') return;
-    let removed = false;
     const names = readdirSync(host, { withFileTypes: true });
     // No JSON string holds a name that is not UTF-8.
     const bad = namesNotUtf8(host, names);
     const unnamed = bad.length ? new Set(bad.map((raw) => raw.toString('utf8'))) : undefined;
     for (const d of names) {
-      const name = d.name;
-      if (unnamed?.has(name)) {
-        log.warn(`${host}: a name in it is not UTF-8 (read as ${JSON.stringify(name)}): not in the manifest`);
+      if (unnamed?.has(d.name)) {
+        log.warn(`${host}: a name in it is not UTF-8 (read as ${JSON.stringify(d.name)}): not in the manifest`);
         continue;
       }
-      const child = `${host}/${name}`; // a name from readdir below a resolved path: path.join would change nothing
-      const childRel = rel === '/' ? `/${name}` : `${rel}/${name}`;
-      // A temporary file or link of a killed run: by that kind of name, not a directory, not put there by this run.
-      if (removeLeftovers && (d.isFile() || d.isSymbolicLink()) && LEFTOVER.test(name) && !from.has(childRel)) {
-        unlinkSync(child);
-        removed = true;
-      } else {
-        walk(child, childRel, d.isFile() ? done?.get(child) : undefined);
-      }
-    }
-    // The removal touched the directory: give it back the mtime the copy had set.
-    if (removed) pendingTimes.push({ host, mtimeNs: st.mtimeNs });
-  };
-  const fileEntry = (entry: Entry, host: string, f: FileState) => {
-    entry.mode = octal(f.mode);
-    entry.size = f.size;
-    entry.mtime = decimalSeconds(f.mtimeNs);
-    const old = known.get(entry.path);
-    if (f.sha256) entry.sha256 = f.sha256;
-    else if (old?.sha256 && old.size === entry.size && old.mtime === entry.mtime) entry.sha256 = old.sha256;
-    else {
-      entry.sha256 = ''; // read below; set now, so that the key has its place whatever the hash came from
-      hashes.push({ entry, host });
+      walk(`${host}/${d.name}`, rel === '/' ? `/${d.name}` : `${rel}/${d.name}`); // below a resolved path: path.join would change nothing
     }
   };
-  const pendingTimes: { host: string; mtimeNs: bigint }[] = [];
   walk(path.resolve(root), '/');
-  for (const { host, mtimeNs } of pendingTimes) await setMtime(host, mtimeNs, false);
   await mapLimit(hashes, 8, async (h) => {
     h.entry.sha256 = await hashFile(h.host);
   });

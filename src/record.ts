@@ -15,25 +15,21 @@
 // a directory whose state is unchanged has the same names in it. The image's directories are
 // written by the run itself, so their names are compared instead (the D lines).
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdirSync, readdirSync, statSync, type BigIntStats } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { lstatSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cacheDir, readTrusted, RACY_NS } from './elf/cache.js';
 import { native } from './fsops/native.js';
 import { log, enabled } from './log.js';
-import type { Manifest } from './manifest.js';
 import type { MissingReport } from './report.js';
 import { writeAtomically } from './output.js';
 import { earlierThan, splitNs } from './fsops/times.js';
 import { inParts } from './pool.js';
+import type { Found, Inputs, Kind } from './inputs.js';
 
 const VERSION = 2; // 2: the root as named is recorded too
 /** Check this many parts of the paths at once (half the sources, half the image; and the manifest file). */
 const PARTS = 4;
-
-/** S: stat (links followed), L: lstat, D: the names in a directory. */
-export type Kind = 'S' | 'L' | 'D';
 
 /** What a run reported, replayed by a run that finds everything unchanged. */
 export interface Outcome {
@@ -56,46 +52,6 @@ interface Stored {
   /** Checked in parallel: the kind of each path, the length of their bytes, the digest of their states. */
   parts: { kinds: string; bytes: number; digest: string }[];
   outcome: Outcome;
-}
-
-/** A path as a run found it: its device and inode, or absent. */
-type Found = string;
-const found = (st: BigIntStats | null): Found => (st ? `${st.dev}:${st.ino}` : 'missing');
-
-/** The paths and variables a run read, each path with what it was then (null: two different things). */
-export class Inputs {
-  private readonly paths = new Map<string, Found | null>();
-  readonly env = new Map<string, string | null>();
-
-  /** `st`: what stat (S) or lstat (L) said of `p`, null if it failed. */
-  add(kind: 'S' | 'L', p: string, st: BigIntStats | null): void {
-    const key = `${kind}${p}`;
-    const now = found(st);
-    const before = this.paths.get(key);
-    this.paths.set(key, before === undefined || before === now ? now : null);
-  }
-
-  /** The environment as the BOM loader reads it, each variable read remembered. */
-  reader(env: NodeJS.ProcessEnv): Readonly<Record<string, string | undefined>> {
-    return new Proxy(env, {
-      get: (target, name) => {
-        const value = typeof name === 'string' ? target[name] : undefined;
-        if (typeof name === 'string') this.env.set(name, value ?? null);
-        return value;
-      },
-    });
-  }
-
-  entries(): [Kind, string, Found | null][] {
-    return [...this.paths].map(([key, was]) => [key[0] as Kind, key.slice(1), was]);
-  }
-}
-
-/** stat(p), or null when it fails; what it said is recorded in `inputs` when there are any. */
-export async function statSeen(p: string, inputs?: Inputs): Promise<BigIntStats | null> {
-  const st = await stat(p, { bigint: true }).catch(() => null);
-  inputs?.add('S', p, st);
-  return st;
 }
 
 /** Whether a line of ours says what `was` said then, and the path's ctime passes `settled` (RACY_NS before the run). */
@@ -191,7 +147,7 @@ function partsOf(entries: readonly (readonly [Kind, string])[], count: number): 
  * its shortcut.
  */
 export function startRecord(run: { argv: readonly string[]; inputs: Inputs; analysis: readonly [string, string][] | null; startedNs: bigint }): {
-  image: (root: string, rootAbs: string, manifest: Manifest) => void;
+  image: (root: string, rootAbs: string, manifest: { paths: readonly string[]; isDir(i: number): boolean }) => void;
   finish: (manifestFile: string, outcome: Outcome) => Promise<void>;
 } {
   const key = keyOf(run.argv, process.cwd(), process.env);
@@ -218,11 +174,11 @@ export function startRecord(run: { argv: readonly string[]; inputs: Inputs; anal
       // The root as named (not normalised: `sym/..` is the kernel's), and where it leads: a link re-pointed elsewhere is a change.
       const named = root.startsWith('/') ? root : `${process.cwd()}/${root}`;
       const paths: [Kind, string][] = [['L', named], ['S', named]];
-      for (const e of manifest.entries) {
-        const host = e.path === '/' ? rootAbs : rootAbs + e.path; // manifest paths are normalised and absolute
+      manifest.paths.forEach((p, i) => {
+        const host = p === '/' ? rootAbs : rootAbs + p; // manifest paths are normalised and absolute
         paths.push(['L', host]);
-        if (e.type === 'dir') paths.push(['D', host]);
-      }
+        if (manifest.isDir(i)) paths.push(['D', host]);
+      });
       if (paths.some(([, p]) => p.includes('\0'))) return;
       const parts = partsOf(paths, PARTS / 2);
       image = { root, parts, lines: Promise.all(parts.map((p) => statesNow(p.kinds, p.paths, false))) };

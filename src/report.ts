@@ -7,7 +7,6 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Exit, formatWhere, type ExitCode } from './errors.js';
 import { log } from './log.js';
-import type { Manifest } from './manifest.js';
 import type { MissingLib } from './plan/autodep.js';
 import type { Plan } from './plan/plan.js';
 
@@ -53,9 +52,11 @@ export function printMissing(r: MissingReport): ExitCode {
   return r.code;
 }
 
-/** File names in the image as the manifest lists it. */
-export function namesInManifest(m: Manifest): Set<string> {
-  return new Set(m.entries.filter((e) => e.type !== 'dir').map((e) => path.posix.basename(e.path)));
+/** File names in the image as the manifest lists it (`paths`, and which of them are directories). */
+export function namesInManifest(paths: readonly string[], isDir: (i: number) => boolean): Set<string> {
+  const names = new Set<string>();
+  paths.forEach((p, i) => (isDir(i) ? undefined : names.add(path.posix.basename(p))));
+  return names;
 }
 
 /** What a dry run's image would hold: the names there now, plus every name the plan writes. */
@@ -63,7 +64,7 @@ export async function namesAfterPlan(root: string, plan: Plan): Promise<Set<stri
   const names = new Set<string>();
   for (const e of await readdir(root, { recursive: true, withFileTypes: true }).catch(() => [])) if (!e.isDirectory()) names.add(e.name);
   for (const op of plan.ops) {
-    if (op.kind === 'tree') for (const e of op.entries) names.add(path.posix.basename(e.rel));
+    if (op.kind === 'tree') for (const name of op.tree.names) names.add(name);
     else if (op.kind !== 'mkdir') names.add(path.posix.basename(op.dest));
   }
   return names;

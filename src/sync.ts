@@ -3,17 +3,22 @@
 // file someone put in the image by hand is left alone); nothing is removed through a link.
 import { lstatSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
-import type { From, Manifest } from './manifest.js';
+import type { Manifest } from './manifest.js';
 
-/** Image paths to remove, deepest first. */
-export function stalePaths(previous: Manifest | undefined, current: ReadonlyMap<string, From>): string[] {
+/** Image paths to remove, deepest first: `keep` says which paths this run describes, or holds a path it describes. */
+export function stalePaths(previous: Manifest | undefined, keep: (p: string) => boolean): string[] {
   if (!previous) return [];
-  const keep = new Set<string>(['/']);
-  for (const p of current.keys()) for (let d = p; d !== '/'; d = path.posix.dirname(d)) keep.add(d);
   return previous.entries
-    .filter((e) => e.from !== null && e.from !== 'parent' && !keep.has(e.path)) // paths checked when the manifest was read
+    .filter((e) => e.from !== null && e.from !== 'parent' && e.path !== '/' && !keep(e.path)) // paths checked when the manifest was read
     .map((e) => e.path)
     .sort((a, b) => (a < b ? 1 : a > b ? -1 : 0));
+}
+
+/** The paths a plan describes (src/manifest.ts provenance) and every directory above them. */
+export function describedWithParents(paths: Iterable<string>): Set<string> {
+  const keep = new Set<string>(['/']);
+  for (const p of paths) for (let d = p; d !== '/' && !keep.has(d); d = path.posix.dirname(d)) keep.add(d);
+  return keep;
 }
 
 /**

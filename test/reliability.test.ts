@@ -93,7 +93,7 @@ describe('a tree copy (the addon copies it in batches)', () => {
     writeTree(dir, spec);
   };
   const leftovers = (dir: string) => readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((n) => n.endsWith('.tmp'));
-  const scanned = async (dir: string) => (await scanTree(path.join(dir, 'src'), () => false)).entries;
+  const scanned = async (dir: string) => (await scanTree(path.join(dir, 'src'), () => false)).tree;
   const image = (dir: string) => {
     mkdirSync(path.join(dir, 'image'));
     return path.join(dir, 'image');

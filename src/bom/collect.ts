@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { Exit, UserError, type Where } from '../errors.js';
 import type { Env } from './env.js';
 import { loadBom, type Bom } from './load.js';
-import { statSeen, type Inputs } from '../record.js';
+import { statSeen, type Inputs } from '../inputs.js';
 
 /** The templates shipped with this package (base.yaml, ...): searched after every --include-dir. */
 export const TEMPLATES_DIR = fileURLToPath(new URL('../../templates/', import.meta.url));

@@ -16,7 +16,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import type { BigIntStats, Dirent } from 'node:fs';
 import { compileWildmatch } from '../fsops/wildmatch.js';
-import { statSeen, type Inputs } from '../record.js';
+import { statSeen, type Inputs } from '../inputs.js';
 
 /** True if `p` contains a `*`, `?` or `[` that is not escaped by a backslash. */
 export function hasGlobMagic(p: string): boolean {

@@ -7,17 +7,20 @@ import { realRoot } from '../fsops/jail.js';
 import { lockImage } from '../fsops/lock.js';
 import { log } from '../log.js';
 import { Progress } from '../progress.js';
-import { makeManifest, manifestPath, provenance, readManifest, readManifestText, scanImage, serialize } from '../manifest.js';
+import { manifestPath, provenance, readManifest, readManifestText } from '../manifest.js';
 import { ElfCache } from '../elf/index.js';
 import { analyseDependencies } from '../plan/autodep.js';
 import { DEFAULT_LOADER_CONFIG, loadLoaderConfig } from '../plan/loaders.js';
 import { shown } from '../plan/paths.js';
 import { buildPlan } from '../plan/plan.js';
 import { checkDestinations, resolveBom } from '../plan/resolve.js';
-import { removeStaleTemps, writeAtomically } from '../output.js';
-import { Inputs, startRecord } from '../record.js';
+import { removeStaleTemps } from '../output.js';
+import { Inputs } from '../inputs.js';
+import { startRecord } from '../record.js';
 import { missingReport, namesAfterPlan, namesInManifest, printEnd, printMissing, warnIfNotEmpty } from '../report.js';
-import { removePaths, stalePaths } from '../sync.js';
+import { describedWithParents, removePaths, stalePaths } from '../sync.js';
+import { digestOfRun, hashesOf, imageOfRun, readIndex, writeIndex, writeManifest } from '../written.js';
+import { createHash } from 'node:crypto';
 
 interface Options {
   file: string;
@@ -85,34 +88,44 @@ export async function main(): Promise<ExitCode> {
   progress.done();
   const plan = buildPlan(resolved, deps);
   for (const w of plan.warnings) warn(w);
-  const from = provenance(plan);
   const manifestFile = manifestPath(root, opts.manifest);
 
   if (opts.dryRun) {
+    const keep = describedWithParents(provenance(plan).keys());
     cache.save(); // what the ELF files said: the run after it reads none of them again
     process.stdout.write(plan.ops.map((op) => `${describeOp(op, root)}\n`).join(''));
-    if (opts.delete) for (const p of stalePaths(readManifest(manifestFile, false), from)) process.stdout.write(`rm ${shown(root, p.slice(1))}\n`);
+    if (opts.delete) for (const p of stalePaths(readManifest(manifestFile, false), (p) => keep.has(p))) process.stdout.write(`rm ${shown(root, p.slice(1))}\n`);
     return printMissing(missingReport(deps.missing, deps.missing.length ? await namesAfterPlan(root, plan) : new Set()));
   }
 
   const release = await lockImage(root, (pid, file) => log.warn(`waiting for copy_bom (pid ${pid}) to finish with ${root} (lock file ${file})`));
   try {
-    const stored = previousManifest(manifestFile, opts.delete === true); // before anything is written
-    const previous = stored?.manifest;
-    const stats = await applyPlan(plan, root, rootAbs, progress);
+    // The last run's manifest, read before anything is written: its index while it still
+    // describes the file (the hashes without parsing 60 MB of JSON), else the file itself.
+    const index = opts.delete ? undefined : readIndex(manifestFile);
+    let stored = index ? undefined : previousManifest(manifestFile, opts.delete === true);
+    const known = index?.known ?? hashesOf(stored?.manifest);
+    const unchangedSha = index?.sha ?? (stored ? createHash('sha256').update(stored.text).digest('hex') : undefined);
+    const previous = opts.delete ? stored?.manifest : undefined;
+    stored = undefined;
+    const applied = await applyPlan(plan, root, rootAbs, progress);
+    const { stats } = applied;
     clock.mark('copy');
     progress.phase('writing the manifest');
-    if (opts.delete) for (const p of removePaths(rootAbs, stalePaths(previous, from), stats.done)) process.stdout.write(`removed ${shown(root, p.slice(1))}\n`);
+    // What the run read is stat'ed on the thread pool while the manifest is made.
     const record = startRecord({ argv: process.argv.slice(2), inputs, analysis: cache.analysisInputs(), startedNs });
-    cache.save(); // while the record's paths are stat'ed on the thread pool
-    const manifest = makeManifest(await scanImage(rootAbs, from, previous, stats.done, true));
-    record.image(root, rootAbs, manifest);
+    cache.save();
+    const image = await imageOfRun(rootAbs, applied, known, (described) => {
+      if (opts.delete) for (const p of removePaths(rootAbs, stalePaths(previous, described.has), described)) process.stdout.write(`removed ${shown(root, p.slice(1))}\n`);
+    });
+    const digest = digestOfRun(image);
+    record.image(root, rootAbs, image);
     removeStaleTemps(manifestFile);
-    const text = serialize(manifest);
-    if (text !== stored?.text) writeAtomically(manifestFile, text);
+    const written = writeManifest(manifestFile, image, digest, unchangedSha);
+    writeIndex(manifestFile, written.sha, written.files);
     progress.done();
     clock.mark('manifest');
-    const outcome = { warnings, digest: manifest.digest, missing: missingReport(deps.missing, deps.missing.length ? namesInManifest(manifest) : new Set<string>()) };
+    const outcome = { warnings, digest, missing: missingReport(deps.missing, deps.missing.length ? namesInManifest(image.paths, image.isDir) : new Set<string>()) };
     await record.finish(manifestFile, outcome);
     clock.mark('record');
     log.info(`done: ${stats.files} files copied (${stats.bytes} bytes), ${stats.linked} linked to a copy of the same file, ${stats.unchanged} unchanged; ${clock.report()}`);

@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, statSync, unlinkSync, type BigIntStats } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
+import { identity } from '../inputs.js';
 import { writeAtomically } from '../output.js';
 import { earlierThan } from '../fsops/times.js';
 import type { Probe } from './files.js';
@@ -40,10 +41,6 @@ export function statNow(path: string): string {
   }
 }
 
-/** Device, inode, size, mtime and ctime: what must all be unchanged for the content to be. */
-export function identity(st: BigIntStats): string {
-  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
-}
 
 /** The last analysis: a hash of its inputs, the paths it looked at with their `statState`, its answer (as JSON). */
 interface Analysis {
@@ -64,11 +61,18 @@ export class ElfCache {
   private lastAnalysis: Analysis | null = null;
   /** The analysis this run's answer came from, when it is kept: found still holding, or remembered. */
   private holding: Analysis | null = null;
+  /** Files known not to be ELF, PLAIN numbers a file (its identity), sorted by inode. */
+  private plainLoaded: Float64Array | null = null;
+  /** Those this run saw, known or read. */
+  private readonly plainNow: number[] = [];
+  private plainChanged = false;
 
   /**
    * `base` null: nothing is read or saved (a cache for this run only). Otherwise two files:
-   * `<base>.files.json` (what each file said) and `<base>.analysis.json` (the last analysis),
-   * each read only when needed: a rebuild whose analysis still holds reads only the second.
+   * `<base>.files.json` (what each ELF file said), `<base>.plain.bin` (the identities of the
+   * files that are not ELF: in a tree of 200,000 files nearly all, so kept as numbers, not
+   * by path) and `<base>.analysis.json` (the last analysis), each read only when needed: a
+   * rebuild whose analysis still holds reads only the last.
    */
   constructor(private readonly base: string | null) {}
 
@@ -102,11 +106,49 @@ export class ElfCache {
    * analysis saw a path in two states), `identities` those of the files hashed into `key`.
    * None is kept if a file among them changed within RACY_NS.
    */
-  rememberAnalysis(key: string, seen: ReadonlyMap<string, string | null>, identities: Iterable<string>, answer: string): void {
+  rememberAnalysis(key: string, seen: ReadonlyMap<string, string | null>, identities: Iterable<string>, answer: string, treesRacy = false): void {
+    if (treesRacy) return;
     for (const state of seen.values()) if (state === null || ((state.startsWith('file:') || state.startsWith('other:')) && this.racy(state))) return;
     for (const id of identities) if (this.racy(id)) return;
     this.lastAnalysis = this.holding = { key, seen: [...seen] as [string, string][], answer };
     this.analysisChanged = true;
+  }
+
+  /**
+   * Whether a file with this identity (dev, ino, size, mtime sec and nsec, ctime sec and nsec)
+   * was found not to be ELF; the content is the same while the identity is.
+   */
+  isPlain(id: ArrayLike<number>): boolean {
+    const known = (this.plainLoaded ??= loadPlain(this.base));
+    const rows = known.length / PLAIN;
+    let lo = 0;
+    let hi = rows;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (known[mid * PLAIN + 1]! < id[1]!) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let r = lo; r < rows && known[r * PLAIN + 1] === id[1]; r++) {
+      let k = 0;
+      while (k < PLAIN && known[r * PLAIN + k] === id[k]) k++;
+      if (k === PLAIN) {
+        for (k = 0; k < PLAIN; k++) this.plainNow.push(id[k]!);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Remember that a file with this identity is not ELF (unless it changed within RACY_NS of the run). */
+  rememberPlain(id: ArrayLike<number>): void {
+    if (this.racyTime(id[5]!, id[6]!)) return;
+    for (let k = 0; k < PLAIN; k++) this.plainNow.push(id[k]!);
+    this.plainChanged = true;
+  }
+
+  /** Whether a ctime (sec, nsec) is within RACY_NS of this run's start. */
+  racyTime(sec: number, nsec: number): boolean {
+    return !this.settled(sec, () => BigInt(sec) * 1_000_000_000n + BigInt(nsec));
   }
 
   /** Whether the cache knows if a regular file with identity `id` starts with the ELF magic. */
@@ -140,10 +182,12 @@ export class ElfCache {
     if (!this.base || this.saved) return;
     this.saved = true;
     const files = this.filesChanged || (this.loaded !== null && this.now.size !== this.loaded.size);
-    if (!files && !this.analysisChanged) return;
+    const plain = this.plainChanged || (this.plainLoaded !== null && this.plainNow.length !== this.plainLoaded.length);
+    if (!files && !plain && !this.analysisChanged) return;
     try {
       mkdirSync(path.dirname(this.base), { recursive: true, mode: 0o700 });
       if (files) writeAtomically(`${this.base}.files.json`, JSON.stringify({ version: VERSION, entries: Object.fromEntries(this.now) }), 0o600);
+      if (plain) writeAtomically(`${this.base}.plain.bin`, plainBytes(this.plainNow), 0o600);
       if (this.analysisChanged) writeAtomically(`${this.base}.analysis.json`, JSON.stringify({ version: VERSION, ...this.lastAnalysis }), 0o600);
       pruneOld(path.dirname(this.base));
     } catch {
@@ -170,6 +214,32 @@ export class ElfCache {
     const ns = id.slice(id.lastIndexOf(':') + 1);
     return !this.settled(Number(ns.slice(0, -9) || 0), () => BigInt(ns));
   }
+}
+
+/** Numbers an identity has in the plain set: dev, ino, size, mtime sec, nsec, ctime sec, nsec. */
+const PLAIN = 7;
+
+/** The plain set as stored: VERSION, then the identities sorted by inode (float64, this machine's byte order). */
+function plainBytes(flat: readonly number[]): Buffer {
+  const rows = Array.from({ length: flat.length / PLAIN }, (_, r) => r).sort((a, b) => flat[a * PLAIN + 1]! - flat[b * PLAIN + 1]!);
+  const out = new Float64Array(1 + flat.length);
+  out[0] = VERSION;
+  let at = 1;
+  let last = -1;
+  for (const r of rows) {
+    // the same file seen twice (two trees, two names of one inode) is kept once
+    if (last >= 0 && flat.slice(last * PLAIN, last * PLAIN + PLAIN).every((v, k) => v === flat[r * PLAIN + k])) continue;
+    for (let k = 0; k < PLAIN; k++) out[at++] = flat[r * PLAIN + k]!;
+    last = r;
+  }
+  return Buffer.from(out.buffer, 0, at * 8);
+}
+
+function loadPlain(base: string | null): Float64Array {
+  const data = base ? readTrusted(`${base}.plain.bin`) : null;
+  if (!data || data.length % 8 !== 0 || (data.length / 8 - 1) % PLAIN !== 0) return new Float64Array(0);
+  const all = new Float64Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.length));
+  return all[0] === VERSION ? all.subarray(1) : new Float64Array(0);
 }
 
 /** `$OCCLUM_BOM_CACHE_DIR` or `$XDG_CACHE_HOME/occlum-bom` or `~/.cache/occlum-bom`; '' (an empty OCCLUM_BOM_CACHE_DIR) is none. */
@@ -213,7 +283,7 @@ function pruneOld(dir: string): void {
   const cutoff = Date.now() - KEEP_MS;
   for (const name of readdirSync(dir)) {
     const p = path.join(dir, name);
-    if (/^(elf-[0-9a-f]{16}\.(files|analysis)|run-[0-9a-f]{16}\.rec)$/.test(name) && (statSync(p, { throwIfNoEntry: false })?.mtimeMs ?? Infinity) < cutoff) unlinkSync(p);
+    if (/^(elf-[0-9a-f]{16}\.(files\.json|analysis\.json|plain\.bin)|run-[0-9a-f]{16}\.rec)$/.test(name) && (statSync(p, { throwIfNoEntry: false })?.mtimeMs ?? Infinity) < cutoff) unlinkSync(p);
   }
 }
 

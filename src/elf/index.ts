@@ -1,6 +1,6 @@
 // Dependency analysis of ELF files, as the dynamic loader would do it, without running anything.
 export { createResolver } from './resolve.js';
-export { ElfCache, identity, statState } from './cache.js';
+export { ElfCache, statState } from './cache.js';
 export type { LoaderInfo, Resolution, ResolveOptions, Resolver, ResolverOptions } from './resolve.js';
 export type { FoundBy, Library, LoadResult } from './types.js';
 export type { GlibcOptions } from './platform.js';

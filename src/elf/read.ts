@@ -117,16 +117,11 @@ export function isElf(path: string): boolean {
 }
 
 /** `isElf` of many files, read in parallel on the thread pool by the addon when it is there. */
-export async function elfFiles(paths: readonly string[]): Promise<Map<string, boolean>> {
-  const out = new Map<string, boolean>();
-  if (!native || paths.some((p) => p.includes('\0'))) {
-    for (const p of paths) out.set(p, isElf(p));
-    return out;
-  }
+export async function elfFiles(paths: readonly string[]): Promise<boolean[]> {
+  if (!native || paths.some((p) => p.includes('\0'))) return paths.map((p) => isElf(p));
   const parts = inParts(paths, 4);
   const answers = await Promise.all(parts.map((part) => native!.elfMagic(Buffer.from(part.join('\0')))));
-  parts.forEach((part, i) => part.forEach((p, j) => out.set(p, answers[i]![j] === 1)));
-  return out;
+  return parts.flatMap((part, i) => part.map((_, j) => answers[i]![j] === 1));
 }
 
 /** Reads the ELF file at path. Errors opening or reading it are reported as the reason. */

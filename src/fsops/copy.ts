@@ -6,8 +6,8 @@ import { chmod, copyFile, lchown, rename, rmdir, symlink, unlink } from 'node:fs
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
-import type { Meta, TreeEntry } from './tree.js';
-import { mapLimit } from '../pool.js';
+import { DIR, FILE, type Meta, type Tree } from './tree.js';
+import { inParts, mapLimit } from '../pool.js';
 import { hashFile } from './hash.js';
 import { native } from './native.js';
 import { exactTimes, sameMtime, setMtime, splitNs } from './times.js';
@@ -30,8 +30,10 @@ export interface CopyStats {
   linked: number;
   unchanged: number;
   bytes: number;
-  /** Every regular file this run wrote or checked, by host path: the manifest needs to read none of them again. */
+  /** Every regular file of a `files` entry or a library this run wrote or checked, by host path (trees keep theirs: TreeCopy). */
   done: Map<string, FileState>;
+  /** The inodes among `shared`'s identities: a tree's row needs its identity made only when its inode is one of them. */
+  sharedInos: Set<string>;
   /**
    * Host files (by identity) the plan copies to more than one image path: null until this run
    * writes one of them, then the copy written (undefined if it failed).
@@ -52,6 +54,7 @@ export const newStats = (repeated: Iterable<string> = []): CopyStats => ({
   bytes: 0,
   done: new Map(),
   shared: new Map(Array.from(repeated, (id) => [id, null])),
+  sharedInos: new Set(Array.from(repeated, (id) => id.split(':', 2).join(':'))),
 });
 
 /**
@@ -97,22 +100,25 @@ export class CopyCheckError extends Error {
  * written are checked, not just the source read earlier.
  */
 export async function copyFileAtomic(src: string, dest: string, meta: Meta, stats: CopyStats, sha256?: string): Promise<void> {
-  if (!(await keepIfUnchanged(dest, meta, stats))) await writeFile(src, dest, meta, stats, sha256);
+  const kept = await keepIfUnchanged(dest, meta, stats);
+  if (kept) stats.done.set(dest, kept);
+  else stats.done.set(dest, await writeFile(src, dest, meta, stats, sha256));
 }
 
 /**
  * rsync's quick check: a regular file with the source's size and mtime keeps its content
  * (its owner and mode still follow the source); anything else but a directory is replaced.
  */
-async function keepIfUnchanged(dest: string, meta: Meta, stats: CopyStats): Promise<boolean> {
+async function keepIfUnchanged(dest: string, meta: Meta, stats: CopyStats): Promise<FileState | undefined> {
   const old = lstatOrNull(dest);
-  if (old?.isDirectory()) throw Object.assign(new Error(`${dest} is a directory`), { code: 'EISDIR' });
-  if (!old?.isFile() || Number(old.size) !== meta.size || !sameMtime(old.mtimeNs, meta.mtimeNs)) return false;
+  if (old?.isDirectory()) throw isDirectory(dest);
+  if (!old?.isFile() || Number(old.size) !== meta.size || !sameMtime(old.mtimeNs, meta.mtimeNs)) return undefined;
   await setMeta(dest, meta, false, old);
   stats.unchanged++;
-  stats.done.set(dest, { mode: meta.mode & 0o7777, size: meta.size, mtimeNs: old.mtimeNs });
-  return true;
+  return { mode: meta.mode & 0o7777, size: meta.size, mtimeNs: old.mtimeNs };
 }
+
+const isDirectory = (dest: string) => Object.assign(new Error(`${dest} is a directory`), { code: 'EISDIR', path: dest });
 
 /**
  * Write `dest`. A host file that this run already copied elsewhere in the image (one inode
@@ -120,16 +126,16 @@ async function keepIfUnchanged(dest: string, meta: Meta, stats: CopyStats): Prom
  * a hard link to that copy, as `cp -a` and `rsync -H` keep hard links: the same content,
  * mode, owner and mtime, and no bytes written twice.
  */
-async function writeFile(src: string, dest: string, meta: Meta, stats: CopyStats, sha256?: string): Promise<void> {
+async function writeFile(src: string, dest: string, meta: Meta, stats: CopyStats, sha256?: string): Promise<FileState> {
   const id = meta.identity;
   const first = id === undefined ? undefined : stats.shared.get(id);
   if (first) {
     const copy = await first;
-    if (copy && (sha256 === undefined || copy.state.sha256 === sha256) && linkCopy(copy, dest, stats)) return;
+    if (copy && (sha256 === undefined || copy.state.sha256 === sha256) && linkCopy(copy, dest, stats)) return copy.state;
   }
   const written = copyBytes(src, dest, meta, stats, sha256);
   if (first === null) stats.shared.set(id!, written.then((state) => ({ dest, state }), () => undefined));
-  await written;
+  return written;
 }
 
 /** Errors of link(2) that only mean "copy instead": another file system under the image, a link limit, no hard links there. */
@@ -158,7 +164,6 @@ function linkCopy(copy: Written, dest: string, stats: CopyStats): boolean {
   } finally {
     rmSync(tmp, { force: true }); // left only by a failure, or by a rename onto a name of the same file (which does nothing)
   }
-  stats.done.set(dest, copy.state);
   stats.linked++;
   return true;
 }
@@ -207,54 +212,105 @@ function checkError(e: NodeJS.ErrnoException, src: string, sha256?: string): Err
 
 /** A file this run wrote, as it left it, counted. */
 function wrote(dest: string, meta: Meta, sha256: string, stats: CopyStats, mtimeNs = meta.mtimeNs): FileState {
-  const state = { mode: meta.mode & 0o7777, size: meta.size, mtimeNs, sha256 };
-  stats.done.set(dest, state);
   stats.files++;
   stats.bytes += meta.size;
-  return state;
+  return { mode: meta.mode & 0o7777, size: meta.size, mtimeNs, sha256 };
 }
 
 /** A batch of the addon's: at most this many files or (unless one file is more) bytes. */
 const BATCH_FILES = 64;
 const BATCH_BYTES = 8 << 20;
 
-interface FileCopy {
-  src: string;
-  dest: string;
-  meta: Meta;
-}
-
 /**
- * Copies in batches of the addon's, one trip to the thread pool each. None of them is a second
- * name of a host file whose first copy is not among them.
+ * A tree's rows copied in batches of the addon's, one trip to the thread pool each, largest
+ * first. None of them is a host file the plan copies more than once.
  */
-async function copyBatches(copies: readonly FileCopy[], stats: CopyStats): Promise<void> {
-  const batches: FileCopy[][] = [];
+async function copyRows(rows: readonly number[], out: TreeCopy, stats: CopyStats): Promise<void> {
+  const t = out.tree;
+  const batches: number[][] = [];
   let bytes = Infinity;
-  for (const c of copies) {
-    if (bytes + c.meta.size > BATCH_BYTES || batches.at(-1)!.length === BATCH_FILES) {
+  for (const i of rows) {
+    if (bytes + t.size[i]! > BATCH_BYTES || batches.at(-1)!.length === BATCH_FILES) {
       batches.push([]);
       bytes = 0;
     }
-    batches.at(-1)!.push(c);
-    bytes += c.meta.size;
+    batches.at(-1)!.push(i);
+    bytes += t.size[i]!;
   }
-  await mapLimit(batches, PARALLEL_COPIES, (batch) => copyBatch(batch, stats));
+  await mapLimit(batches, PARALLEL_COPIES, async (batch) => {
+    const fields: (string | number)[] = [];
+    for (const i of batch) {
+      const dest = out.at(i);
+      fields.push(t.src(i), tempName(dest), dest, t.size[i]!, t.mtimeSec[i]!, t.mtimeNsec[i]!, t.mode[i]!, t.uid[i]!, t.gid[i]!, '');
+    }
+    const digests = await native!.copyBatch(Buffer.from(`${fields.join('\0')}\0`), batch.length, keepOwner).catch((e: NodeJS.ErrnoException & { index?: number }) => {
+      throw checkError(e, t.src(batch[e.index ?? 0]!));
+    });
+    batch.forEach((i, k) => {
+      out.sha.write(digests.slice(64 * k, 64 * k + 64), 32 * i, 'hex');
+      out.state[i] = WRITTEN;
+      stats.files++;
+      stats.bytes += t.size[i]!;
+    });
+  });
 }
 
-async function copyBatch(batch: readonly FileCopy[], stats: CopyStats): Promise<void> {
-  const fields: (string | number)[] = [];
-  for (const { src, dest, meta } of batch) fields.push(src, tempName(dest), dest, meta.size, ...splitNs(meta.mtimeNs), meta.mode, meta.uid, meta.gid, '');
-  const hex = native!.copyBatch(Buffer.from(`${fields.join('\0')}\0`), batch.length, keepOwner).catch((e: NodeJS.ErrnoException & { index?: number }) => {
-    throw checkError(e, batch[e.index ?? 0]!.src);
-  });
-  const states = hex.then((digests) => batch.map((c, i) => wrote(c.dest, c.meta, digests.slice(64 * i, 64 * i + 64), stats)));
-  // The first copy of a host file the plan copies more than once: the others wait for it.
-  batch.forEach((c, i) => {
-    const id = c.meta.identity;
-    if (id !== undefined && stats.shared.get(id) === null) stats.shared.set(id, states.then((s) => ({ dest: c.dest, state: s[i]! }), () => undefined));
-  });
-  await states;
+/** A row's state in a TreeCopy. */
+export const UNTOUCHED = 0;
+export const UNCHANGED = 1;
+export const WRITTEN = 2;
+
+/** What a tree copy left in the image, by row of its tree. */
+export class TreeCopy {
+  /** UNCHANGED (the quick check kept it: no digest yet) or WRITTEN (digest in `sha`) for files. */
+  readonly state: Uint8Array;
+  /** The SHA-256 of each file written, 32 bytes a row. */
+  readonly sha: Buffer;
+  /** The image file's mtime where it is not the source's (Node's utimes, without the addon). */
+  readonly mtimeNs = new Map<number, bigint>();
+  /** Directory rows this run made (they held nothing before). */
+  readonly made: Uint8Array;
+
+  /** `base`: the real directory in the image the tree's rows go into. */
+  constructor(
+    readonly tree: Tree,
+    readonly base: string,
+  ) {
+    this.state = new Uint8Array(tree.length);
+    this.sha = Buffer.alloc(32 * tree.length);
+    this.made = new Uint8Array(tree.length);
+  }
+
+  /** The host path of a row in the image. */
+  at(i: number): string {
+    const rel = this.tree.rel(i);
+    return rel === '' ? this.base : `${this.base}/${rel}`;
+  }
+
+  /** Whether a row's directory was made by this run (so nothing is in its place). */
+  inMade(i: number): boolean {
+    const p = this.tree.parent[i]!;
+    return p >= 0 && this.made[p] === 1;
+  }
+
+  /** A file row as written or kept. */
+  fileState(i: number): FileState {
+    const t = this.tree;
+    const state: FileState = { mode: t.mode[i]! & 0o7777, size: t.size[i]!, mtimeNs: this.mtimeNs.get(i) ?? t.mtimeNs(i) };
+    if (this.state[i] === WRITTEN) state.sha256 = this.sha.toString('hex', 32 * i, 32 * i + 32);
+    return state;
+  }
+
+  private keep(i: number, state: FileState): void {
+    this.state[i] = state.sha256 === undefined ? UNCHANGED : WRITTEN;
+    if (state.sha256 !== undefined) this.sha.write(state.sha256, 32 * i, 'hex');
+    if (state.mtimeNs !== this.tree.mtimeNs(i)) this.mtimeNs.set(i, state.mtimeNs);
+  }
+
+  /** Record what a copy (or the quick check) left at row i. */
+  set(i: number, state: FileState): void {
+    this.keep(i, state);
+  }
 }
 
 /**
@@ -307,58 +363,102 @@ const PARALLEL_COPIES = 4 * availableParallelism();
  * Copy `items` in parallel, largest first, so that no big file is left copying alone at the
  * end. A second name of a host file whose first copy is among them waits for it outside the
  * pool, then becomes a hard link, instead of holding a place in the pool while it waits.
- * `copyFirsts`: how the others are copied, if not by `copy` each.
  */
 export async function copyMany<T>(
   items: readonly T[],
-  metaOf: (item: T) => Meta,
+  metaOf: (item: T) => Pick<Meta, 'size' | 'identity'>,
   stats: CopyStats,
   copy: (item: T) => Promise<void>,
-  copyFirsts = (firsts: readonly T[]): Promise<unknown> => mapLimit(firsts, PARALLEL_COPIES, copy),
 ): Promise<void> {
   const firsts: T[] = [];
   const seconds: T[] = [];
   const seen = new Set<string>();
-  for (const item of [...items].sort((a, b) => metaOf(b).size - metaOf(a).size)) {
-    const id = metaOf(item).identity;
+  const metas = new Map(items.map((item) => [item, metaOf(item)]));
+  for (const item of [...items].sort((a, b) => metas.get(b)!.size - metas.get(a)!.size)) {
+    const id = metas.get(item)!.identity;
     if (id !== undefined && stats.shared.has(id) && (seen.has(id) || stats.shared.get(id) !== null)) seconds.push(item);
     else firsts.push(item);
     if (id !== undefined) seen.add(id);
   }
-  await copyFirsts(firsts);
+  await mapLimit(firsts, PARALLEL_COPIES, copy);
   await mapLimit(seconds, PARALLEL_COPIES, copy);
 }
 
+/** Quick checks in flight at once: the thread pool has four threads, two cores share them. */
+const CHECK_PARTS = 4;
+
 /**
- * Apply scanned entries under `base` (a real directory inside the image): directories
+ * rsync's quick check of the file rows whose directory this run did not make: UNCHANGED in
+ * `out.state` for those kept; the others are returned, to be copied.
+ */
+async function quickCheck(rows: readonly number[], out: TreeCopy, stats: CopyStats): Promise<number[]> {
+  const t = out.tree;
+  const copy: number[] = [];
+  if (!native) {
+    for (const i of rows) {
+      const kept = await keepIfUnchanged(out.at(i), t.meta(i), stats);
+      if (kept) out.set(i, kept);
+      else copy.push(i);
+    }
+    return copy;
+  }
+  const parts = inParts(rows, CHECK_PARTS);
+  const answers = await Promise.all(
+    parts.map((part) => {
+      const numbers = new Float64Array(6 * part.length);
+      part.forEach((i, k) => numbers.set([t.size[i]!, t.mtimeSec[i]!, t.mtimeNsec[i]!, t.mode[i]!, t.uid[i]!, t.gid[i]!], 6 * k));
+      return native!.quickCheck(Buffer.from(part.map((i) => out.at(i)).join('\0')), numbers, keepOwner).catch((e: NodeJS.ErrnoException & { index?: number }) => {
+        throw Object.assign(e, { path: out.at(part[e.index ?? 0]!) });
+      });
+    }),
+  );
+  parts.forEach((part, p) =>
+    part.forEach((i, k) => {
+      const answer = answers[p]![k];
+      if (answer === 2) throw isDirectory(out.at(i));
+      if (answer === 0) {
+        out.state[i] = UNCHANGED;
+        stats.unchanged++;
+      } else copy.push(i);
+    }),
+  );
+  return copy;
+}
+
+/**
+ * Apply a scanned tree under `base` (a real directory inside the image): directories
  * top-down, then files in parallel with the links, then directory metadata bottom-up so
  * that the writes inside do not disturb the directories' mtimes. Below a directory this
  * call made, nothing needs a look first.
  */
-export async function copyTree(entries: readonly TreeEntry[], base: string, stats: CopyStats): Promise<void> {
-  const dirs = entries.filter((e) => e.kind === 'dir');
-  const made = new Set<string>();
-  const inMade = (rel: string) => made.has(path.posix.dirname(rel));
-  // `base` is resolved and each `rel` normalised (names from readdir joined by '/'): path.join would change nothing.
-  const at = (rel: string) => (rel === '' ? base : `${base}/${rel}`);
-  for (const d of dirs) if (d.rel !== '' && ensureDir(at(d.rel), inMade(d.rel))) made.add(d.rel);
-  // The quick check of every file first, then only the copies, so that the checks (cheap,
-  // synchronous) do not queue behind the copies (many, on the thread pool).
-  const copies: FileCopy[] = [];
-  for (const f of entries) {
-    if (f.kind !== 'file') continue;
-    const dest = at(f.rel);
-    if (inMade(f.rel) || !(await keepIfUnchanged(dest, f, stats))) copies.push({ src: f.src, dest, meta: f });
-  }
-  const links = async () => {
-    for (const l of entries) if (l.kind === 'link') await makeLink(at(l.rel), l.target!, l, inMade(l.rel));
+export async function copyTree(tree: Tree, base: string, stats: CopyStats): Promise<TreeCopy> {
+  const out = new TreeCopy(tree, base);
+  const dirs: number[] = [];
+  const files: number[] = [];
+  const links: number[] = [];
+  for (let i = 0; i < tree.length; i++) (tree.kind[i] === DIR ? dirs : tree.kind[i] === FILE ? files : links).push(i);
+  for (const d of dirs) if (tree.rel(d) !== '' && ensureDir(out.at(d), out.inMade(d))) out.made[d] = 1;
+  // The quick check of every file first, then only the copies, so that the checks (cheap)
+  // do not queue behind the copies (many, on the thread pool).
+  const copies = [...files.filter((i) => out.inMade(i)), ...(await quickCheck(files.filter((i) => !out.inMade(i)), out, stats))];
+  copies.sort((a, b) => tree.size[b]! - tree.size[a]!);
+  // A host file the plan copies more than once goes through copyMany, which makes its other names hard links.
+  const shared = (i: number) => stats.sharedInos.has(`${tree.dev[i]}:${tree.ino[i]}`) && stats.shared.has(tree.identity(i));
+  const plain = native ? copies.filter((i) => !shared(i)) : [];
+  const others = native ? copies.filter(shared) : copies;
+  const write = async (i: number) => out.set(i, await writeFile(tree.src(i), out.at(i), tree.meta(i), stats));
+  const makeLinks = async () => {
+    for (const l of links) await makeLink(out.at(l), tree.target(l)!, tree.meta(l), out.inMade(l));
   };
-  const write = (c: FileCopy) => writeFile(c.src, c.dest, c.meta, stats);
-  const batched = native ? (firsts: readonly FileCopy[]) => copyBatches(firsts, stats) : undefined;
-  const done = await Promise.allSettled([copyMany(copies, (c) => c.meta, stats, write, batched), links()]);
+  const done = await Promise.allSettled([
+    copyRows(plain, out, stats),
+    copyMany(others, (i) => ({ size: tree.size[i]!, identity: shared(i) ? tree.identity(i) : undefined }), stats, write),
+    makeLinks(),
+  ]);
   for (const r of done) if (r.status === 'rejected') throw r.reason;
-  for (const d of [...dirs].reverse()) {
-    const p = at(d.rel);
-    await setMeta(p, d, false, lstatOrNull(p) ?? undefined);
+  for (const d of dirs.reverse()) {
+    const p = out.at(d);
+    await setMeta(p, tree.meta(d), false, lstatOrNull(p) ?? undefined);
   }
+  return out;
 }

@@ -40,6 +40,8 @@ export class JailError extends Error {
 export class Jail {
   /** Directories known to exist (image path -> host path); cleared whenever links may have changed. */
   private dirs = new Map<string, string>();
+  /** Host paths of the directories this run made: nothing was in them before it. */
+  readonly made = new Set<string>();
 
   constructor(readonly root: string) {}
 
@@ -84,6 +86,7 @@ export class Jail {
         if (!st) {
           try {
             mkdirSync(host);
+            this.made.add(host);
           } catch (e) {
             if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
           }

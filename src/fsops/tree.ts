@@ -2,12 +2,16 @@
 // before anything is written: the entries to create, with their metadata.
 // Synchronous on purpose: a walk is thousands of metadata calls that the page cache
 // answers in microseconds, where each promise round trip costs ten times the call.
+// A tree of 200,000 files is kept in typed arrays, a row an entry with its name and its
+// directory's row instead of a path (about 100 bytes an entry, where objects with BigInt
+// times and full paths took kilobytes); paths are made when they are needed.
 import { lstatSync, readdirSync, readlinkSync, statSync, type BigIntStats, type Dirent } from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import path from 'node:path';
-import { identity } from '../elf/cache.js';
+import { getSystemErrorName } from 'node:util';
+import { found, identity, type Found, type InputSet, type Inputs, type Kind } from '../inputs.js';
 import type { ExcludeMatcher } from './exclude.js';
-import type { Inputs } from '../record.js';
+import { native } from './native.js';
 
 export interface Meta {
   mode: number;
@@ -17,16 +21,6 @@ export interface Meta {
   mtimeNs: bigint;
   /** For a regular file: device, inode, size, mtime and ctime as scanned (src/elf/cache.ts). */
   identity?: string;
-}
-
-export interface TreeEntry extends Meta {
-  /** Path inside the destination directory ('' is the destination itself). */
-  rel: string;
-  kind: 'dir' | 'file' | 'link';
-  /** Host path to read: the entry itself, or the path through an unsafe link that was followed. */
-  src: string;
-  /** Link target, for kind 'link'. */
-  target?: string;
 }
 
 export function metaOf(st: BigIntStats): Meta {
@@ -85,8 +79,237 @@ function notUtf8(raw: Buffer, what: string): Error {
   return new Error(`${what}${shown} is not UTF-8, and copy_bom copies only names that are: rename it`);
 }
 
+export const DIR = 1;
+export const FILE = 2;
+export const LINK = 3;
+type EntryKind = typeof DIR | typeof FILE | typeof LINK;
+
+const NS = 1_000_000_000n;
+/** An exact decimal of nanoseconds from a timespec (sec, nsec), as BigInt's toString would write it. */
+function nsText(sec: number, nsec: number): string {
+  if (sec > 0) return `${sec}${String(nsec).padStart(9, '0')}`;
+  return sec === 0 ? String(nsec) : String(BigInt(sec) * NS + BigInt(nsec));
+}
+
+/**
+ * A scanned tree: row 0 is the top (the directory itself, or its contents' '' entry), every
+ * directory's entries are consecutive rows in name order, after the directory's own row.
+ */
+export class Tree implements InputSet {
+  length = 0;
+  readonly names: string[] = [];
+  /** Link targets by row. */
+  readonly targets = new Map<number, string>();
+  parent = new Int32Array(16);
+  kind = new Uint8Array(16);
+  /** st_mode with the type bits; uid, gid. */
+  mode = new Uint32Array(16);
+  uid = new Uint32Array(16);
+  gid = new Uint32Array(16);
+  size = new Float64Array(16);
+  mtimeSec = new Float64Array(16);
+  mtimeNsec = new Uint32Array(16);
+  ctimeSec = new Float64Array(16);
+  ctimeNsec = new Uint32Array(16);
+  dev = new Float64Array(16);
+  ino = new Float64Array(16);
+  /** 1: an unsafe link, stat'ed through (the row holds what it leads to). */
+  followed = new Uint8Array(16);
+  /** A directory row's entries: rows from..to (exclusive), in name order. */
+  readonly children = new Map<number, [number, number]>();
+  private readonly dirRel = new Map<number, string>();
+  private readonly dirSrc = new Map<number, string>();
+
+  /** `top`: the host path of row 0 as named; `topRel`: its path in the destination ('' for contents). */
+  constructor(
+    readonly top: string,
+    private readonly topRel: string,
+  ) {}
+
+  add(name: string, parent: number, kind: EntryKind, st: Stat, followed = false): number {
+    if (this.length === this.kind.length) this.grow();
+    const i = this.length++;
+    this.names.push(name);
+    this.parent[i] = parent;
+    this.kind[i] = kind;
+    this.mode[i] = st.mode;
+    this.uid[i] = st.uid;
+    this.gid[i] = st.gid;
+    this.size[i] = st.size;
+    this.mtimeSec[i] = st.mtimeSec;
+    this.mtimeNsec[i] = st.mtimeNsec;
+    this.ctimeSec[i] = st.ctimeSec;
+    this.ctimeNsec[i] = st.ctimeNsec;
+    this.dev[i] = st.dev;
+    this.ino[i] = st.ino;
+    this.followed[i] = followed ? 1 : 0;
+    return i;
+  }
+
+  private grow(): void {
+    const n = this.kind.length * 2;
+    const bigger = <T extends Int32Array | Uint8Array | Uint32Array | Float64Array>(a: T): T => {
+      const b = new (a.constructor as new (n: number) => T)(n);
+      b.set(a);
+      return b;
+    };
+    this.parent = bigger(this.parent);
+    this.kind = bigger(this.kind);
+    this.mode = bigger(this.mode);
+    this.uid = bigger(this.uid);
+    this.gid = bigger(this.gid);
+    this.size = bigger(this.size);
+    this.mtimeSec = bigger(this.mtimeSec);
+    this.mtimeNsec = bigger(this.mtimeNsec);
+    this.ctimeSec = bigger(this.ctimeSec);
+    this.ctimeNsec = bigger(this.ctimeNsec);
+    this.dev = bigger(this.dev);
+    this.ino = bigger(this.ino);
+    this.followed = bigger(this.followed);
+  }
+
+  /** Path inside the destination directory ('' is the destination itself). */
+  rel(i: number): string {
+    if (i === 0) return this.topRel;
+    const known = this.dirRel.get(i);
+    if (known !== undefined) return known;
+    const up = this.rel(this.parent[i]!);
+    const rel = up === '' ? this.names[i]! : `${up}/${this.names[i]}`;
+    if (this.kind[i] === DIR) this.dirRel.set(i, rel);
+    return rel;
+  }
+
+  /** Host path to read: the entry itself, or the path through an unsafe link that was followed. */
+  src(i: number): string {
+    if (i === 0) return this.top;
+    const known = this.dirSrc.get(i);
+    if (known !== undefined) return known;
+    const p = this.parent[i]!;
+    const up = p === 0 ? this.topDir() : this.src(p);
+    const src = up === '/' ? `/${this.names[i]}` : `${up}/${this.names[i]}`;
+    if (this.kind[i] === DIR) this.dirSrc.set(i, src);
+    return src;
+  }
+
+  /** A directory row's host path to join names to (path.join's normal form). */
+  dirPath(row: number): string {
+    return row === 0 ? this.topDir() : this.src(row);
+  }
+
+  private topDir(): string {
+    let d = this.dirSrc.get(0);
+    if (d === undefined) this.dirSrc.set(0, (d = path.normalize(this.top).replace(/(.)\/+$/, '$1')));
+    return d;
+  }
+
+  /** The row at a path below row 0 (its names), or -1. */
+  find(names: readonly string[]): number {
+    let row = 0;
+    for (const name of names) {
+      const range = this.children.get(row);
+      if (!range) return -1;
+      let r = range[0];
+      while (r < range[1] && this.names[r] !== name) r++;
+      if (r === range[1]) return -1;
+      row = r;
+    }
+    return this.length ? row : -1;
+  }
+
+  target(i: number): string | undefined {
+    return this.targets.get(i);
+  }
+
+  mtimeNs(i: number): bigint {
+    return BigInt(this.mtimeSec[i]!) * NS + BigInt(this.mtimeNsec[i]!);
+  }
+
+  /** Device, inode, size, mtime and ctime, as src/inputs.ts identity() writes them. */
+  identity(i: number): string {
+    return `${this.dev[i]}:${this.ino[i]}:${this.size[i]}:${nsText(this.mtimeSec[i]!, this.mtimeNsec[i]!)}:${nsText(this.ctimeSec[i]!, this.ctimeNsec[i]!)}`;
+  }
+
+  /** The metadata of a row as one object (for the few places that take one). */
+  meta(i: number): Meta {
+    const m: Meta = { mode: this.mode[i]!, uid: this.uid[i]!, gid: this.gid[i]!, size: this.size[i]!, mtimeNs: this.mtimeNs(i) };
+    if (this.kind[i] === FILE) m.identity = this.identity(i);
+    return m;
+  }
+
+  /** Every path the scan looked at, for the run's record: lstat of each entry, stat through a followed link. */
+  forEachInput(fn: (kind: Kind, path: string, was: Found) => void): void {
+    // Row 0 was recorded when it was looked at (and a followed link's own lstat with it).
+    for (let i = 1; i < this.length; i++) fn(this.followed[i] ? 'S' : 'L', this.src(i), found({ dev: this.dev[i]!, ino: this.ino[i]! }));
+  }
+}
+
+/** What the scan keeps of a stat. */
+interface Stat {
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtimeSec: number;
+  mtimeNsec: number;
+  ctimeSec: number;
+  ctimeNsec: number;
+  dev: number;
+  ino: number;
+}
+
+function statOf(st: BigIntStats): Stat {
+  const [mtimeSec, mtimeNsec] = split(st.mtimeNs);
+  const [ctimeSec, ctimeNsec] = split(st.ctimeNs);
+  return { mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), size: Number(st.size), mtimeSec, mtimeNsec, ctimeSec, ctimeNsec, dev: Number(st.dev), ino: Number(st.ino) };
+}
+
+function split(ns: bigint): [number, number] {
+  const sec = ns >= 0n ? ns / NS : -((-ns + NS - 1n) / NS);
+  return [Number(sec), Number(ns - sec * NS)];
+}
+
+const S_IFMT = 0o170000;
+const isDirMode = (m: number) => (m & S_IFMT) === 0o040000;
+const isFileMode = (m: number) => (m & S_IFMT) === 0o100000;
+const isLinkMode = (m: number) => (m & S_IFMT) === 0o120000;
+
+/** A directory's names in byte order, each with what lstat says; the addon does it in one call. */
+function listing(dir: string): { names: string[]; stats: Stat[] } {
+  if (!native) {
+    const raw = readdirSync(dir);
+    const bad = namesNotUtf8(dir, raw)[0];
+    if (bad) throw notUtf8(bad, `${dir}/`);
+    const names = raw.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    return { names, stats: names.map((n) => statOf(lstatSync(path.join(dir, n), { bigint: true }))) };
+  }
+  const buf = native.listDir(dir);
+  const count = buf.readUInt32LE(0);
+  const blob = buf.subarray(8 + 64 * count);
+  if (!isUtf8(blob)) {
+    const bad = blob.toString('latin1').split('\0').map((n) => Buffer.from(n, 'latin1')).find((raw) => !isUtf8(raw))!;
+    throw notUtf8(bad, `${dir}/`);
+  }
+  const names = blob.toString('utf8').split('\0');
+  names.pop();
+  const aligned = buf.byteOffset % 8 === 0 ? buf : Buffer.from(buf);
+  const f64 = new Float64Array(aligned.buffer, aligned.byteOffset + 8, 8 * count);
+  const u32 = new Uint32Array(aligned.buffer, aligned.byteOffset + 8, 16 * count);
+  const stats: Stat[] = [];
+  for (let i = 0; i < count; i++) {
+    const f = 8 * i;
+    const u = 16 * i + 10;
+    if (u32[u] === 0) {
+      const code = getSystemErrorName(-u32[u + 1]!);
+      const p = path.join(dir, names[i]!);
+      throw Object.assign(new Error(`${code}: lstat '${p}'`), { code, syscall: 'lstat', path: p });
+    }
+    stats.push({ size: f64[f]!, mtimeSec: f64[f + 1]!, ctimeSec: f64[f + 2]!, dev: f64[f + 3]!, ino: f64[f + 4]!, mode: u32[u]!, uid: u32[u + 1]!, gid: u32[u + 2]!, mtimeNsec: u32[u + 3]!, ctimeNsec: u32[u + 4]! });
+  }
+  return { names, stats };
+}
+
 export interface ScanResult {
-  entries: TreeEntry[];
+  tree: Tree;
   warnings: string[];
 }
 
@@ -97,64 +320,12 @@ export interface ScanResult {
  * `inputs` gets every path looked at.
  */
 export async function scanTree(source: string, exclude: ExcludeMatcher, inputs?: Inputs): Promise<ScanResult> {
-  const entries: TreeEntry[] = [];
   const warnings: string[] = [];
   // rsync copies the contents when the name ends in '/', '.' or '..' (no directory can be given those names).
   const contentsOnly = /(^|\/)(\.\.?)?$/.test(source);
   // Directories being walked, by device and inode: an unsafe link back to one of them
   // would make rsync recurse without end; we stop and say so.
   const walking = new Set<string>();
-
-  const walkDir = (hostDir: string, rel: string, st: BigIntStats) => {
-    const id = `${st.dev}:${st.ino}`;
-    walking.add(id);
-    const names = readdirSync(hostDir);
-    const bad = namesNotUtf8(hostDir, names)[0];
-    if (bad) throw notUtf8(bad, `${hostDir}/`);
-    for (const name of names.sort()) {
-      const host = path.join(hostDir, name);
-      visit(host, rel ? `${rel}/${name}` : name, look('L', host));
-    }
-    walking.delete(id);
-  };
-
-  const visit = (host: string, rel: string, st: BigIntStats) => {
-    if (st.isSymbolicLink()) {
-      const target = readlinkSync(host);
-      if (target.includes('\uFFFD')) {
-        const raw = readlinkSync(host, { encoding: 'buffer' });
-        if (!isUtf8(raw)) throw notUtf8(raw, `the target of ${host}: `);
-      }
-      if (!unsafeSymlink(target, rel)) {
-        if (!exclude(rel, false)) entries.push({ rel, kind: 'link', src: host, target, ...metaOf(st) });
-        return;
-      }
-      // An unsafe link is replaced by what it points to (followed all the way).
-      const referent = statSync(host, { bigint: true, throwIfNoEntry: false }) ?? null;
-      inputs?.add('S', host, referent);
-      if (!referent) {
-        if (!exclude(rel, false)) warnings.push(`skipping ${host} -> ${target}: the link leaves the copied tree and its referent does not exist`);
-        return;
-      }
-      st = referent;
-    }
-    const isDir = st.isDirectory();
-    if (exclude(rel, isDir)) return;
-    if (isDir) {
-      if (walking.has(`${st.dev}:${st.ino}`)) {
-        warnings.push(`skipping ${host}: it leads back to a directory being copied (symlink loop)`);
-        return;
-      }
-      entries.push({ rel, kind: 'dir', src: host, ...metaOf(st) });
-      walkDir(host, rel, st);
-    } else if (st.isFile()) {
-      entries.push({ rel, kind: 'file', src: host, ...fileMetaOf(st) });
-    } else {
-      warnings.push(`skipping ${host}: special files (devices, FIFOs, sockets) are not copied`);
-    }
-  };
-
-  // stat (S) or lstat (L), and what it said remembered, failures too.
   const look = (kind: 'S' | 'L', p: string) => {
     try {
       const st = (kind === 'S' ? statSync : lstatSync)(p, { bigint: true });
@@ -166,14 +337,101 @@ export async function scanTree(source: string, exclude: ExcludeMatcher, inputs?:
     }
   };
 
+  // Each directory's entries are added together (name order), then its subdirectories walked.
+  const walkDir = (tree: Tree, row: number, rel: string) => {
+    const id = `${tree.dev[row]}:${tree.ino[row]}`;
+    walking.add(id);
+    const hostDir = tree.dirPath(row);
+    const { names, stats } = listing(hostDir);
+    const dirs: [number, string][] = [];
+    const first = tree.length;
+    for (let k = 0; k < names.length; k++) {
+      const name = names[k]!;
+      const childRel = rel ? `${rel}/${name}` : name;
+      let st = stats[k]!;
+      let followed = false;
+      if (isLinkMode(st.mode)) {
+        const host = hostDir === '/' ? `/${name}` : `${hostDir}/${name}`;
+        const target = readlinkSync(host);
+        if (target.includes('\uFFFD')) {
+          const raw = readlinkSync(host, { encoding: 'buffer' });
+          if (!isUtf8(raw)) throw notUtf8(raw, `the target of ${host}: `);
+        }
+        if (!unsafeSymlink(target, childRel)) {
+          if (!exclude(childRel, false)) tree.targets.set(tree.add(name, row, LINK, st), target);
+          continue;
+        }
+        // An unsafe link is replaced by what it points to (followed all the way).
+        inputs?.add('L', host, st); // the link itself; its row holds what it leads to
+        const referent = statSync(host, { bigint: true, throwIfNoEntry: false }) ?? null;
+        if (!referent) {
+          inputs?.add('S', host, null);
+          if (!exclude(childRel, false)) warnings.push(`skipping ${host} -> ${target}: the link leaves the copied tree and its referent does not exist`);
+          continue;
+        }
+        st = statOf(referent);
+        followed = true;
+      }
+      const isDir = isDirMode(st.mode);
+      if (exclude(childRel, isDir)) continue;
+      if (isDir) {
+        if (walking.has(`${st.dev}:${st.ino}`)) {
+          warnings.push(`skipping ${path.join(hostDir, name)}: it leads back to a directory being copied (symlink loop)`);
+          continue;
+        }
+        dirs.push([tree.add(name, row, DIR, st, followed), childRel]);
+      } else if (isFileMode(st.mode)) {
+        tree.add(name, row, FILE, st, followed);
+      } else {
+        warnings.push(`skipping ${path.join(hostDir, name)}: special files (devices, FIFOs, sockets) are not copied`);
+      }
+    }
+    tree.children.set(row, [first, tree.length]);
+    for (const [child, childRel] of dirs) walkDir(tree, child, childRel);
+    walking.delete(id);
+  };
+
+  let tree: Tree;
   if (contentsOnly) {
     const st = look('S', source);
     if (!st.isDirectory()) throw Object.assign(new Error(`${source} is not a directory`), { code: 'ENOTDIR' });
-    entries.push({ rel: '', kind: 'dir', src: source, ...metaOf(st) });
-    walkDir(source, '', st);
+    tree = new Tree(source, '');
+    tree.add('', -1, DIR, statOf(st));
+    walkDir(tree, 0, '');
   } else {
     const clean = source.replace(/\/+$/, '');
-    visit(clean, path.basename(clean), look('L', clean));
+    const name = path.basename(clean);
+    tree = new Tree(clean, name);
+    const top = topEntry(clean, name, look('L', clean));
+    if (typeof top === 'string') {
+      if (top) warnings.push(top);
+    } else if (top.kind === LINK) {
+      if (!exclude(name, false)) tree.targets.set(tree.add(name, -1, LINK, top.st), top.target!);
+    } else if (!exclude(name, top.kind === DIR)) {
+      tree.add(name, -1, top.kind, top.st, top.followed);
+      if (top.kind === DIR) walkDir(tree, 0, name);
+    }
   }
-  return { entries, warnings };
+  inputs?.addSet(tree);
+  return { tree, warnings };
+
+  /** The directory named without a trailing slash: the one entry at the top, or a warning ('' when an excluded link is skipped). */
+  function topEntry(clean: string, name: string, lst: BigIntStats): { kind: EntryKind; st: Stat; followed: boolean; target?: string } | string {
+    let st = lst;
+    if (st.isSymbolicLink()) {
+      const target = readlinkSync(clean);
+      if (target.includes('\uFFFD')) {
+        const raw = readlinkSync(clean, { encoding: 'buffer' });
+        if (!isUtf8(raw)) throw notUtf8(raw, `the target of ${clean}: `);
+      }
+      if (!unsafeSymlink(target, name)) return { kind: LINK, st: statOf(st), followed: false, target };
+      const referent = statSync(clean, { bigint: true, throwIfNoEntry: false }) ?? null;
+      inputs?.add('S', clean, referent);
+      if (!referent) return exclude(name, false) ? '' : `skipping ${clean} -> ${target}: the link leaves the copied tree and its referent does not exist`;
+      st = referent;
+    }
+    if (st.isDirectory()) return { kind: DIR, st: statOf(st), followed: st !== lst };
+    if (st.isFile()) return { kind: FILE, st: statOf(st), followed: st !== lst };
+    return exclude(name, false) ? '' : `skipping ${clean}: special files (devices, FIFOs, sockets) are not copied`;
+  }
 }

@@ -5,9 +5,9 @@
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { createResolver, elfFiles, isElf, statState, type ElfCache, type Library, type Resolution, type Resolver } from '../elf/index.js';
+import { createResolver, elfFiles, statState, type ElfCache, type Library, type Resolution, type Resolver } from '../elf/index.js';
 import { describeFsError, Exit, UserError, type Where } from '../errors.js';
-import { fileMetaOf, type Meta, type TreeEntry } from '../fsops/tree.js';
+import { DIR, FILE, fileMetaOf, type Meta, type Tree } from '../fsops/tree.js';
 import type { LoaderConfig } from './loaders.js';
 import { mapLimit } from '../pool.js';
 import { imagePath, resolved } from './paths.js';
@@ -66,8 +66,9 @@ export async function analyseDependencies(boms: readonly ResolvedBom[], ctx: Aut
   const debug: string[] = [];
   const seen = new Map<string, string | null>();
   const answer = await analyseAll(boms, { ...ctx, debug: (m) => (debug.push(m), ctx.debug(m)) }, seen);
-  const identities = boms.flatMap((b) => b.trees.flatMap((t) => t.entries.flatMap((e) => (e.identity ? [e.identity] : []))));
-  ctx.cache.rememberAnalysis(key, seen, identities, encodeAnswer(answer, debug));
+  const cache = ctx.cache;
+  const racy = boms.some((b) => b.trees.some(({ tree: t }) => t.ctimeSec.some((sec, i) => i < t.length && t.kind[i] === FILE && cache.racyTime(sec, t.ctimeNsec[i]!))));
+  cache.rememberAnalysis(key, seen, [], encodeAnswer(answer, debug), racy);
   return answer;
 }
 
@@ -77,9 +78,11 @@ function inputsKey(boms: readonly ResolvedBom[], ctx: AutodepContext): string {
   h.update(JSON.stringify([process.cwd(), ctx.rootAbs, [...ctx.loaders]]));
   for (const b of boms) {
     h.update(JSON.stringify(b.files.filter((f) => f.autodep).map((f) => [f.source, f.dest, f.where])));
-    for (const t of b.trees) {
-      h.update(JSON.stringify(t.where));
-      for (const e of t.entries) h.update(`${e.kind}\0${e.src}\0${e.identity ?? ''}\n`);
+    for (const { where, tree: t } of b.trees) {
+      // Every row's host path (from the top, the names and their directories), kind and identity.
+      h.update(JSON.stringify([where, t.top, t.rel(0), t.length]));
+      h.update(t.names.join('\0'));
+      for (const a of [t.parent, t.kind, t.dev, t.ino, t.size, t.mtimeSec, t.mtimeNsec, t.ctimeSec, t.ctimeNsec]) h.update(new Uint8Array(a.buffer, 0, t.length * a.BYTES_PER_ELEMENT));
     }
   }
   return h.digest('hex');
@@ -118,11 +121,16 @@ async function analyseAll(boms: readonly ResolvedBom[], ctx: AutodepContext, see
   };
 
   // Host paths that copied trees put into the image: a library among them is already there.
-  const inTrees = new Set<string>();
-  for (const b of boms) for (const t of b.trees) for (const e of t.entries) if (e.kind !== 'dir') inTrees.add(resolved(e.src));
+  const tops = boms.flatMap((b) => b.trees.map(({ tree }) => ({ tree, top: tree.length ? resolved(tree.src(0)) : '' })));
+  const inTrees = (abs: string) =>
+    tops.some(({ tree, top }) => {
+      if (top === '' || (abs !== top && !abs.startsWith(top === '/' ? '/' : `${top}/`))) return false;
+      const row = tree.find(abs.slice(top.length).split('/').filter(Boolean));
+      return row >= 0 && tree.kind[row] !== DIR;
+    });
   const alreadyThere = (p: string) => {
     const abs = resolved(p);
-    return abs.startsWith(`${ctx.rootAbs}/`) || inTrees.has(abs);
+    return abs.startsWith(`${ctx.rootAbs}/`) || inTrees(abs);
   };
 
   const analyse = async (file: string, dest: string | null, where: Where, fromTree: boolean): Promise<LibItem[]> => {
@@ -161,23 +169,33 @@ async function analyseAll(boms: readonly ResolvedBom[], ctx: AutodepContext, see
   };
 
   // The files of copied trees are screened first: most are not ELF, and four bytes (or the
-  // cache) say so without the resolver's machinery. Those the cache does not know are read on
-  // the thread pool while the `files` entries are analysed (the scan found them to be regular
-  // files: safe to open). 52: the smallest ELF header.
-  const candidates = boms.flatMap((b) => b.trees.flatMap((t) => t.entries.filter((e) => e.kind === 'file' && e.size >= 52).map((e) => ({ e, t }))));
-  const known = (e: TreeEntry) => !!ctx.cache && e.identity !== undefined && ctx.cache.knowsElf(e.src, e.identity);
-  const screened = elfFiles(candidates.filter(({ e }) => !known(e)).map(({ e }) => e.src));
+  // cache, by identity) say so without the resolver's machinery. Those the cache does not know
+  // are read on the thread pool while the `files` entries are analysed (the scan found them to
+  // be regular files: safe to open). 52: the smallest ELF header.
+  const id = new Float64Array(7);
+  const identityOf = (t: Tree, i: number) => {
+    id.set([t.dev[i]!, t.ino[i]!, t.size[i]!, t.mtimeSec[i]!, t.mtimeNsec[i]!, t.ctimeSec[i]!, t.ctimeNsec[i]!]);
+    return id;
+  };
+  const unknown: { t: Tree; i: number; where: Where }[] = [];
+  for (const b of boms) {
+    for (const { tree: t, where } of b.trees) {
+      for (let i = 0; i < t.length; i++) if (t.kind[i] === FILE && t.size[i]! >= 52 && !ctx.cache?.isPlain(identityOf(t, i))) unknown.push({ t, i, where });
+    }
+  }
+  const screened = elfFiles(unknown.map(({ t, i }) => t.src(i)));
   screened.catch(() => undefined); // awaited below, unless an analysis fails first
   // Analysed in parallel, gathered in BOM order, so the plan does not depend on timing.
   const perBom = await Promise.all(
     boms.map(async (b) => (await mapLimit(b.files.filter((f) => f.autodep), 64, (f) => analyse(f.source, f.dest, f.where, false))).flat()),
   );
   const magic = await screened;
-  const read = (e: TreeEntry) => magic.get(e.src) ?? isElf(e.src);
-  const elf = (e: TreeEntry) => (ctx.cache && e.identity ? ctx.cache.isElf(e.src, e.identity, () => read(e)) : read(e));
-  const treeFiles = candidates.filter(({ e }) => elf(e));
+  const treeFiles = unknown.filter(({ t, i }, k) => {
+    if (!magic[k]) ctx.cache?.rememberPlain(identityOf(t, i));
+    return magic[k];
+  });
   const fromFiles = new Set(perBom.flat().map((l) => `${l.source}\0${l.dest}`));
-  const trees = (await mapLimit(treeFiles, 64, ({ e, t }) => analyse(e.src, null, t.where, true))).flat().filter((l) => !fromFiles.has(`${l.source}\0${l.dest}`));
+  const trees = (await mapLimit(treeFiles, 64, ({ t, i, where }) => analyse(t.src(i), null, where, true))).flat().filter((l) => !fromFiles.has(`${l.source}\0${l.dest}`));
   missing.sort((a, b) => (a.neededBy < b.neededBy ? -1 : a.neededBy > b.neededBy ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const r of resolvers.values()) for (const [p, state] of r.seen()) note(p, state);
   return { perBom, trees, missing };

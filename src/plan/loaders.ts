@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describeFsError, Exit, UserError } from '../errors.js';
-import { statSeen, type Inputs } from '../record.js';
+import { statSeen, type Inputs } from '../inputs.js';
 
 export const DEFAULT_LOADER_CONFIG = '/opt/occlum/etc/template/occlum_elf_loader.config';
 

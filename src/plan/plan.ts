@@ -1,14 +1,14 @@
 // The pure half of planning: order the resolved BOMs' operations as upstream applies
 // them, drop what a later operation replaces ("last one wins"), and say so.
 import { formatWhere, type Where } from '../errors.js';
-import type { Meta, TreeEntry } from '../fsops/tree.js';
+import { DIR, LINK, type Meta, type Tree } from '../fsops/tree.js';
 import type { Dependencies, LibItem } from './autodep.js';
 import type { ResolvedBom, TreeItem } from './resolve.js';
 
 export type Op =
   | { kind: 'mkdir'; dest: string; where: Where | null }
   | { kind: 'link'; dest: string; target: string; where: Where }
-  | { kind: 'tree'; source: string; dest: string; entries: TreeEntry[]; where: Where }
+  | { kind: 'tree'; source: string; dest: string; tree: Tree; where: Where }
   | { kind: 'file'; source: string; dest: string; meta: Meta; autodep: boolean; sha256?: string; where: Where }
   | { kind: 'lib'; source: string; dest: string; meta: Meta; neededBy: string; rule: string; where: Where };
 
@@ -70,8 +70,8 @@ export function buildPlan(boms: readonly ResolvedBom[], deps: Dependencies = { p
 
 /** The directory a copy makes or fills: `T/<name>` for `dirs: [name]`, `T` itself for `name/` and `from` alone. */
 function copiedDir(t: TreeItem): string {
-  const top = t.entries[0];
-  return top && top.rel !== '' ? [t.dest, top.rel].filter(Boolean).join('/') : t.dest;
+  const top = t.tree.length ? t.tree.rel(0) : '';
+  return top !== '' ? [t.dest, top].filter(Boolean).join('/') : t.dest;
 }
 
 const sameSource = (a: { source: string }, b: { source: string }) => a.source === b.source;
@@ -82,8 +82,16 @@ function lastBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T
   return m;
 }
 
-/** Paths written by two different operations with different content (a copy over a link, a file over a tree's file). */
+/** The image path of a tree's row. */
+export const treePath = (dest: string, rel: string) => (dest && rel ? `${dest}/${rel}` : dest || rel);
+
+/**
+ * Paths written by two different operations with different content (a copy over a link, a
+ * file over a tree's file). Only operations whose destinations can meet (the same path, or
+ * one inside a copied tree's directory) are looked at path by path.
+ */
 function overlaps(ops: readonly Op[]): string[] {
+  const involved = meeting(ops);
   const writer = new Map<string, { op: Op; index: number; what: string }>();
   const pairs = new Map<string, { first: Op; second: Op; count: number; example: string }>();
   let index = 0;
@@ -98,13 +106,14 @@ function overlaps(ops: readonly Op[]): string[] {
   };
   for (const op of ops) {
     index++;
+    if (!involved.has(op)) continue;
     if (op.kind === 'link') write(op.dest, op, `-> ${op.target}`);
     else if (op.kind === 'file' || op.kind === 'lib') write(op.dest, op, op.source);
     else if (op.kind === 'tree') {
-      for (const e of op.entries) {
-        if (e.kind === 'dir') continue;
-        const dest = [op.dest, e.rel].filter(Boolean).join('/');
-        write(dest, op, e.kind === 'link' ? `-> ${e.target}` : e.src);
+      const t = op.tree;
+      for (let i = 0; i < t.length; i++) {
+        if (t.kind[i] === DIR) continue;
+        write(treePath(op.dest, t.rel(i)), op, t.kind[i] === LINK ? `-> ${t.target(i)}` : t.src(i));
       }
     }
   }
@@ -113,4 +122,27 @@ function overlaps(ops: readonly Op[]): string[] {
       ? `${at(second.where)}: /${example} is also written by ${at(first.where)} (the later one wins)`
       : `${at(second.where)}: overwrites ${count} paths written by ${at(first.where)}, e.g. /${example} (the later one wins)`,
   );
+}
+
+/** The writing operations that may write a path another one writes: a tree's paths are all below (or at) its copied directory. */
+function meeting(ops: readonly Op[]): Set<Op> {
+  const spans: { op: Op; span: string; tree: boolean }[] = [];
+  for (const op of ops) {
+    if (op.kind === 'link' || op.kind === 'file' || op.kind === 'lib') spans.push({ op, span: op.dest, tree: false });
+    else if (op.kind === 'tree') spans.push({ op, span: copiedDir(op), tree: true });
+  }
+  const involved = new Set<Op>();
+  const byPath = new Map<string, Op>();
+  for (const s of spans) {
+    if (s.tree) continue;
+    const other = byPath.get(s.span);
+    if (other) involved.add(other).add(s.op);
+    byPath.set(s.span, s.op);
+  }
+  const within = (inner: string, outer: string) => outer === '' || inner === outer || inner.startsWith(`${outer}/`);
+  for (const t of spans) {
+    if (!t.tree) continue;
+    for (const s of spans) if (s !== t && (within(s.span, t.span) || (s.tree && within(t.span, s.span)))) involved.add(t.op).add(s.op);
+  }
+  return involved;
 }

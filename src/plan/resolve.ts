@@ -6,8 +6,8 @@ import { expandGlob, hasGlobMagic } from '../bom/glob.js';
 import { describeFsError, Exit, UserError, type Where } from '../errors.js';
 import { compileExcludes, FilterRuleError, type ExcludeMatcher } from '../fsops/exclude.js';
 import { hashFile } from '../fsops/hash.js';
-import { fileMetaOf, scanTree, type Meta, type TreeEntry } from '../fsops/tree.js';
-import { statSeen, type Inputs } from '../record.js';
+import { fileMetaOf, scanTree, type Meta, type Tree } from '../fsops/tree.js';
+import { statSeen, type Inputs } from '../inputs.js';
 import { fileName, hostJoin, imagePath } from './paths.js';
 
 export interface MkdirItem {
@@ -24,7 +24,7 @@ export interface TreeItem {
   source: string;
   /** Directory the entries go into. */
   dest: string;
-  entries: TreeEntry[];
+  tree: Tree;
   where: Where;
 }
 export interface FileItem {
@@ -152,9 +152,9 @@ async function exists(p: string, inputs?: Inputs): Promise<boolean> {
 
 async function scanSource(source: string, exclude: ExcludeMatcher, where: Where, optional: boolean, ctx: ResolveContext) {
   try {
-    const { entries, warnings } = await scanTree(source, exclude, ctx.inputs);
+    const { tree, warnings } = await scanTree(source, exclude, ctx.inputs);
     for (const w of warnings) ctx.warn(w);
-    return { source, entries, where };
+    return { source, tree, where };
   } catch (e) {
     if (optional && (e as NodeJS.ErrnoException).code === 'ENOENT') {
       ctx.note(`${source}: does not exist, skipped (optional)`);

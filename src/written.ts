@@ -1,0 +1,424 @@
+// The manifest of a run, from what the run placed in the image (src/apply.ts) instead of a
+// second walk of it: every path an operation wrote or found unchanged, the directories above
+// them, and what the directories this run did not make already held (listed, and walked
+// only where a name is not the run's: what an earlier run or someone else put there). A file
+// the quick check kept has the hash the last manifest gave it when its size and mtime are the
+// same (the trust of the quick check itself); files without one are read. `verify` stays the
+// full walk (src/manifest.ts scanImage), and the tests hold the two equal.
+//
+// Memory stays near the tree's own: one string a path (for the order of the manifest), and
+// each entry made only while it is hashed into the digest or written out.
+import { createHash } from 'node:crypto';
+import { closeSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, renameSync, unlinkSync, writeSync, type BigIntStats } from 'node:fs';
+import path from 'node:path';
+import type { Applied, Placed } from './apply.js';
+import { cacheDir, readTrusted } from './elf/cache.js';
+import { describeFsError, Exit, formatWhere, UserError } from './errors.js';
+import { LEFTOVER, UNCHANGED, type FileState } from './fsops/copy.js';
+import { hashFile } from './fsops/hash.js';
+import { DIR, FILE, namesNotUtf8 } from './fsops/tree.js';
+import { setMtime } from './fsops/times.js';
+import { log } from './log.js';
+import { contentLine, decimalSeconds, MANIFEST_VERSION, octal, type Entry, type Manifest } from './manifest.js';
+import { identity } from './inputs.js';
+import { writeAtomically } from './output.js';
+import { mapLimit } from './pool.js';
+import { resolved } from './plan/paths.js';
+
+/** A tree row is placed index * ROWS + row; another operation's path placed index * ROWS. */
+const ROWS = 2 ** 26;
+
+/** Hashes of the files of the last manifest, sorted by path: what a file the quick check kept still holds. */
+export interface KnownHashes {
+  /** The SHA-256 the last manifest gave `p`, if it gave it this size and mtime. */
+  hashOf(p: string, size: number, mtime: string): string | undefined;
+}
+
+export const noHashes: KnownHashes = { hashOf: () => undefined };
+
+/** The known hashes of a parsed manifest. */
+export function hashesOf(m: Manifest | undefined): KnownHashes {
+  if (!m) return noHashes;
+  const files = m.entries.filter((e) => e.type === 'file' && typeof e.sha256 === 'string');
+  return sortedHashes(
+    files.map((e) => e.path),
+    files.map((e) => `${e.size} ${e.mtime}`),
+    (i) => files[i]!.sha256!,
+  );
+}
+
+/** Lookups by binary search in `paths` (sorted as the manifest is). */
+export function sortedHashes(paths: readonly string[], sizeMtime: readonly string[], sha: (i: number) => string): KnownHashes {
+  return {
+    hashOf(p, size, mtime) {
+      let lo = 0;
+      let hi = paths.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (paths[mid]! < p) lo = mid + 1;
+        else hi = mid;
+      }
+      return paths[lo] === p && sizeMtime[lo] === `${size} ${mtime}` ? sha(lo) : undefined;
+    },
+  };
+}
+
+/** The paths of a run's image, sorted, with a way to make each one's entry. */
+export interface RunImage {
+  paths: string[];
+  entry(i: number): Entry;
+  isDir(i: number): boolean;
+}
+
+/** The image paths the run placed something at, and the directories above them. */
+export interface Described {
+  has(p: string): boolean;
+  /** Whether a host path (under the root) was written or checked by this run. */
+  placedHost(host: string): boolean;
+}
+
+/**
+ * What the run left: `rootAbs` the real root; temporary files of a killed run found in
+ * directories this run did not make are deleted. Hashes not known are read here. `before`
+ * runs once the run's own paths are known and before the rest of the image is listed
+ * (copy_bom --delete removes what no BOM describes any more there).
+ */
+export async function imageOfRun(rootAbs: string, applied: Applied, known: KnownHashes, before?: (described: Described) => void): Promise<RunImage> {
+  const { placed, made } = applied;
+  const image = (host: string) => (host === rootAbs ? '/' : host.slice(rootAbs.length));
+  const at = new Map<string, number>();
+  placed.forEach((pl, p) => {
+    if (!('copy' in pl)) {
+      at.set(image(pl.host), p * ROWS);
+      return;
+    }
+    const { copy } = pl;
+    const base = image(copy.base);
+    for (let i = 0; i < copy.tree.length; i++) {
+      const rel = copy.tree.rel(i);
+      at.set(rel === '' ? base : base === '/' ? `/${rel}` : `${base}/${rel}`, p * ROWS + i);
+    }
+  });
+  // Directories above what was placed that no operation names ("parent").
+  const implied = new Set<string>();
+  for (const p of at.keys()) for (let d = path.posix.dirname(p); p !== '/' && !at.has(d) && !implied.has(d); d = path.posix.dirname(d)) implied.add(d);
+
+  const hostOf = (p: string) => (p === '/' ? rootAbs : rootAbs + p);
+  const placedHosts = new Set<string>();
+  before?.({
+    has: (p) => at.has(p) || implied.has(p),
+    placedHost: (host) => {
+      if (placedHosts.size === 0) for (const p of at.keys()) placedHosts.add(hostOf(p));
+      return placedHosts.has(host);
+    },
+  });
+
+  // What directories this run did not make already held, beside what it placed there.
+  const others = new Map<string, Entry>();
+  const hashes: { entry: Entry; host: string }[] = [];
+  const restore: { host: string; mtimeNs: bigint }[] = [];
+  const listed = (dir: string, host: string) => {
+    let removed: BigIntStats | undefined;
+    for (const { name, isLeftover } of namesIn(host)) {
+      const child = dir === '/' ? `/${name}` : `${dir}/${name}`;
+      if (at.has(child) || implied.has(child)) continue;
+      if (isLeftover) {
+        // A temporary file or link of a killed run: by that kind of name, not a directory, not put there by this run.
+        removed ??= lstatSync(host, { bigint: true });
+        unlinkSync(`${host}/${name}`);
+      } else walkOther(child, `${host}/${name}`);
+    }
+    // The removal touched the directory: give it back the mtime it had.
+    if (removed) restore.push({ host, mtimeNs: removed.mtimeNs });
+  };
+  const walkOther = (p: string, host: string) => {
+    const st = lstatSync(host, { bigint: true });
+    const entry = { path: p, type: 'file' } as Entry;
+    if (st.isSymbolicLink()) {
+      entry.type = 'link';
+      entry.target = readlinkSync(host);
+    } else if (st.isDirectory()) {
+      entry.type = 'dir';
+      entry.mode = octal(Number(st.mode));
+    } else {
+      entry.mode = octal(Number(st.mode));
+      entry.size = Number(st.size);
+      entry.mtime = decimalSeconds(st.mtimeNs);
+      entry.sha256 = known.hashOf(p, entry.size, entry.mtime) ?? '';
+      if (entry.sha256 === '') hashes.push({ entry, host });
+    }
+    entry.from = null;
+    others.set(p, entry);
+    if (entry.type === 'dir') for (const { name } of namesIn(host)) walkOther(`${p}/${name}`, `${host}/${name}`);
+  };
+  for (const [p, ref] of at) {
+    const pl = placed[Math.floor(ref / ROWS)]!;
+    const row = ref % ROWS;
+    const isDir = 'copy' in pl ? pl.copy.tree.kind[row] === DIR : pl.op.kind === 'mkdir';
+    const fresh = 'copy' in pl ? (pl.copy.tree.rel(row) === '' ? made.has(pl.copy.base) : pl.copy.made[row] === 1) : made.has(pl.host);
+    if (isDir && !fresh) listed(p, hostOf(p));
+  }
+  for (const p of implied) if (!made.has(hostOf(p))) listed(p, hostOf(p));
+  for (const { host, mtimeNs } of restore) await setMtime(host, mtimeNs, false);
+
+  // Files kept by the quick check: the hash the last manifest gave them, else read now.
+  const paths = [...at.keys(), ...implied, ...others.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const fileStates = new Map<string, FileState>(); // `files` entries and libraries, by image path
+  for (const p of paths) {
+    const ref = at.get(p);
+    if (ref === undefined) continue;
+    const pl = placed[Math.floor(ref / ROWS)]!;
+    if ('copy' in pl) {
+      const { copy } = pl;
+      const i = ref % ROWS;
+      if (copy.tree.kind[i] !== FILE || copy.state[i] !== UNCHANGED) continue;
+      const state = copy.fileState(i);
+      const sha = known.hashOf(p, state.size, decimalSeconds(state.mtimeNs));
+      if (sha !== undefined) copy.set(i, { ...state, sha256: sha });
+      else hashes.push({ entry: { path: p } as Entry, host: copy.at(i) });
+    } else if (pl.op.kind === 'file' || pl.op.kind === 'lib') {
+      const state = { ...applied.stats.done.get(pl.host)! };
+      state.sha256 ??= known.hashOf(p, state.size, decimalSeconds(state.mtimeNs));
+      if (state.sha256 === undefined) hashes.push({ entry: { path: p } as Entry, host: pl.host });
+      fileStates.set(p, state);
+    }
+  }
+  await mapLimit(hashes, 8, async (h) => {
+    const sha = await hashFile(h.host);
+    const other = others.get(h.entry.path);
+    if (other) {
+      other.sha256 = sha;
+      return;
+    }
+    const ref = at.get(h.entry.path)!;
+    const pl = placed[Math.floor(ref / ROWS)]!;
+    if ('copy' in pl) pl.copy.set(ref % ROWS, { ...pl.copy.fileState(ref % ROWS), sha256: sha });
+    else fileStates.get(h.entry.path)!.sha256 = sha;
+  });
+
+  const boms = new Map<Placed, string>();
+  const bomOf = (pl: Placed) => {
+    let b = boms.get(pl);
+    if (b === undefined) boms.set(pl, (b = pl.op.where ? formatWhere({ ...pl.op.where, file: path.resolve(pl.op.where.file) }) : 'command line'));
+    return b;
+  };
+  const entry = (i: number): Entry => {
+    const p = paths[i]!;
+    const other = others.get(p);
+    if (other) return other;
+    const ref = at.get(p);
+    if (ref === undefined) return { path: p, type: 'dir', mode: octal(Number(lstatSync(hostOf(p)).mode)), from: 'parent' };
+    const pl = placed[Math.floor(ref / ROWS)]!;
+    if ('copy' in pl) {
+      const { copy } = pl;
+      const t = copy.tree;
+      const row = ref % ROWS;
+      const e = { path: p, type: 'dir' } as Entry;
+      if (t.kind[row] === DIR) e.mode = octal(t.mode[row]!);
+      else if (t.kind[row] === FILE) {
+        const state = copy.fileState(row);
+        e.type = 'file';
+        fileFields(e, state);
+      } else {
+        e.type = 'link';
+        e.target = t.target(row)!;
+      }
+      e.from = { bom: bomOf(pl), op: 'tree', source: resolved(t.src(row)) };
+      return e;
+    }
+    const { op } = pl;
+    const bom = bomOf(pl);
+    switch (op.kind) {
+      case 'mkdir':
+        return { path: p, type: 'dir', mode: octal(Number(lstatSync(pl.host).mode)), from: { bom, op: op.dest === '' ? 'root' : 'mkdir' } };
+      case 'link':
+        return { path: p, type: 'link', target: op.target, from: { bom, op: 'link' } };
+      case 'file':
+      case 'lib': {
+        const e = { path: p, type: 'file' } as Entry;
+        fileFields(e, fileStates.get(p)!);
+        e.from = op.kind === 'file' ? { bom, op: 'file', source: path.resolve(op.source) } : { bom, op: 'lib', source: path.resolve(op.source), neededBy: path.resolve(op.neededBy), rule: op.rule };
+        return e;
+      }
+    }
+  };
+  const isDir = (i: number) => {
+    const p = paths[i]!;
+    const ref = at.get(p);
+    if (ref === undefined) return implied.has(p) || others.get(p)!.type === 'dir';
+    const pl = placed[Math.floor(ref / ROWS)]!;
+    return 'copy' in pl ? pl.copy.tree.kind[ref % ROWS] === DIR : pl.op.kind === 'mkdir';
+  };
+  return { paths, entry, isDir };
+}
+
+/** A file's content fields in the order the manifest has always written them. */
+function fileFields(e: Entry, state: FileState): void {
+  e.mode = octal(state.mode);
+  e.size = state.size;
+  e.mtime = decimalSeconds(state.mtimeNs);
+  e.sha256 = state.sha256!;
+}
+
+/** The names in an image directory as text; one that is not UTF-8 is left out with a warning (no JSON string holds it). */
+function namesIn(host: string): { name: string; isLeftover: boolean }[] {
+  const names = readdirSync(host, { withFileTypes: true });
+  const bad = namesNotUtf8(host, names);
+  const unnamed = bad.length ? new Set(bad.map((raw) => raw.toString('utf8'))) : undefined;
+  const out: { name: string; isLeftover: boolean }[] = [];
+  for (const d of names) {
+    if (unnamed?.has(d.name)) {
+      log.warn(`${host}: a name in it is not UTF-8 (read as ${JSON.stringify(d.name)}): not in the manifest`);
+      continue;
+    }
+    out.push({ name: d.name, isLeftover: (d.isFile() || d.isSymbolicLink()) && LEFTOVER.test(d.name) });
+  }
+  return out;
+}
+
+/** The digest of a run's image (src/manifest.ts digestOf, without holding every entry). */
+export function digestOfRun(img: RunImage): string {
+  const h = createHash('sha256');
+  let chunk = '';
+  for (let i = 0; i < img.paths.length; i++) {
+    chunk += `${contentLine(img.entry(i))}\n`;
+    if (chunk.length > 1 << 16) {
+      h.update(chunk);
+      chunk = '';
+    }
+  }
+  return `sha256:${h.update(chunk).digest('hex')}`;
+}
+
+/** An entry as JSON.stringify(manifest, null, 1) writes it inside the entries array, without its indentation machinery. */
+function entryText(e: Entry): string {
+  let text = '  {';
+  let sep = '\n   ';
+  for (const [key, value] of Object.entries(e)) {
+    if (value === undefined) continue;
+    text += `${sep}${JSON.stringify(key)}: `;
+    sep = ',\n   ';
+    if (value === null || typeof value !== 'object') {
+      text += JSON.stringify(value);
+      continue;
+    }
+    let inner = '{';
+    let innerSep = '\n    ';
+    for (const [k, v] of Object.entries(value)) {
+      if (v === undefined) continue;
+      inner += `${innerSep}${JSON.stringify(k)}: ${JSON.stringify(v)}`;
+      innerSep = ',\n    ';
+    }
+    text += innerSep === '\n    ' ? '{}' : `${inner}\n   }`;
+  }
+  return `${text}${sep === '\n   ' ? '}' : '\n  }'}`;
+}
+
+/** The files of a manifest as its index keeps them, in path order. */
+interface Files {
+  paths: string[];
+  /** `<size> <mtime>` */
+  sizeMtime: string[];
+  sha: Buffer;
+  count: number;
+}
+
+/**
+ * Write the manifest as `serialize` would (src/manifest.ts), entry by entry, through a
+ * temporary file beside `file`, renamed into place unless its text's SHA-256 is
+ * `unchangedSha` (a run that changes nothing leaves the file alone). Returns that SHA-256
+ * and its files, for the index.
+ */
+export function writeManifest(file: string, img: RunImage, digest: string, unchangedSha: string | undefined): { sha: string; files: Files } {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  const h = createHash('sha256');
+  const files: Files = { paths: [], sizeMtime: [], sha: Buffer.alloc(32 * img.paths.length), count: 0 };
+  let fd: number | undefined;
+  try {
+    fd = openSync(tmp, 'w', 0o644);
+    let chunk = `{\n "version": ${MANIFEST_VERSION},\n "digest": ${JSON.stringify(digest)},\n "entries": [`;
+    const flush = () => {
+      h.update(chunk);
+      writeSync(fd!, chunk);
+      chunk = '';
+    };
+    for (let i = 0; i < img.paths.length; i++) {
+      const e = img.entry(i);
+      chunk += `${i ? ',' : ''}\n${entryText(e)}`;
+      if (chunk.length > 1 << 20) flush();
+      if (e.type === 'file' && e.sha256) {
+        files.paths.push(e.path);
+        files.sizeMtime.push(`${e.size} ${e.mtime}`);
+        files.sha.write(e.sha256, 32 * files.count++, 'hex');
+      }
+    }
+    chunk += img.paths.length ? '\n ]\n}\n' : ']\n}\n';
+    flush();
+    closeSync(fd);
+    fd = undefined;
+    const sha = h.digest('hex');
+    if (sha === unchangedSha) unlinkSync(tmp);
+    else renameSync(tmp, file);
+    return { sha, files };
+  } catch (e) {
+    if (fd !== undefined) closeSync(fd);
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // never made, or already renamed
+    }
+    throw new UserError(`cannot write ${file}: ${describeFsError(e)}`, Exit.copyFile);
+  }
+}
+
+/*
+ * The manifest's index, kept in the cache directory: its files' paths, sizes, mtimes and
+ * hashes as the next run needs them, without parsing a JSON document of 60 MB (1.4 s and 150
+ * MB for 200,000 files). Trusted only while the manifest file is the one it was made from
+ * (same device, inode, size, mtime and ctime): a manifest edited, replaced or touched is
+ * parsed instead. A NUL-ended JSON header, then the paths, then `<size> <mtime>` of each
+ * (each ended by NUL), then 32 bytes of SHA-256 each.
+ */
+const INDEX_VERSION = 1;
+
+function indexFile(manifestFile: string, env: NodeJS.ProcessEnv): string | undefined {
+  const dir = cacheDir(env);
+  return dir === '' ? undefined : path.join(dir, `man-${createHash('sha256').update(path.resolve(manifestFile)).digest('hex').slice(0, 16)}.idx`);
+}
+
+/** What the last run's manifest holds, from its index; undefined when there is none to trust. */
+export function readIndex(manifestFile: string, env: NodeJS.ProcessEnv = process.env): { known: KnownHashes; sha: string } | undefined {
+  const file = indexFile(manifestFile, env);
+  const data = file ? readTrusted(file) : null;
+  const end = data?.indexOf(0) ?? -1;
+  if (!data || end < 0) return undefined;
+  try {
+    const h = JSON.parse(data.subarray(0, end).toString()) as { version: number; manifest: string; sha: string; count: number; paths: number; meta: number };
+    const st = lstatSync(manifestFile, { bigint: true, throwIfNoEntry: false });
+    if (h.version !== INDEX_VERSION || !st || identity(st) !== h.manifest) return undefined;
+    let at = end + 1;
+    const paths = data.toString('utf8', at, (at += h.paths)).split('\0');
+    const sizeMtime = data.toString('utf8', at, (at += h.meta)).split('\0');
+    const sha = data.subarray(at);
+    if (paths.length !== h.count + 1 || sizeMtime.length !== h.count + 1 || sha.length !== 32 * h.count) return undefined;
+    return { known: sortedHashes(paths, sizeMtime, (i) => sha.toString('hex', 32 * i, 32 * i + 32)), sha: h.sha };
+  } catch {
+    return undefined; // damaged: the manifest is parsed instead
+  }
+}
+
+/** Keep the index of the manifest just written (or left alone); a failure only costs the next run a parse. */
+export function writeIndex(manifestFile: string, sha: string, files: Files, env: NodeJS.ProcessEnv = process.env): void {
+  const file = indexFile(manifestFile, env);
+  if (!file) return;
+  try {
+    const st = lstatSync(manifestFile, { bigint: true });
+    const paths = Buffer.from(files.paths.map((p) => `${p}\0`).join(''));
+    const meta = Buffer.from(files.sizeMtime.map((m) => `${m}\0`).join(''));
+    const header = JSON.stringify({ version: INDEX_VERSION, manifest: identity(st), sha, count: files.count, paths: paths.length, meta: meta.length });
+    mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    writeAtomically(file, Buffer.concat([Buffer.from(`${header}\0`), paths, meta, files.sha.subarray(0, 32 * files.count)]), 0o600);
+  } catch {
+    // a read-only cache: the next run parses the manifest
+  }
+}

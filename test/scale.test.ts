@@ -1,0 +1,147 @@
+// The manifest a copy_bom run writes is the image as a full walk finds it: after a cold run, an
+// incremental one, a rewrite that rsync's quick check cannot see, and a full run (no run-record
+// shortcut) after one that changed nothing; with and without the native addon. The run takes
+// shortcuts (hashes as written, hashes trusted from the last manifest by size and mtime, the
+// run record); the judges below take none: `occlum-bom verify` and a walk written here.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, lstatSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { digestOf, type Entry } from '../src/manifest.ts';
+import { copyBom, run, tmp, writeTree, type Spec } from './helpers.ts';
+
+const BOM = `targets:
+  - target: /data
+    mkdirs: [made]
+    createlinks:
+      - {src: tree/d0/e0/f0, linkname: alias}
+    copy:
+      - from: src
+        dirs: [tree]
+        files: [tool]
+`;
+
+/** An instance directory: src/tree (300 files, nested), src/tool (executable), bom.yaml. */
+function instance(): string {
+  const dir = tmp();
+  const spec: Spec = { 'src/tool': { content: '#!/bin/sh\necho hi\n', mode: 0o755 }, 'src/tree/empty': null };
+  for (let i = 0; i < 300; i++) {
+    // Sizes 0 .. ~6 KiB, every 50th empty, a few over 64 KiB (more than one read of a hash).
+    const size = i % 50 === 0 ? 0 : i % 97 === 1 ? 70_000 + i : (i * 211) % 6000;
+    const content = createHash('sha256').update(String(i)).digest('hex').repeat(Math.ceil(size / 64) || 1).slice(0, size);
+    spec[`src/tree/d${i % 5}/e${i % 3}/${i % 7 === 0 ? 'g/h/' : ''}f${i}`] = i % 11 === 0 ? { content, mode: i % 2 ? 0o600 : 0o755 } : content;
+  }
+  Object.assign(spec, {
+    'src/tree/d1/up': { link: '../d0/e0/f0' }, // relative links that stay inside the tree
+    'src/tree/d2/dirlink': { link: 'e1' },
+    'src/tree/d3/e0/g/deep': { link: '../../../d4/e2/f5' },
+  });
+  writeTree(dir, spec);
+  writeFileSync(path.join(dir, 'bom.yaml'), BOM);
+  return dir;
+}
+
+type Content = Pick<Entry, 'path' | 'type' | 'mode' | 'size' | 'sha256' | 'target'>;
+
+/** The image read here, independently of src/: what every entry's content part must be. */
+function walk(root: string): Content[] {
+  const out: Content[] = [];
+  const visit = (host: string, rel: string) => {
+    const st = lstatSync(host);
+    const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
+    if (st.isSymbolicLink()) out.push({ path: rel, type: 'link', target: readlinkSync(host) });
+    else if (st.isFile()) out.push({ path: rel, type: 'file', mode, size: st.size, sha256: createHash('sha256').update(readFileSync(host)).digest('hex') });
+    else {
+      out.push({ path: rel, type: 'dir', mode });
+      for (const name of readdirSync(host)) visit(path.join(host, name), path.posix.join(rel, name));
+    }
+  };
+  visit(root, '/');
+  return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/** The content part of the manifest's entries, in its order (keys it lacks stay absent). */
+function contentOf(entries: Entry[]): Content[] {
+  return entries.map((e) => Object.fromEntries((['path', 'type', 'mode', 'size', 'sha256', 'target'] as const).filter((k) => e[k] !== undefined).map((k) => [k, e[k]])) as Content);
+}
+
+/** Both judges: verify exits 0 with no difference lines, the walk equals the manifest, the digest is of its entries. */
+function assertManifestIsImage(dir: string, env: NodeJS.ProcessEnv): string {
+  const text = readFileSync(path.join(dir, 'image.manifest.json'), 'utf8');
+  const m = JSON.parse(text) as { digest: string; entries: Entry[] };
+  const v = run('occlum-bom', ['verify', '--root', 'image'], { cwd: dir, env });
+  assert.equal(v.code, 0, v.stdout + v.stderr);
+  assert.match(v.stdout, /^OK \d+ paths, sha256:[0-9a-f]{64}\n$/);
+  assert.deepEqual(contentOf(m.entries), walk(path.join(dir, 'image')));
+  assert.equal(m.digest, digestOf(m.entries));
+  return text;
+}
+
+const image = (dir: string, rel: string) => path.join(dir, 'image/data', rel);
+
+for (const native of [true, false]) {
+  describe(`the manifest equals a full walk of the image (${native ? 'native addon' : 'OCCLUM_BOM_NO_NATIVE=1'})`, () => {
+    // Its own cache directory per test: no run record (or ELF cache) carries over from another test.
+    const setup = () => {
+      const dir = instance();
+      const env: NodeJS.ProcessEnv = { OCCLUM_BOM_CACHE_DIR: tmp('occlum-bom-cache-'), OCCLUM_BOM_NO_NATIVE: native ? undefined : '1' };
+      const build = (extra: NodeJS.ProcessEnv = {}) => {
+        const r = copyBom(dir, ['-f', 'bom.yaml', '--root', 'image'], { ...env, ...extra });
+        assert.equal(r.code, 0, r.stderr);
+        return r;
+      };
+      return { dir, env, build };
+    };
+
+    it('after a cold run', () => {
+      const { dir, env, build } = setup();
+      build();
+      assertManifestIsImage(dir, env);
+    });
+
+    it('after an incremental run: one file changed, one added, one removed (kept without --delete), one chmod', () => {
+      const { dir, env, build } = setup();
+      build();
+      const src = (rel: string) => path.join(dir, 'src/tree', rel);
+      writeFileSync(src('d1/e1/f1'), 'new content, another size');
+      writeFileSync(src('d4/e2/added'), 'added');
+      rmSync(src('d2/e2/f2'));
+      chmodSync(src('d3/e0/f3'), 0o700);
+      build();
+      // The four changes reached the image (else the comparison below would prove little).
+      assert.equal(readFileSync(image(dir, 'tree/d1/e1/f1'), 'utf8'), 'new content, another size');
+      assert.equal(readFileSync(image(dir, 'tree/d4/e2/added'), 'utf8'), 'added');
+      assert.ok(lstatSync(image(dir, 'tree/d2/e2/f2')).isFile(), 'the removed source stays in the image');
+      assert.equal(lstatSync(image(dir, 'tree/d3/e0/f3')).mode & 0o7777, 0o700);
+      assertManifestIsImage(dir, env);
+    });
+
+    it('after a same-size rewrite with the old mtime put back: the image keeps the old content, and so does the manifest', () => {
+      const { dir, env, build } = setup();
+      build();
+      const file = path.join(dir, 'src/tree/d3/e2/f8');
+      const old = readFileSync(file, 'utf8');
+      assert.ok(old.length > 0);
+      const mtime = execFileSync('stat', ['-c', '%.9Y', file], { encoding: 'utf8' }).trim(); // exact nanoseconds
+      writeFileSync(file, old.replace(/./g, (c) => (c === 'x' ? 'y' : 'x')));
+      execFileSync('touch', ['-m', '-d', `@${mtime}`, file]);
+      assert.equal(execFileSync('stat', ['-c', '%.9Y', file], { encoding: 'utf8' }).trim(), mtime);
+      build();
+      assert.equal(readFileSync(image(dir, 'tree/d3/e2/f8'), 'utf8'), old, "rsync's quick check keeps the image's file");
+      assertManifestIsImage(dir, env);
+    });
+
+    it('a full run (OCCLUM_LOG_LEVEL=info: no run-record shortcut) after an unchanged run writes the same bytes', () => {
+      const { dir, env, build } = setup();
+      build();
+      const cold = assertManifestIsImage(dir, env);
+      build();
+      assert.equal(readFileSync(path.join(dir, 'image.manifest.json'), 'utf8'), cold);
+      const r = build({ OCCLUM_LOG_LEVEL: 'info' });
+      assert.match(r.stderr, /done: 0 files copied/, 'a full run, not the record replayed');
+      assert.equal(assertManifestIsImage(dir, env), cold);
+    });
+  });
+}
