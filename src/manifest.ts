@@ -8,6 +8,7 @@ import path from 'node:path';
 import { Exit, formatWhere, UserError } from './errors.js';
 import { log } from './log.js';
 import { hashFile } from './fsops/hash.js';
+import { decimalSeconds } from './fsops/times.js';
 import { namesNotUtf8 } from './fsops/tree.js';
 import { mapLimit } from './pool.js';
 import { treePath, type Plan } from './plan/plan.js';
@@ -75,12 +76,6 @@ export function provenance(plan: Plan): Map<string, From> {
     }
   }
   return out;
-}
-
-/** Nanoseconds as `seconds.nanoseconds`, exactly, before 1970 too (-1 ns is "-0.000000001"). */
-export function decimalSeconds(ns: bigint): string {
-  const abs = ns < 0n ? -ns : ns;
-  return `${ns < 0n ? '-' : ''}${abs / 1_000_000_000n}.${(abs % 1_000_000_000n).toString().padStart(9, '0')}`;
 }
 
 export const octal = (mode: number) => (mode & 0o7777).toString(8).padStart(4, '0');

@@ -6,10 +6,11 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, lstatSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { digestOf, type Entry } from '../src/manifest.ts';
+import { digestOf, makeManifest, serialize, type Entry } from '../src/manifest.ts';
+import { manifestKey, writeManifest } from '../src/written.ts';
 import { copyBom, run, tmp, writeTree, type Spec } from './helpers.ts';
 
 const BOM = `targets:
@@ -145,3 +146,26 @@ for (const native of [true, false]) {
     });
   });
 }
+
+describe('the manifest written entry by entry', () => {
+  it('is byte for byte what JSON.stringify(manifest, null, 1) gives, escapes included', () => {
+    const entries: Entry[] = [
+      { path: '/', type: 'dir', mode: '0755', from: { bom: 'command line', op: 'root' } },
+      { path: '/a"\n\u2028\\\u0001é', type: 'file', mode: '0644', size: 3, mtime: '-1.000000001', sha256: 'ab'.repeat(32), from: { bom: '/b "x".yaml:1:2', op: 'lib', source: '/x\ty', neededBy: '/y', rule: 'r\\' } },
+      { path: '/l', type: 'link', target: '../a\n', from: null },
+      { path: '/p', type: 'dir', mode: '0700', from: 'parent' },
+      { path: '/t', type: 'file', mode: '0600', size: 0, mtime: '0.000000000', sha256: 'cd'.repeat(32), from: { bom: '/b.yaml:3:4', op: 'tree', source: '/s/t' } },
+    ];
+    const dir = tmp();
+    const file = path.join(dir, 'm.json');
+    const written = writeManifest(file, { paths: entries.map((e) => e.path), entry: (i) => entries[i]!, isDir: (i) => entries[i]!.type === 'dir' }, undefined);
+    const expected = makeManifest(entries);
+    assert.equal(written.digest, expected.digest);
+    assert.equal(readFileSync(file, 'utf8'), serialize(expected));
+    // Unchanged text (by its key): the file is left alone.
+    utimesSync(file, 1000, 1000);
+    assert.equal(writeManifest(file, { paths: entries.map((e) => e.path), entry: (i) => entries[i]!, isDir: () => false }, written.key).key, written.key);
+    assert.equal(statSync(file).mtimeMs, 1_000_000);
+    assert.equal(manifestKey(readFileSync(file, 'utf8'), expected.digest), written.key);
+  });
+});

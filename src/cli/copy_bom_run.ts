@@ -19,8 +19,7 @@ import { Inputs } from '../inputs.js';
 import { startRecord } from '../record.js';
 import { missingReport, namesAfterPlan, namesInManifest, printEnd, printMissing, warnIfNotEmpty } from '../report.js';
 import { describedWithParents, removePaths, stalePaths } from '../sync.js';
-import { digestOfRun, hashesOf, imageOfRun, readIndex, writeIndex, writeManifest } from '../written.js';
-import { createHash } from 'node:crypto';
+import { hashesOf, imageOfRun, manifestKey, readIndex, writeIndex, writeManifest } from '../written.js';
 
 interface Options {
   file: string;
@@ -105,7 +104,7 @@ export async function main(): Promise<ExitCode> {
     const index = opts.delete ? undefined : readIndex(manifestFile);
     let stored = index ? undefined : previousManifest(manifestFile, opts.delete === true);
     const known = index?.known ?? hashesOf(stored?.manifest);
-    const unchangedSha = index?.sha ?? (stored ? createHash('sha256').update(stored.text).digest('hex') : undefined);
+    const unchangedKey = index?.key ?? (stored ? manifestKey(stored.text, stored.manifest.digest) : undefined);
     const previous = opts.delete ? stored?.manifest : undefined;
     stored = undefined;
     const applied = await applyPlan(plan, root, rootAbs, progress);
@@ -118,11 +117,10 @@ export async function main(): Promise<ExitCode> {
     const image = await imageOfRun(rootAbs, applied, known, (described) => {
       if (opts.delete) for (const p of removePaths(rootAbs, stalePaths(previous, described.has), described)) process.stdout.write(`removed ${shown(root, p.slice(1))}\n`);
     });
-    const digest = digestOfRun(image);
     record.image(root, rootAbs, image);
     removeStaleTemps(manifestFile);
-    const written = writeManifest(manifestFile, image, digest, unchangedSha);
-    writeIndex(manifestFile, written.sha, written.files);
+    const { digest, key, files } = writeManifest(manifestFile, image, unchangedKey);
+    writeIndex(manifestFile, key, files);
     progress.done();
     clock.mark('manifest');
     const outcome = { warnings, digest, missing: missingReport(deps.missing, deps.missing.length ? namesInManifest(image.paths, image.isDir) : new Set<string>()) };
@@ -159,14 +157,14 @@ function realRootOf(root: string): string {
   }
 }
 
-/** Wall time of each phase, for the summary line. */
+/** Wall time of each phase, and the memory held at its end, for the summary line. */
 function phases() {
   let last = performance.now();
   const spent: string[] = [];
   return {
     mark(name: string) {
       const now = performance.now();
-      spent.push(`${name} ${((now - last) / 1000).toFixed(2)} s`);
+      spent.push(`${name} ${((now - last) / 1000).toFixed(2)} s (${(process.memoryUsage.rss() / 2 ** 20).toFixed(0)} MB)`);
       last = now;
     },
     report: () => spent.join(', '),

@@ -10,7 +10,7 @@ import { DIR, FILE, type Meta, type Tree } from './tree.js';
 import { inParts, mapLimit } from '../pool.js';
 import { hashFile } from './hash.js';
 import { native } from './native.js';
-import { exactTimes, sameMtime, setMtime, splitNs } from './times.js';
+import { decimalSeconds, exactTimes, sameMtime, setMtime, splitNs } from './times.js';
 
 /** rsync -a as root also keeps owners; as anyone else it cannot. */
 const keepOwner = process.getuid?.() === 0;
@@ -311,6 +311,38 @@ export class TreeCopy {
   set(i: number, state: FileState): void {
     this.keep(i, state);
   }
+
+  /** The SHA-256 of a file row kept by the quick check, found or read. */
+  setSha(i: number, sha256: string): void {
+    this.sha.write(sha256, 32 * i, 'hex');
+    this.state[i] = WRITTEN;
+  }
+
+  shaOf(i: number): string {
+    return this.sha.toString('hex', 32 * i, 32 * i + 32);
+  }
+
+  /** The image file's mtime as the manifest writes it (`sec.nsec`). */
+  mtimeText(i: number): string {
+    const sec = this.tree.mtimeSec[i]!;
+    const other = this.mtimeNs.get(i);
+    if (other !== undefined || sec < 0) return decimalSeconds(other ?? this.tree.mtimeNs(i));
+    return `${sec}.${String(this.tree.mtimeNsec[i]).padStart(9, '0')}`;
+  }
+
+  /** Each row's image path (`base`: the image path of the tree's directory), parents before children. */
+  imagePaths(base: string, fn: (i: number, imagePath: string) => void): void {
+    const t = this.tree;
+    const dirs = new Map<number, string>();
+    for (let i = 0; i < t.length; i++) {
+      const parent = t.parent[i]!;
+      const up = parent < 0 ? base : dirs.get(parent)!;
+      const name = parent < 0 ? t.rel(0) : t.names[i]!;
+      const p = name === '' ? up : up === '/' ? `/${name}` : `${up}/${name}`;
+      if (t.kind[i] === DIR) dirs.set(i, p);
+      fn(i, p);
+    }
+  }
 }
 
 /**
@@ -406,7 +438,14 @@ async function quickCheck(rows: readonly number[], out: TreeCopy, stats: CopySta
   const answers = await Promise.all(
     parts.map((part) => {
       const numbers = new Float64Array(6 * part.length);
-      part.forEach((i, k) => numbers.set([t.size[i]!, t.mtimeSec[i]!, t.mtimeNsec[i]!, t.mode[i]!, t.uid[i]!, t.gid[i]!], 6 * k));
+      part.forEach((i, k) => {
+        numbers[6 * k] = t.size[i]!;
+        numbers[6 * k + 1] = t.mtimeSec[i]!;
+        numbers[6 * k + 2] = t.mtimeNsec[i]!;
+        numbers[6 * k + 3] = t.mode[i]!;
+        numbers[6 * k + 4] = t.uid[i]!;
+        numbers[6 * k + 5] = t.gid[i]!;
+      });
       return native!.quickCheck(Buffer.from(part.map((i) => out.at(i)).join('\0')), numbers, keepOwner).catch((e: NodeJS.ErrnoException & { index?: number }) => {
         throw Object.assign(e, { path: out.at(part[e.index ?? 0]!) });
       });

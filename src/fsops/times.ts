@@ -25,6 +25,12 @@ export function earlierThan(limitNs: bigint): (sec: number, exact: () => bigint)
   return (sec, exact) => (sec < limitSec - 2 ? true : sec > limitSec + 2 ? false : exact() < limitNs);
 }
 
+/** Nanoseconds as `seconds.nanoseconds`, exactly, before 1970 too (-1 ns is "-0.000000001"). */
+export function decimalSeconds(ns: bigint): string {
+  const abs = ns < 0n ? -ns : ns;
+  return `${ns < 0n ? '-' : ''}${abs / NS}.${(abs % NS).toString().padStart(9, '0')}`;
+}
+
 export async function setMtime(path: string, mtimeNs: bigint, isLink: boolean): Promise<void> {
   if (native) {
     native.utimens(path, ...splitNs(mtimeNs), !isLink);

@@ -273,14 +273,20 @@ const isDirMode = (m: number) => (m & S_IFMT) === 0o040000;
 const isFileMode = (m: number) => (m & S_IFMT) === 0o100000;
 const isLinkMode = (m: number) => (m & S_IFMT) === 0o120000;
 
-/** A directory's names in byte order, each with what lstat says; the addon does it in one call. */
-function listing(dir: string): { names: string[]; stats: Stat[] } {
+/** A directory's names in byte order, and what lstat said of each (`stat(k)`, filled into one reused object). */
+interface Listing {
+  names: string[];
+  stat(k: number): Stat;
+}
+
+/** The addon lists and lstat's a directory in one call; Node needs a call an entry. */
+function listing(dir: string): Listing {
   if (!native) {
     const raw = readdirSync(dir);
     const bad = namesNotUtf8(dir, raw)[0];
     if (bad) throw notUtf8(bad, `${dir}/`);
     const names = raw.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
-    return { names, stats: names.map((n) => statOf(lstatSync(path.join(dir, n), { bigint: true }))) };
+    return { names, stat: (k) => statOf(lstatSync(path.join(dir, names[k]!), { bigint: true })) };
   }
   const buf = native.listDir(dir);
   const count = buf.readUInt32LE(0);
@@ -294,18 +300,30 @@ function listing(dir: string): { names: string[]; stats: Stat[] } {
   const aligned = buf.byteOffset % 8 === 0 ? buf : Buffer.from(buf);
   const f64 = new Float64Array(aligned.buffer, aligned.byteOffset + 8, 8 * count);
   const u32 = new Uint32Array(aligned.buffer, aligned.byteOffset + 8, 16 * count);
-  const stats: Stat[] = [];
-  for (let i = 0; i < count; i++) {
-    const f = 8 * i;
-    const u = 16 * i + 10;
-    if (u32[u] === 0) {
-      const code = getSystemErrorName(-u32[u + 1]!);
-      const p = path.join(dir, names[i]!);
-      throw Object.assign(new Error(`${code}: lstat '${p}'`), { code, syscall: 'lstat', path: p });
-    }
-    stats.push({ size: f64[f]!, mtimeSec: f64[f + 1]!, ctimeSec: f64[f + 2]!, dev: f64[f + 3]!, ino: f64[f + 4]!, mode: u32[u]!, uid: u32[u + 1]!, gid: u32[u + 2]!, mtimeNsec: u32[u + 3]!, ctimeNsec: u32[u + 4]! });
-  }
-  return { names, stats };
+  const st = {} as Stat;
+  return {
+    names,
+    stat(k) {
+      const f = 8 * k;
+      const u = 16 * k + 10;
+      if (u32[u] === 0) {
+        const code = getSystemErrorName(-u32[u + 1]!);
+        const p = path.join(dir, names[k]!);
+        throw Object.assign(new Error(`${code}: lstat '${p}'`), { code, syscall: 'lstat', path: p });
+      }
+      st.size = f64[f]!;
+      st.mtimeSec = f64[f + 1]!;
+      st.ctimeSec = f64[f + 2]!;
+      st.dev = f64[f + 3]!;
+      st.ino = f64[f + 4]!;
+      st.mode = u32[u]!;
+      st.uid = u32[u + 1]!;
+      st.gid = u32[u + 2]!;
+      st.mtimeNsec = u32[u + 3]!;
+      st.ctimeNsec = u32[u + 4]!;
+      return st;
+    },
+  };
 }
 
 export interface ScanResult {
@@ -342,13 +360,14 @@ export async function scanTree(source: string, exclude: ExcludeMatcher, inputs?:
     const id = `${tree.dev[row]}:${tree.ino[row]}`;
     walking.add(id);
     const hostDir = tree.dirPath(row);
-    const { names, stats } = listing(hostDir);
+    const list = listing(hostDir);
+    const names = list.names;
     const dirs: [number, string][] = [];
     const first = tree.length;
     for (let k = 0; k < names.length; k++) {
       const name = names[k]!;
       const childRel = rel ? `${rel}/${name}` : name;
-      let st = stats[k]!;
+      let st = list.stat(k);
       let followed = false;
       if (isLinkMode(st.mode)) {
         const host = hostDir === '/' ? `/${name}` : `${hostDir}/${name}`;

@@ -174,7 +174,13 @@ async function analyseAll(boms: readonly ResolvedBom[], ctx: AutodepContext, see
   // be regular files: safe to open). 52: the smallest ELF header.
   const id = new Float64Array(7);
   const identityOf = (t: Tree, i: number) => {
-    id.set([t.dev[i]!, t.ino[i]!, t.size[i]!, t.mtimeSec[i]!, t.mtimeNsec[i]!, t.ctimeSec[i]!, t.ctimeNsec[i]!]);
+    id[0] = t.dev[i]!;
+    id[1] = t.ino[i]!;
+    id[2] = t.size[i]!;
+    id[3] = t.mtimeSec[i]!;
+    id[4] = t.mtimeNsec[i]!;
+    id[5] = t.ctimeSec[i]!;
+    id[6] = t.ctimeNsec[i]!;
     return id;
   };
   const unknown: { t: Tree; i: number; where: Where }[] = [];
