@@ -13,6 +13,7 @@ export const found = (st: { dev: bigint | number; ino: bigint | number } | null)
 
 /** Paths looked at in bulk (a scanned tree), each with what was found there. */
 export interface InputSet {
+  readonly inputCount: number;
   forEachInput(fn: (kind: Kind, path: string, was: Found) => void): void;
 }
 
@@ -46,10 +47,17 @@ export class Inputs {
     });
   }
 
-  entries(): [Kind, string, Found | null][] {
-    const out: [Kind, string, Found | null][] = [...this.paths].map(([key, was]) => [key[0] as Kind, key.slice(1), was]);
-    for (const set of this.sets) set.forEachInput((kind, p, was) => out.push([kind, p, was]));
-    return out;
+  /** How many paths forEach gives. */
+  get size(): number {
+    let n = this.paths.size;
+    for (const set of this.sets) n += set.inputCount;
+    return n;
+  }
+
+  /** Every path read, in the same order each time. */
+  forEach(fn: (kind: Kind, path: string, was: Found | null) => void): void {
+    for (const [key, was] of this.paths) fn(key[0] as Kind, key.slice(1), was);
+    for (const set of this.sets) set.forEachInput(fn);
   }
 }
 

@@ -24,7 +24,6 @@ import { log, enabled } from './log.js';
 import type { MissingReport } from './report.js';
 import { writeAtomically } from './output.js';
 import { earlierThan, splitNs } from './fsops/times.js';
-import { inParts } from './pool.js';
 import type { Found, Inputs, Kind } from './inputs.js';
 
 const VERSION = 2; // 2: the root as named is recorded too
@@ -58,9 +57,12 @@ interface Stored {
 function unchangedSince(was: Found | null, state: string, settled: ReturnType<typeof earlierThan>): boolean {
   if (was === null) return false;
   if (state.startsWith('missing:')) return was === 'missing';
-  const [, , dev, ino] = state.split(':');
+  // type:mode:dev:ino:size:mtime:ctime
+  const dev = state.indexOf(':', state.indexOf(':') + 1) + 1;
+  const size = state.indexOf(':', state.indexOf(':', dev) + 1);
+  if (state.slice(dev, size) !== was) return false;
   const ctime = state.slice(state.lastIndexOf(':') + 1); // sec.nsec
-  return was === `${dev}:${ino}` && settled(Number(ctime.slice(0, ctime.indexOf('.'))), () => nanoseconds(ctime));
+  return settled(Number(ctime.slice(0, ctime.indexOf('.'))), () => nanoseconds(ctime));
 }
 
 /**
@@ -132,9 +134,48 @@ function codeFiles(): string[] {
   return [...files.sort(), ...['../build/Release/fs.node', '../package.json'].map((f) => path.join(top, f))];
 }
 
-/** Paths in parts: checked in parallel by the next run, and stat'ed in parallel now. */
-function partsOf(entries: readonly (readonly [Kind, string])[], count: number): { kinds: string; paths: Buffer }[] {
-  return inParts(entries, count).map((part) => ({ kinds: part.map((e) => e[0]).join(''), paths: Buffer.from(part.map((e) => e[1]).join('\0')) }));
+interface Part {
+  kinds: string;
+  paths: Buffer;
+}
+
+/**
+ * `total` paths that `each` gives, in `count` parts of nearly equal size: checked in parallel by
+ * the next run, and stat'ed in parallel now. Written straight into buffers, not kept as an
+ * array of paths (a tree of 200,000 files gives 200,000). Null when a path holds a NUL.
+ */
+function partsOf(total: number, count: number, each: (add: (kind: Kind, p: string) => void) => void): Part[] | null {
+  const size = Math.max(1, Math.ceil(total / count));
+  const parts: Part[] = [];
+  let kinds = '';
+  let chunks: Buffer[] = [];
+  let buf = Buffer.allocUnsafe(1 << 16);
+  let at = 0;
+  let n = 0;
+  let bad = false;
+  const end = () => {
+    chunks.push(buf.subarray(0, at));
+    parts.push({ kinds, paths: Buffer.concat(chunks) });
+    kinds = '';
+    chunks = [];
+    buf = Buffer.allocUnsafe(1 << 16);
+    at = 0;
+  };
+  each((kind, p) => {
+    if (p.includes('\0')) bad = true;
+    if (n > 0 && n % size === 0) end();
+    else if (n > 0) buf[at++] = 0;
+    n++;
+    kinds += kind;
+    if (at + 3 * p.length + 1 > buf.length) {
+      chunks.push(buf.subarray(0, at));
+      buf = Buffer.allocUnsafe(Math.max(1 << 16, 3 * p.length + 1));
+      at = 0;
+    }
+    at += buf.write(p, at);
+  });
+  if (n > 0) end();
+  return bad ? null : parts;
 }
 
 /**
@@ -156,46 +197,68 @@ export function startRecord(run: { argv: readonly string[]; inputs: Inputs; anal
     if (!file || run.analysis === null) return null;
     try {
       for (const p of codeFiles()) run.inputs.add('S', p, statSync(p, { bigint: true, throwIfNoEntry: false }) ?? null);
-      const sources = run.inputs.entries();
-      const read: [Kind, string][] = [...sources.map(([k, p]): [Kind, string] => [k, p]), ...run.analysis.map(([p]): [Kind, string] => ['S', p])];
-      if (read.some(([, p]) => p.includes('\0'))) return null;
-      const parts = partsOf(read, PARTS / 2);
-      return { sources, parts, lines: Promise.all(parts.map((p) => statesNow(p.kinds, p.paths, false))) };
+      const analysis = run.analysis;
+      const sources = run.inputs.size;
+      const parts = partsOf(sources + analysis.length, PARTS / 2, (add) => {
+        run.inputs.forEach((kind, p) => add(kind, p));
+        for (const [p] of analysis) add('S', p);
+      });
+      if (!parts) return null;
+      return { parts, lines: Promise.all(parts.map((p) => statesNow(p.kinds, p.paths, false))) };
     } catch {
       return null;
     }
   })();
   inputs?.lines.catch(() => undefined); // awaited in finish
-  let image: { root: string; parts: { kinds: string; paths: Buffer }[]; lines: Promise<string[]> } | null = null;
+  let image: { root: string; parts: Part[]; digests: Promise<string[]> } | null = null;
   return {
     // The image as the manifest lists it, stat'ed on the thread pool while the manifest is written.
     image: (root, rootAbs, manifest) => {
       if (!inputs) return;
       // The root as named (not normalised: `sym/..` is the kernel's), and where it leads: a link re-pointed elsewhere is a change.
       const named = root.startsWith('/') ? root : `${process.cwd()}/${root}`;
-      const paths: [Kind, string][] = [['L', named], ['S', named]];
-      manifest.paths.forEach((p, i) => {
-        const host = p === '/' ? rootAbs : rootAbs + p; // manifest paths are normalised and absolute
-        paths.push(['L', host]);
-        if (manifest.isDir(i)) paths.push(['D', host]);
+      let dirs = 0;
+      for (let i = 0; i < manifest.paths.length; i++) if (manifest.isDir(i)) dirs++;
+      const parts = partsOf(2 + manifest.paths.length + dirs, PARTS / 2, (add) => {
+        add('L', named);
+        add('S', named);
+        manifest.paths.forEach((p, i) => {
+          const host = p === '/' ? rootAbs : rootAbs + p; // manifest paths are normalised and absolute
+          add('L', host);
+          if (manifest.isDir(i)) add('D', host);
+        });
       });
-      if (paths.some(([, p]) => p.includes('\0'))) return;
-      const parts = partsOf(paths, PARTS / 2);
-      image = { root, parts, lines: Promise.all(parts.map((p) => statesNow(p.kinds, p.paths, false))) };
-      image.lines.catch(() => undefined); // awaited in finish
+      if (!parts) return;
+      // Only the digest of the image's states is kept: the addon hashes them without handing over the lines.
+      image = { root, parts, digests: Promise.all(parts.map((p) => statesNow(p.kinds, p.paths, true))) };
+      image.digests.catch(() => undefined); // awaited in finish
     },
     finish: async (manifestFile, outcome) => {
       if (!inputs || !file || !image || manifestFile.includes('\0')) return;
       try {
-        const { sources, lines } = inputs;
-        const states = (await lines).flatMap((l) => l.split('\n').slice(0, -1));
+        const { lines } = inputs;
         const settled = earlierThan(run.startedNs - RACY_NS);
-        if (!sources.every(([, , was], i) => unchangedSince(was, states[i]!, settled))) return;
-        if (!run.analysis!.every(([, state], i) => analysisState(states[sources.length + i]!) === state)) return;
-        const written = partsOf([['L', manifestFile]], 1)[0]!; // stat'ed now that it is written
+        // The states in the order the paths were given (the inputs, then the analysis), read a line at a time.
+        const texts = await lines;
+        let part = 0;
+        let at = 0;
+        const next = () => {
+          while (at >= texts[part]!.length) [part, at] = [part + 1, 0];
+          const end = texts[part]!.indexOf('\n', at);
+          const line = texts[part]!.slice(at, end);
+          at = end + 1;
+          return line;
+        };
+        let same = true;
+        run.inputs.forEach((_kind, _p, was) => {
+          if (same && !unchangedSince(was, next(), settled)) same = false;
+        });
+        if (!same) return;
+        if (!run.analysis!.every(([, state]) => analysisState(next()) === state)) return;
+        const written = partsOf(1, 1, (add) => add('L', manifestFile))![0]!; // stat'ed now that it is written
         const all = [...inputs.parts, written, ...image.parts];
-        const [manifestLine, imageLines] = await Promise.all([statesNow(written.kinds, written.paths, false), image.lines]);
-        const digests = [...(await lines), manifestLine, ...imageLines].map(sha256);
+        const [manifestLine, imageDigests] = await Promise.all([statesNow(written.kinds, written.paths, false), image.digests]);
+        const digests = [...[...texts, manifestLine].map(sha256), ...imageDigests];
         const stored: Stored = { version: VERSION, key, env: [...run.inputs.env], root: image.root, parts: all.map((p, i) => ({ kinds: p.kinds, bytes: p.paths.length, digest: digests[i]! })), outcome };
         mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
         writeAtomically(file, Buffer.concat([Buffer.from(`${JSON.stringify(stored)}\n`), ...all.map((p) => p.paths)]), 0o600);

@@ -333,13 +333,19 @@ export function manifestKey(text: string, digest: string): string {
   return createHash('sha256').update(`${digest}\n${createHash('sha256').update(body).digest('hex')}`).digest('hex');
 }
 
-/** The files of a manifest as its index keeps them, in path order. */
+/** The files of a manifest as its index keeps them, in path order: each path, and `<size> <mtime>`, ended by NUL; 32 bytes of SHA-256 each. */
 interface Files {
-  paths: string[];
-  /** `<size> <mtime>` */
-  sizeMtime: string[];
+  paths: Buffer;
+  sizeMtime: Buffer;
   sha: Buffer;
   count: number;
+}
+
+/** Text appended into buffers, joined at the end. */
+function collector(): { add: (text: string | null) => void; bytes: () => Buffer } {
+  const chunks: Buffer[] = [];
+  const add = sink((bytes) => chunks.push(Buffer.from(bytes)));
+  return { add, bytes: () => (add(null), Buffer.concat(chunks)) };
 }
 
 /**
@@ -353,7 +359,10 @@ export function writeManifest(file: string, img: RunImage, unchangedKey: string 
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
   const content = createHash('sha256');
   const body = createHash('sha256');
-  const files: Files = { paths: [], sizeMtime: [], sha: Buffer.alloc(32 * img.paths.length), count: 0 };
+  const sha = Buffer.alloc(32 * img.paths.length);
+  const filePaths = collector();
+  const sizeMtime = collector();
+  let count = 0;
   const placeholder = `sha256:${'0'.repeat(64)}`;
   const head = HEAD(placeholder);
   let fd: number | undefined;
@@ -370,9 +379,9 @@ export function writeManifest(file: string, img: RunImage, unchangedKey: string 
       lines(`${contentLine(e)}\n`);
       out(`${i ? ',' : ''}\n${entryText(e)}`);
       if (e.type === 'file' && e.sha256) {
-        files.paths.push(e.path);
-        files.sizeMtime.push(`${e.size} ${e.mtime}`);
-        files.sha.write(e.sha256, 32 * files.count++, 'hex');
+        filePaths.add(`${e.path}\0`);
+        sizeMtime.add(`${e.size} ${e.mtime}\0`);
+        sha.write(e.sha256, 32 * count++, 'hex');
       }
     }
     out(img.paths.length ? '\n ]\n}\n' : ']\n}\n');
@@ -385,7 +394,7 @@ export function writeManifest(file: string, img: RunImage, unchangedKey: string 
     const key = createHash('sha256').update(`${digest}\n${body.digest('hex')}`).digest('hex');
     if (key === unchangedKey) unlinkSync(tmp);
     else renameSync(tmp, file);
-    return { digest, key, files };
+    return { digest, key, files: { paths: filePaths.bytes(), sizeMtime: sizeMtime.bytes(), sha: sha.subarray(0, 32 * count), count } };
   } catch (e) {
     if (fd !== undefined) closeSync(fd);
     try {
@@ -439,11 +448,9 @@ export function writeIndex(manifestFile: string, key: string, files: Files, env:
   if (!file) return;
   try {
     const st = lstatSync(manifestFile, { bigint: true });
-    const paths = Buffer.from(files.count ? `${files.paths.join('\0')}\0` : '');
-    const meta = Buffer.from(files.count ? `${files.sizeMtime.join('\0')}\0` : '');
-    const header = JSON.stringify({ version: INDEX_VERSION, manifest: identity(st), key, count: files.count, paths: paths.length, meta: meta.length });
+    const header = JSON.stringify({ version: INDEX_VERSION, manifest: identity(st), key, count: files.count, paths: files.paths.length, meta: files.sizeMtime.length });
     mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-    writeAtomically(file, Buffer.concat([Buffer.from(`${header}\0`), paths, meta, files.sha.subarray(0, 32 * files.count)]), 0o600);
+    writeAtomically(file, Buffer.concat([Buffer.from(`${header}\0`), files.paths, files.sizeMtime, files.sha]), 0o600);
   } catch {
     // a read-only cache: the next run parses the manifest
   }

@@ -63,8 +63,9 @@ export class ElfCache {
   private holding: Analysis | null = null;
   /** Files known not to be ELF, PLAIN numbers a file (its identity), sorted by inode. */
   private plainLoaded: Float64Array | null = null;
-  /** Those this run saw, known or read. */
-  private readonly plainNow: number[] = [];
+  /** Those this run saw, known or read: `plainCount` identities. */
+  private plainNow = new Float64Array(PLAIN * 1024);
+  private plainCount = 0;
   private plainChanged = false;
 
   /**
@@ -132,7 +133,7 @@ export class ElfCache {
       let k = 0;
       while (k < PLAIN && known[r * PLAIN + k] === id[k]) k++;
       if (k === PLAIN) {
-        for (k = 0; k < PLAIN; k++) this.plainNow.push(id[k]!);
+        this.pushPlain(id);
         return true;
       }
     }
@@ -142,8 +143,18 @@ export class ElfCache {
   /** Remember that a file with this identity is not ELF (unless it changed within RACY_NS of the run). */
   rememberPlain(id: ArrayLike<number>): void {
     if (this.racyTime(id[5]!, id[6]!)) return;
-    for (let k = 0; k < PLAIN; k++) this.plainNow.push(id[k]!);
+    this.pushPlain(id);
     this.plainChanged = true;
+  }
+
+  private pushPlain(id: ArrayLike<number>): void {
+    if (PLAIN * (this.plainCount + 1) > this.plainNow.length) {
+      const bigger = new Float64Array(this.plainNow.length * 2);
+      bigger.set(this.plainNow);
+      this.plainNow = bigger;
+    }
+    for (let k = 0; k < PLAIN; k++) this.plainNow[PLAIN * this.plainCount + k] = id[k]!;
+    this.plainCount++;
   }
 
   /** Whether a ctime (sec, nsec) is within RACY_NS of this run's start. */
@@ -182,12 +193,12 @@ export class ElfCache {
     if (!this.base || this.saved) return;
     this.saved = true;
     const files = this.filesChanged || (this.loaded !== null && this.now.size !== this.loaded.size);
-    const plain = this.plainChanged || (this.plainLoaded !== null && this.plainNow.length !== this.plainLoaded.length);
+    const plain = this.plainChanged || (this.plainLoaded !== null && PLAIN * this.plainCount !== this.plainLoaded.length);
     if (!files && !plain && !this.analysisChanged) return;
     try {
       mkdirSync(path.dirname(this.base), { recursive: true, mode: 0o700 });
       if (files) writeAtomically(`${this.base}.files.json`, JSON.stringify({ version: VERSION, entries: Object.fromEntries(this.now) }), 0o600);
-      if (plain) writeAtomically(`${this.base}.plain.bin`, plainBytes(this.plainNow), 0o600);
+      if (plain) writeAtomically(`${this.base}.plain.bin`, plainBytes(this.plainNow.subarray(0, PLAIN * this.plainCount)), 0o600);
       if (this.analysisChanged) writeAtomically(`${this.base}.analysis.json`, JSON.stringify({ version: VERSION, ...this.lastAnalysis }), 0o600);
       pruneOld(path.dirname(this.base));
     } catch {
@@ -220,17 +231,17 @@ export class ElfCache {
 const PLAIN = 7;
 
 /** The plain set as stored: VERSION, then the identities sorted by inode (float64, this machine's byte order). */
-function plainBytes(flat: readonly number[]): Buffer {
-  const rows = Array.from({ length: flat.length / PLAIN }, (_, r) => r).sort((a, b) => flat[a * PLAIN + 1]! - flat[b * PLAIN + 1]!);
+function plainBytes(flat: Float64Array): Buffer {
+  const rows = new Uint32Array(flat.length / PLAIN).map((_, r) => r).sort((a, b) => flat[a * PLAIN + 1]! - flat[b * PLAIN + 1]!);
   const out = new Float64Array(1 + flat.length);
   out[0] = VERSION;
   let at = 1;
-  let last = -1;
   for (const r of rows) {
     // the same file seen twice (two trees, two names of one inode) is kept once
-    if (last >= 0 && flat.slice(last * PLAIN, last * PLAIN + PLAIN).every((v, k) => v === flat[r * PLAIN + k])) continue;
-    for (let k = 0; k < PLAIN; k++) out[at++] = flat[r * PLAIN + k]!;
-    last = r;
+    let k = 0;
+    while (at > 1 && k < PLAIN && out[at - PLAIN + k] === flat[r * PLAIN + k]) k++;
+    if (k === PLAIN) continue;
+    for (k = 0; k < PLAIN; k++) out[at++] = flat[r * PLAIN + k]!;
   }
   return Buffer.from(out.buffer, 0, at * 8);
 }

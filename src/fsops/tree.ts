@@ -236,6 +236,10 @@ export class Tree implements InputSet {
     return m;
   }
 
+  get inputCount(): number {
+    return Math.max(0, this.length - 1);
+  }
+
   /** Every path the scan looked at, for the run's record: lstat of each entry, stat through a followed link. */
   forEachInput(fn: (kind: Kind, path: string, was: Found) => void): void {
     // Row 0 was recorded when it was looked at (and a followed link's own lstat with it).
