@@ -106,6 +106,43 @@ static napi_value utimens(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * The directory of the last path looked at, kept open: a run over many paths of one directory
+ * (a tree's files, in order) looks each name up in it instead of walking the whole path again,
+ * which is most of what lstat of a long path costs. at_dir() gives the descriptor to pass to
+ * the *at() call and the name to look up; a path it cannot split (no directory part, a last
+ * part "." or "..") or whose directory cannot be opened goes whole, with AT_FDCWD, so that
+ * every error is the one the plain call gives.
+ */
+typedef struct {
+  char dir[PATH_BYTES];
+  int fd;
+} dircache_t;
+
+#define DIRCACHE_INIT {{0}, -1}
+
+static int at_dir(dircache_t *c, const char *path, const char **name) {
+  const char *slash = strrchr(path, '/');
+  *name = path;
+  if (!slash || !slash[1] || !strcmp(slash + 1, ".") || !strcmp(slash + 1, "..")) return AT_FDCWD;
+  size_t len = slash == path ? 1 : (size_t)(slash - path);
+  if (len >= PATH_BYTES) return AT_FDCWD;
+  if (c->fd < 0 || strncmp(c->dir, path, len) || c->dir[len]) {
+    if (c->fd >= 0) close(c->fd);
+    memcpy(c->dir, path, len);
+    c->dir[len] = 0;
+    c->fd = open(c->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (c->fd < 0) return AT_FDCWD;
+  }
+  *name = slash + 1;
+  return c->fd;
+}
+
+static void dircache_close(dircache_t *c) {
+  if (c->fd >= 0) close(c->fd);
+  c->fd = -1;
+}
+
 /* One job for the thread pool: a copy (dest[0] != 0) or a digest. */
 typedef struct {
   char src[PATH_BYTES], tmp[PATH_BYTES], dest[PATH_BYTES], expect[65];
@@ -483,13 +520,16 @@ static void run_states(napi_env env, void *data) {
   states_t *j = data;
   const char *p = j->paths;
   char line[256];
+  dircache_t dirs = DIRCACHE_INIT;
   for (size_t i = 0; i < j->npaths && !j->err; i++, p += strlen(p) + 1) {
     int len;
     if (j->kinds[i] == 'D') {
-      if ((len = listing(j, p, line, sizeof line)) < 0) return;
+      if ((len = listing(j, p, line, sizeof line)) < 0) break;
     } else {
       struct stat st;
-      if ((j->kinds[i] == 'S' ? stat(p, &st) : lstat(p, &st)) != 0) {
+      const char *name;
+      int fd = at_dir(&dirs, p, &name);
+      if (fstatat(fd, name, &st, j->kinds[i] == 'S' ? 0 : AT_SYMLINK_NOFOLLOW) != 0) {
         len = snprintf(line, sizeof line, "missing:%s", uv_err_name(-errno));
       } else {
         len = snprintf(line, sizeof line, "%s:%o:%llu:%llu:%lld:%lld.%09ld:%lld.%09ld", type_of(st.st_mode), (unsigned)(st.st_mode & 07777),
@@ -498,8 +538,9 @@ static void run_states(napi_env env, void *data) {
       }
     }
     line[len++] = '\n';
-    if (append(j, line, (size_t)len) != 0) return;
+    if (append(j, line, (size_t)len) != 0) break;
   }
+  dircache_close(&dirs);
 }
 
 static void states_done(napi_env env, napi_status status, void *data) {
@@ -596,12 +637,16 @@ typedef struct {
 static void run_magic(napi_env env, void *data) {
   magic_t *j = data;
   const char *p = j->paths;
+  dircache_t dirs = DIRCACHE_INIT;
   for (size_t i = 0; i < j->count; i++, p += strlen(p) + 1) {
     unsigned char head[4];
-    int fd = open(p, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    const char *name;
+    int at = at_dir(&dirs, p, &name);
+    int fd = openat(at, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     j->out[i] = fd >= 0 && pread(fd, head, 4, 0) == 4 && !memcmp(head, "\x7f" "ELF", 4);
     if (fd >= 0) close(fd);
   }
+  dircache_close(&dirs);
 }
 
 static void magic_done(napi_env env, napi_status status, void *data) {
@@ -725,11 +770,14 @@ typedef struct {
 static void run_check(napi_env env, void *data) {
   check_t *j = data;
   const char *p = j->paths;
+  dircache_t dirs = DIRCACHE_INIT;
   for (size_t i = 0; i < j->count; i++, p += strlen(p) + 1) {
     const double *v = j->numbers + 6 * i;
     uint32_t mode = (uint32_t)v[3] & 07777, uid = (uint32_t)v[4], gid = (uint32_t)v[5];
     struct stat st;
-    if (lstat(p, &st) != 0) {
+    const char *name;
+    int at = at_dir(&dirs, p, &name);
+    if (fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
       j->out[i] = 1;
       continue;
     }
@@ -740,9 +788,10 @@ static void run_check(napi_env env, void *data) {
     j->out[i] = 0;
     bool owner_differs = st.st_uid != uid || st.st_gid != gid;
     /* Owner before mode: chown clears the set-id bits. */
-    if (j->chown && owner_differs && lchown(p, uid, gid) != 0) { j->err = errno, j->syscall = "lchown", j->path = p, j->failed = i; return; }
-    if ((owner_differs || (st.st_mode & 07777) != mode) && chmod(p, mode) != 0) { j->err = errno, j->syscall = "chmod", j->path = p, j->failed = i; return; }
+    if (j->chown && owner_differs && lchown(p, uid, gid) != 0) { j->err = errno, j->syscall = "lchown", j->path = p, j->failed = i; break; }
+    if ((owner_differs || (st.st_mode & 07777) != mode) && chmod(p, mode) != 0) { j->err = errno, j->syscall = "chmod", j->path = p, j->failed = i; break; }
   }
+  dircache_close(&dirs);
 }
 
 static void check_done(napi_env env, napi_status status, void *data) {

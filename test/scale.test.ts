@@ -119,6 +119,23 @@ for (const native of [true, false]) {
       assertManifestIsImage(dir, env);
     });
 
+    it('after a run over what others put in the image: files and a directory by hand, a temporary file of a killed run', () => {
+      const { dir, env, build } = setup();
+      build();
+      writeTree(path.join(dir, 'image'), {
+        'data/tree/d0/by-hand': 'put here by someone', // in a directory of a copied tree
+        'notes/readme': 'a directory no BOM names',
+        'data/tree/d1/.f1.copy_bom.0000abcd.tmp': 'a half copy', // the name of a killed run's temporary file
+      });
+      writeFileSync(path.join(dir, 'src/tree/d0/e0/f0'), 'changed, so the run is not a no-op');
+      build();
+      assert.equal(readFileSync(image(dir, 'tree/d0/by-hand'), 'utf8'), 'put here by someone');
+      assert.equal(readdirSync(image(dir, 'tree/d1')).some((n) => n.endsWith('.tmp')), false, 'the temporary file is removed');
+      const m = JSON.parse(readFileSync(path.join(dir, 'image.manifest.json'), 'utf8')) as { entries: Entry[] };
+      assert.equal(m.entries.find((e) => e.path === '/notes/readme')?.from, null);
+      assertManifestIsImage(dir, env);
+    });
+
     it('after a same-size rewrite with the old mtime put back: the image keeps the old content, and so does the manifest', () => {
       const { dir, env, build } = setup();
       build();

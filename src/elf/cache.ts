@@ -14,7 +14,7 @@ import path from 'node:path';
 import { identity } from '../inputs.js';
 import { writeAtomically } from '../output.js';
 import { earlierThan } from '../fsops/times.js';
-import type { Probe } from './files.js';
+import type { Probe } from './types.js';
 import type { ElfResult } from './read.js';
 
 const VERSION = 3;

@@ -4,7 +4,8 @@
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { statState, type ElfCache } from './cache.js';
-import { HEAD_BYTES, ehdrSize, hasElfMagic, readElf, type ElfResult } from './read.js';
+import { HEAD_BYTES, ehdrSize, hasElfMagic, readElf } from './read.js';
+import type { Probe } from './types.js';
 
 const EHDR_MAX = ehdrSize(64);
 /**
@@ -28,13 +29,7 @@ async function limited<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-export type Probe =
-  /** Opening it fails with this errno code (ENOENT, ENOTDIR, EACCES, ...). */
-  | { kind: 'absent'; code: string }
-  /** A directory: opening it succeeds, reading it fails with EISDIR. */
-  | { kind: 'directory' }
-  /** A regular file: `id` is its device and inode, `head` its first bytes (the ELF header if it is one). */
-  | { kind: 'file'; id: string; size: number; head: Buffer; elf: ElfResult };
+export type { Probe } from './types.js';
 
 export class FileCache {
   private readonly probes = new Map<string, Promise<Probe>>();

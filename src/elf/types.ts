@@ -1,4 +1,14 @@
 // Types shared by the loader models and the resolver.
+import type { ElfResult } from './read.js';
+
+/** What the loaders see when they try a path (src/elf/files.ts). */
+export type Probe =
+  /** Opening it fails with this errno code (ENOENT, ENOTDIR, EACCES, ...). */
+  | { kind: 'absent'; code: string }
+  /** A directory: opening it succeeds, reading it fails with EISDIR. */
+  | { kind: 'directory' }
+  /** A regular file: `id` is its device and inode, `head` its first bytes (the ELF header if it is one). */
+  | { kind: 'file'; id: string; size: number; head: Buffer; elf: ElfResult };
 
 /** Which rule of the loader found a library. */
 export type FoundBy =

@@ -198,7 +198,7 @@ async function copyBytes(src: string, dest: string, meta: Meta, stats: CopyStats
     }
   }
   // Node's utimes (no addon) lands near the source's mtime, not on it: then it is read back.
-  return wrote(dest, meta, actual, stats, exactTimes ? meta.mtimeNs : lstatSync(dest, { bigint: true }).mtimeNs);
+  return wrote(meta, actual, stats, exactTimes ? meta.mtimeNs : lstatSync(dest, { bigint: true }).mtimeNs);
 }
 
 const changed = (src: string) => new CopyCheckError(`${src} changed while it was being copied (run again to copy it as it is now)`, 'changed');
@@ -211,7 +211,7 @@ function checkError(e: NodeJS.ErrnoException, src: string, sha256?: string): Err
 }
 
 /** A file this run wrote, as it left it, counted. */
-function wrote(dest: string, meta: Meta, sha256: string, stats: CopyStats, mtimeNs = meta.mtimeNs): FileState {
+function wrote(meta: Meta, sha256: string, stats: CopyStats, mtimeNs = meta.mtimeNs): FileState {
   stats.files++;
   stats.bytes += meta.size;
   return { mode: meta.mode & 0o7777, size: meta.size, mtimeNs, sha256 };
@@ -301,15 +301,11 @@ export class TreeCopy {
     return state;
   }
 
-  private keep(i: number, state: FileState): void {
+  /** Record what a copy (or the quick check) left at row i. */
+  set(i: number, state: FileState): void {
     this.state[i] = state.sha256 === undefined ? UNCHANGED : WRITTEN;
     if (state.sha256 !== undefined) this.sha.write(state.sha256, 32 * i, 'hex');
     if (state.mtimeNs !== this.tree.mtimeNs(i)) this.mtimeNs.set(i, state.mtimeNs);
-  }
-
-  /** Record what a copy (or the quick check) left at row i. */
-  set(i: number, state: FileState): void {
-    this.keep(i, state);
   }
 
   /** The SHA-256 of a file row kept by the quick check, found or read. */
