@@ -104,13 +104,12 @@ export class ElfCache {
 
   /**
    * Keep an analysis; `seen` must hold each path's state from before it was read (null: the
-   * analysis saw a path in two states), `identities` those of the files hashed into `key`.
-   * None is kept if a file among them changed within RACY_NS.
+   * analysis saw a path in two states); `racyInputs`: a file hashed into `key` changed within
+   * RACY_NS of the run. None is kept if a file among them changed within RACY_NS.
    */
-  rememberAnalysis(key: string, seen: ReadonlyMap<string, string | null>, identities: Iterable<string>, answer: string, treesRacy = false): void {
-    if (treesRacy) return;
+  rememberAnalysis(key: string, seen: ReadonlyMap<string, string | null>, answer: string, racyInputs: boolean): void {
+    if (racyInputs) return;
     for (const state of seen.values()) if (state === null || ((state.startsWith('file:') || state.startsWith('other:')) && this.racy(state))) return;
-    for (const id of identities) if (this.racy(id)) return;
     this.lastAnalysis = this.holding = { key, seen: [...seen] as [string, string][], answer };
     this.analysisChanged = true;
   }
@@ -160,20 +159,6 @@ export class ElfCache {
   /** Whether a ctime (sec, nsec) is within RACY_NS of this run's start. */
   racyTime(sec: number, nsec: number): boolean {
     return !this.settled(sec, () => BigInt(sec) * 1_000_000_000n + BigInt(nsec));
-  }
-
-  /** Whether the cache knows if a regular file with identity `id` starts with the ELF magic. */
-  knowsElf(file: string, id: string): boolean {
-    return this.lookup(file, id) !== undefined;
-  }
-
-  /** Whether a regular file starts with the ELF magic, from the cache when `id` (its identity) matches. */
-  isElf(file: string, id: string, read: () => boolean): boolean {
-    const hit = this.lookup(file, id);
-    if (hit !== undefined) return hit !== 0;
-    const elf = read();
-    if (!elf) this.keep(file, id, 0); // an ELF file is kept whole by its probe
-    return elf;
   }
 
   /** The probe of an ELF file read earlier, if `st` still has its identity. */

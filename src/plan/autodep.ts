@@ -67,8 +67,9 @@ export async function analyseDependencies(boms: readonly ResolvedBom[], ctx: Aut
   const seen = new Map<string, string | null>();
   const answer = await analyseAll(boms, { ...ctx, debug: (m) => (debug.push(m), ctx.debug(m)) }, seen);
   const cache = ctx.cache;
-  const racy = boms.some((b) => b.trees.some(({ tree: t }) => t.ctimeSec.some((sec, i) => i < t.length && t.kind[i] === FILE && cache.racyTime(sec, t.ctimeNsec[i]!))));
-  cache.rememberAnalysis(key, seen, [], encodeAnswer(answer, debug), racy);
+  // The files hashed into the key must not have changed within RACY_NS of the run either.
+  const racy = boms.some((b) => b.trees.some(({ tree: t }) => t.ctimeSec.subarray(0, t.length).some((sec, i) => t.kind[i] === FILE && cache.racyTime(sec, t.ctimeNsec[i]!))));
+  cache.rememberAnalysis(key, seen, encodeAnswer(answer, debug), racy);
   return answer;
 }
 
