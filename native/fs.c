@@ -34,11 +34,11 @@
  *   file starts with the ELF magic (\x7fELF), else 0 (also when it cannot be read). Opened
  *   non-blocking, so that a FIFO put in a file's place cannot stall the pool.
  *
- * listDir(dir) -> Buffer: a directory's entries, sorted by name (bytewise), each lstat'ed, in one
- *   call: a u32 count, a u32 of padding, then a 64-byte record an entry (f64 size, mtime sec,
+ * listDir(dir) -> Promise<Buffer>: a directory's entries, sorted by name (bytewise), each
+ *   lstat'ed, in one trip to the thread pool: a u32 count, a u32 of padding, then a 64-byte record an entry (f64 size, mtime sec,
  *   ctime sec, dev, ino; u32 st_mode, uid, gid, mtime nsec, ctime nsec, length of the name),
  *   then the names, each ended by NUL. An entry that cannot be lstat'ed has st_mode 0 and its
- *   errno in place of uid. Throws as Node's fs does when the directory cannot be read.
+ *   errno in place of uid. Rejects as Node's fs does when the directory cannot be read.
  *
  * quickCheck(dests, numbers, chown) -> Promise<Buffer>: rsync's quick check of regular files
  *   about to be copied, on the thread pool: `dests` NUL-separated paths, `numbers` a
@@ -682,26 +682,16 @@ static napi_value elf_magic(napi_env env, napi_callback_info info) {
   return promise;
 }
 
-/* listDir(): synchronous, a directory is a few hundred system calls answered from the dentry cache. */
 typedef struct {
   double size, mtime_sec, ctime_sec, dev, ino;
   uint32_t mode, uid, gid, mtime_nsec, ctime_nsec, name_len;
 } record_t;
 _Static_assert(sizeof(record_t) == 64, "records are 64 bytes");
 
-static napi_value list_dir(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], result = NULL;
-  char dir[PATH_BYTES];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 || !get_path(env, argv[0], dir)) {
-    napi_throw_type_error(env, NULL, "listDir(dir: string)");
-    return NULL;
-  }
+/* A directory's listing as listDir() answers it, in a malloc'd buffer; 0 or the errno of the failure. */
+static int list_into(const char *dir, char **out, size_t *out_len) {
   DIR *d = opendir(dir);
-  if (!d) {
-    napi_throw(env, fs_error(env, errno, "scandir", dir));
-    return NULL;
-  }
+  if (!d) return errno ? errno : EIO;
   char **names = NULL;
   size_t n = 0, cap = 0, bytes = 0;
   struct dirent *e;
@@ -718,18 +708,19 @@ static napi_value list_dir(napi_env env, napi_callback_info info) {
   }
   if (!err && errno) err = errno;
   if (!err) qsort(names, n, sizeof *names, by_bytes);
-  void *data = NULL;
-  if (!err && napi_create_buffer(env, 8 + n * sizeof(record_t) + bytes, &data, &result) != napi_ok) err = ENOMEM;
+  size_t len = 8 + n * sizeof(record_t) + bytes;
+  char *data = err ? NULL : malloc(len);
+  if (!err && !data) err = ENOMEM;
   if (!err) {
     uint32_t count = (uint32_t)n, pad = 0;
     memcpy(data, &count, 4);
-    memcpy((char *)data + 4, &pad, 4);
-    record_t *records = (record_t *)((char *)data + 8);
+    memcpy(data + 4, &pad, 4);
+    record_t *records = (record_t *)(data + 8);
     char *text = (char *)(records + n);
     for (size_t i = 0; i < n; i++) {
       struct stat st;
       record_t r = {0};
-      size_t len = strlen(names[i]);
+      size_t name_len = strlen(names[i]);
       if (fstatat(dirfd(d), names[i], &st, AT_SYMLINK_NOFOLLOW) != 0) {
         r.uid = (uint32_t)errno;
       } else {
@@ -738,20 +729,63 @@ static napi_value list_dir(napi_env env, napi_callback_info info) {
         r.mode = st.st_mode, r.uid = st.st_uid, r.gid = st.st_gid;
         r.mtime_nsec = (uint32_t)st.st_mtim.tv_nsec, r.ctime_nsec = (uint32_t)st.st_ctim.tv_nsec;
       }
-      r.name_len = (uint32_t)len;
+      r.name_len = (uint32_t)name_len;
       memcpy(&records[i], &r, sizeof r);
-      memcpy(text, names[i], len + 1);
-      text += len + 1;
+      memcpy(text, names[i], name_len + 1);
+      text += name_len + 1;
     }
   }
   for (size_t i = 0; i < n; i++) free(names[i]);
   free(names);
   closedir(d);
-  if (err) {
-    napi_throw(env, fs_error(env, err, "scandir", dir));
+  *out = data;
+  *out_len = len;
+  return err;
+}
+
+/* listDir(): on the thread pool, so that a walk lists the next directories while it takes in one. */
+typedef struct {
+  char dir[PATH_BYTES];
+  char *data;
+  size_t len;
+  int err;
+  napi_async_work work;
+  napi_deferred deferred;
+} list_t;
+
+static void run_list(napi_env env, void *data) {
+  list_t *j = data;
+  j->err = list_into(j->dir, &j->data, &j->len);
+}
+
+static void list_done(napi_env env, napi_status status, void *data) {
+  list_t *j = data;
+  napi_value result;
+  void *copy;
+  if (status != napi_ok) napi_reject_deferred(env, j->deferred, cancelled(env));
+  else if (j->err) napi_reject_deferred(env, j->deferred, fs_error(env, j->err, "scandir", j->dir));
+  else if (napi_create_buffer_copy(env, j->len, j->data, &copy, &result) != napi_ok) napi_reject_deferred(env, j->deferred, cancelled(env));
+  else napi_resolve_deferred(env, j->deferred, result);
+  napi_delete_async_work(env, j->work);
+  free(j->data);
+  free(j);
+}
+
+static napi_value list_dir(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], promise;
+  list_t *j = calloc(1, sizeof *j);
+  if (!j || napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 || !get_path(env, argv[0], j->dir)) {
+    free(j);
+    napi_throw_type_error(env, NULL, "listDir(dir: string)");
     return NULL;
   }
-  return result;
+  if (!(promise = start(env, "occlum-bom:listDir", j, run_list, list_done, &j->deferred, &j->work))) {
+    free(j);
+    napi_throw_error(env, NULL, "cannot queue listDir");
+    return NULL;
+  }
+  return promise;
 }
 
 /* quickCheck(): one job for many files. */

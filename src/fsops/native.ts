@@ -13,8 +13,8 @@ export interface Native {
   states(paths: Buffer, kinds: string, digest: boolean): Promise<string>;
   /** For each of the NUL-separated paths, 1 if the file starts with the ELF magic, else 0. */
   elfMagic(paths: Buffer): Promise<Buffer>;
-  /** A directory's entries, sorted, each lstat'ed, in one call (see native/fs.c for the layout). */
-  listDir(dir: string): Buffer;
+  /** A directory's entries, sorted, each lstat'ed, in one trip to the thread pool (see native/fs.c for the layout). */
+  listDir(dir: string): Promise<Buffer>;
   /** rsync's quick check of destinations, six numbers a path (size, mtime sec, nsec, mode, uid, gid): a byte each, 0 unchanged, 1 copy, 2 a directory. */
   quickCheck(dests: Buffer, numbers: Float64Array, chown: boolean): Promise<Buffer>;
 }

@@ -283,16 +283,26 @@ interface Listing {
   stat(k: number): Stat;
 }
 
-/** The addon lists and lstat's a directory in one call; Node needs a call an entry. */
-function listing(dir: string): Listing {
-  if (!native) {
+/**
+ * A directory listed: the addon lists and lstat's it in one trip to the thread pool (started
+ * early, see scanTree); Node needs a call an entry.
+ */
+function startListing(dir: string): Promise<Buffer> | null {
+  if (!native) return null;
+  const listed = native.listDir(dir);
+  listed.catch(() => undefined); // a failure is thrown where the listing is taken in
+  return listed;
+}
+
+async function listing(dir: string, started: Promise<Buffer> | null): Promise<Listing> {
+  if (!started) {
     const raw = readdirSync(dir);
     const bad = namesNotUtf8(dir, raw)[0];
     if (bad) throw notUtf8(bad, `${dir}/`);
     const names = raw.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
     return { names, stat: (k) => statOf(lstatSync(path.join(dir, names[k]!), { bigint: true })) };
   }
-  const buf = native.listDir(dir);
+  const buf = await started;
   const count = buf.readUInt32LE(0);
   const blob = buf.subarray(8 + 64 * count);
   if (!isUtf8(blob)) {
@@ -359,12 +369,14 @@ export async function scanTree(source: string, exclude: ExcludeMatcher, inputs?:
     }
   };
 
-  // Each directory's entries are added together (name order), then its subdirectories walked.
-  const walkDir = (tree: Tree, row: number, rel: string) => {
+  // Each directory's entries are added together (name order), then its subdirectories walked,
+  // in order; their listings are started at once, so that the thread pool lists (and lstat's)
+  // the next directories while this one's entries are taken in.
+  const walkDir = async (tree: Tree, row: number, rel: string, started = startListing(tree.dirPath(row))) => {
     const id = `${tree.dev[row]}:${tree.ino[row]}`;
     walking.add(id);
     const hostDir = tree.dirPath(row);
-    const list = listing(hostDir);
+    const list = await listing(hostDir, started);
     const names = list.names;
     const dirs: [number, string][] = [];
     const first = tree.length;
@@ -410,7 +422,8 @@ export async function scanTree(source: string, exclude: ExcludeMatcher, inputs?:
       }
     }
     tree.children.set(row, [first, tree.length]);
-    for (const [child, childRel] of dirs) walkDir(tree, child, childRel);
+    const next = dirs.map(([child]) => startListing(tree.dirPath(child)));
+    for (let k = 0; k < dirs.length; k++) await walkDir(tree, dirs[k]![0], dirs[k]![1], next[k]!);
     walking.delete(id);
   };
 
@@ -420,7 +433,7 @@ export async function scanTree(source: string, exclude: ExcludeMatcher, inputs?:
     if (!st.isDirectory()) throw Object.assign(new Error(`${source} is not a directory`), { code: 'ENOTDIR' });
     tree = new Tree(source, '');
     tree.add('', -1, DIR, statOf(st));
-    walkDir(tree, 0, '');
+    await walkDir(tree, 0, '');
   } else {
     const clean = source.replace(/\/+$/, '');
     const name = path.basename(clean);
@@ -432,7 +445,7 @@ export async function scanTree(source: string, exclude: ExcludeMatcher, inputs?:
       if (!exclude(name, false)) tree.targets.set(tree.add(name, -1, LINK, top.st), top.target!);
     } else if (!exclude(name, top.kind === DIR)) {
       tree.add(name, -1, top.kind, top.st, top.followed);
-      if (top.kind === DIR) walkDir(tree, 0, name);
+      if (top.kind === DIR) await walkDir(tree, 0, name);
     }
   }
   inputs?.addSet(tree);
