@@ -27,7 +27,8 @@
  *   (see src/record.ts): `paths` a Buffer of NUL-separated paths, `kinds` one letter a path:
  *   S stat, L lstat (a line `<type>:<mode>:<dev>:<ino>:<size>:<mtime sec.nsec>:<ctime
  *   sec.nsec>`), D the directory's names (`list:<SHA-256 of the names sorted bytewise, each
- *   ended by NUL>`); a failure is `missing:<code>`. With `digest`, only the SHA-256 of the lines
+ *   ended by NUL>`), C a file's content (`content:<dev>:<ino>:<size>:<SHA-256>`: a BOM file
+ *   touched but not changed is the same); a failure is `missing:<code>`. With `digest`, only the SHA-256 of the lines
  *   (each ended by a newline). Thousands of system calls in one trip to the thread pool.
  *
  * elfMagic(paths) -> Promise<Buffer>: for each path of a Buffer of NUL-separated paths, 1 if the
@@ -516,6 +517,23 @@ static const char *type_of(mode_t m) {
   return S_ISDIR(m) ? "dir" : S_ISREG(m) ? "file" : S_ISLNK(m) ? "link" : "other";
 }
 
+/* `content:<dev>:<ino>:<size>:<SHA-256>` of a file (links followed), or `missing:<code>`. */
+static int content(const char *path, char *line, size_t size) {
+  job_t *j = calloc(1, sizeof *j);
+  if (!j) return -1;
+  struct stat st;
+  int64_t total;
+  int in = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY), len, err = 0;
+  if (in < 0 || fstat(in, &st) != 0) err = errno ? errno : EIO;
+  else if (!S_ISREG(st.st_mode)) err = EINVAL;
+  else if (pump(j, in, -1, NULL, -1, &total) != 0) err = j->err;
+  if (err) len = snprintf(line, size, "missing:%s", uv_err_name(-err));
+  else len = snprintf(line, size, "content:%llu:%llu:%lld:%s", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino, (long long)total, j->hex);
+  if (in >= 0) close(in);
+  free(j);
+  return len;
+}
+
 static void run_states(napi_env env, void *data) {
   states_t *j = data;
   const char *p = j->paths;
@@ -525,6 +543,8 @@ static void run_states(napi_env env, void *data) {
     int len;
     if (j->kinds[i] == 'D') {
       if ((len = listing(j, p, line, sizeof line)) < 0) break;
+    } else if (j->kinds[i] == 'C') {
+      if ((len = content(p, line, sizeof line)) < 0) { j->err = ENOMEM; break; }
     } else {
       struct stat st;
       const char *name;
@@ -610,7 +630,7 @@ static napi_value states(napi_env env, napi_callback_info info) {
   }
   /* One path per kind letter. */
   if (!plen && klen) count = 1; /* a single empty path */
-  for (size_t i = 0; i < klen; i++) if (j->kinds[i] != 'S' && j->kinds[i] != 'L' && j->kinds[i] != 'D') count = (size_t)-1;
+  for (size_t i = 0; i < klen; i++) if (!strchr("SLDC", j->kinds[i]) || !j->kinds[i]) count = (size_t)-1;
   if (count != klen) {
     EVP_MD_CTX_free(j->digest), free(j->paths), free(j->kinds), free(j);
     napi_throw_type_error(env, NULL, "states: one kind (S, L or D) for each NUL-separated path");

@@ -2,10 +2,11 @@
 // variables its BOMs read. Low in the house: any stage records here, and the run record
 // (src/record.ts) and the ELF cache above them read it.
 import type { BigIntStats } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 
-/** S: stat (links followed), L: lstat, D: the names in a directory. */
-export type Kind = 'S' | 'L' | 'D';
+/** S: stat (links followed), L: lstat, D: the names in a directory, C: a file's content. */
+export type Kind = 'S' | 'L' | 'D' | 'C';
 
 /** A path as a run found it: its device and inode, or 'missing'. */
 export type Found = string;
@@ -29,6 +30,17 @@ export class Inputs {
     const now = found(st);
     const before = this.paths.get(key);
     this.paths.set(key, before === undefined || before === now ? now : null);
+  }
+
+  /**
+   * A file read whole (a BOM): what counts is its content, not its times, so a BOM touched
+   * but not changed leaves the run's record standing. `was` is the line the record's check
+   * gives for it (src/record.ts): its device, inode, size and the SHA-256 of the bytes read.
+   */
+  addContent(p: string, st: { dev: bigint | number; ino: bigint | number }, bytes: Buffer): void {
+    const was = `content:${st.dev}:${st.ino}:${bytes.length}:${createHash('sha256').update(bytes).digest('hex')}`;
+    const before = this.paths.get(`C${p}`);
+    this.paths.set(`C${p}`, before === undefined || before === was ? was : null);
   }
 
   /** A tree scanned in one go: its entries are listed by the tree itself, not copied here. */

@@ -15,7 +15,7 @@
 // a directory whose state is unchanged has the same names in it. The image's directories are
 // written by the run itself, so their names are compared instead (the D lines).
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cacheDir, readTrusted, RACY_NS } from './elf/cache.js';
@@ -57,6 +57,7 @@ interface Stored {
 function unchangedSince(was: Found | null, state: string, settled: ReturnType<typeof earlierThan>): boolean {
   if (was === null) return false;
   if (state.startsWith('missing:')) return was === 'missing';
+  if (state.startsWith('content:')) return state === was; // the content read, exactly: no time to trust
   // type:mode:dev:ino:size:mtime:ctime
   const dev = state.indexOf(':', state.indexOf(':') + 1) + 1;
   const size = state.indexOf(':', state.indexOf(':', dev) + 1);
@@ -97,6 +98,12 @@ export function stateOf(kind: Kind, p: string): string {
       const h = createHash('sha256');
       for (const name of readdirSync(p, { encoding: 'buffer' }).sort(Buffer.compare)) h.update(name).update('\0');
       return `list:${h.digest('hex')}`;
+    }
+    if (kind === 'C') {
+      const st = statSync(p, { bigint: true });
+      if (!st.isFile()) return 'missing:EINVAL';
+      const bytes = readFileSync(p);
+      return `content:${st.dev}:${st.ino}:${bytes.length}:${createHash('sha256').update(bytes).digest('hex')}`;
     }
     const st = (kind === 'S' ? statSync : lstatSync)(p, { bigint: true });
     const type = st.isDirectory() ? 'dir' : st.isFile() ? 'file' : st.isSymbolicLink() ? 'link' : 'other';

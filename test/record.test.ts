@@ -14,6 +14,7 @@ import {
   readdirSync,
   readFileSync,
   renameSync,
+  statSync,
   symlinkSync,
   unlinkSync,
   utimesSync,
@@ -278,13 +279,14 @@ describe('the record of the last run', { skip: !hasCommand('gcc') && 'gcc is not
   it('says the same of each path with the addon as without it', { skip: !native && 'the addon is not built' }, async () => {
     const ws = spaces.get('nothing changed')!;
     const paths = ['src/tree/a.txt', 'src/tree/safe', 'src/tree/dangling', 'src/tree', 'image/opt/tree', 'nothing-there', 'src/tree/a.txt/x', 'current'].map((p) => path.join(ws, p));
-    const kinds = ['S', 'L', 'D'] as const;
+    const kinds = ['S', 'L', 'D', 'C'] as const;
     const all = paths.flatMap((p) => kinds.map((k) => [k, p] as const));
     const lines = await native!.states(Buffer.from(all.map(([, p]) => p).join('\0')), all.map(([k]) => k).join(''), false);
     assert.deepEqual(lines.split('\n').slice(0, -1), all.map(([k, p]) => stateOf(k, p)));
     assert.match(lines, /^file:644:\d+:\d+:/);
     assert.match(lines, /missing:ENOTDIR/);
     assert.match(lines, /list:[0-9a-f]{64}/);
+    assert.match(lines, /content:\d+:\d+:\d+:[0-9a-f]{64}/);
   });
 });
 
@@ -318,19 +320,35 @@ describe('a source replaced while the run copies', () => {
 });
 
 describe('a BOM changed just now', () => {
-  it('is not recorded: it could change again within the same timestamp', async () => {
+  it('is recorded by its content: touched, the record stands; rewritten with its old size and times, it is a change', async () => {
     const ws = tmp();
     mkdirSync(path.join(ws, 'src'));
     writeFileSync(path.join(ws, 'src/f'), 'x');
     await sleep(2100); // the source is old enough, the BOM is not
-    writeFileSync(path.join(ws, 'bom.yaml'), 'targets:\n  - target: /\n    copy:\n      - dirs: [src]\n');
+    const bom = path.join(ws, 'bom.yaml');
+    writeFileSync(bom, 'targets:\n  - target: /a\n    copy:\n      - dirs: [src]\n');
     const env = { ...process.env, OCCLUM_BOM_CACHE_DIR: path.join(ws, 'cache') };
-    assert.equal(copyBom(ws, ['-f', 'bom.yaml', '--root', 'image'], env).code, 0);
-    const records = () => (existsSync(path.join(ws, 'cache')) ? readdirSync(path.join(ws, 'cache')).filter((f) => f.endsWith('.rec')) : []);
-    assert.deepEqual(records(), []);
-    await sleep(2100);
-    assert.equal(copyBom(ws, ['-f', 'bom.yaml', '--root', 'image'], env).code, 0);
-    assert.equal(records().length, 1, 'recorded once the BOM is old enough');
+    const record = () => {
+      const f = existsSync(path.join(ws, 'cache')) ? readdirSync(path.join(ws, 'cache')).find((n) => n.endsWith('.rec')) : undefined;
+      return f ? String(lstatSync(path.join(ws, 'cache', f)).mtimeMs) : 'none';
+    };
+    const first = copyBom(ws, ['-f', 'bom.yaml', '--root', 'image'], env);
+    assert.equal(first.code, 0, first.stderr);
+    const recorded = record();
+    assert.notEqual(recorded, 'none', 'a BOM read just now is recorded: its content is what is compared');
+    await sleep(20);
+    const now = new Date();
+    utimesSync(bom, now, now); // touched, not changed
+    const touched = copyBom(ws, ['-f', 'bom.yaml', '--root', 'image'], env);
+    assert.equal(touched.code, 0, touched.stderr);
+    assert.match(touched.stdout, new RegExp(/image digest: \S+/.exec(first.stdout)![0]));
+    assert.equal(record(), recorded, 'answered from the record: nothing was redone');
+    const { atime, mtime } = statSync(bom);
+    writeFileSync(bom, 'targets:\n  - target: /b\n    copy:\n      - dirs: [src]\n'); // same size
+    utimesSync(bom, atime, mtime);
+    const changed = copyBom(ws, ['-f', 'bom.yaml', '--root', 'image'], env);
+    assert.equal(changed.code, 0, changed.stderr);
+    assert.equal(readFileSync(path.join(ws, 'image/b/src/f'), 'utf8'), 'x', 'a full run applied the new BOM');
   });
 });
 

@@ -6,7 +6,7 @@
 // lexicographically greatest such path (include indices). Computing it from the include
 // graph gives the same order without the exponential walk, and lets a cycle be reported
 // exactly instead of by upstream's 100-step bound.
-import { realpath } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Exit, UserError, type Where } from '../errors.js';
@@ -41,8 +41,10 @@ export async function collectBoms(topFile: string, userIncludeDirs: readonly str
     }
     if (nodes.has(real)) return real;
     if (nodes.size >= MAX_BOMS) throw new UserError(`more than ${MAX_BOMS} BOM files are included: include bomb?`, Exit.invalidBom);
-    if (inputs) await statSeen(file, inputs); // before reading: a file replaced meanwhile is seen
-    const bom = await loadBom(file, env);
+    // Stat'ed before reading (a file replaced meanwhile is another inode), recorded by its content.
+    const st = inputs ? await stat(file, { bigint: true }).catch(() => null) : null;
+    if (inputs && !st) inputs.add('S', file, null); // unreadable now: whatever is there next time is a change
+    const bom = await loadBom(file, env, (bytes) => (st ? inputs!.addContent(file, st, bytes) : undefined));
     const node: Node = { bom, children: [] };
     nodes.set(real, node);
     const next = [...chain, { real, file }];

@@ -56,10 +56,12 @@ const MAX_NODES = 1_000_000;
 const MAX_BYTES = 1024 * 1024;
 const MAX_DEPTH = 256;
 
-export async function loadBom(file: string, env: Env): Promise<Bom> {
+/** `read` gets the bytes read, before they are parsed. */
+export async function loadBom(file: string, env: Env, read?: (bytes: Buffer) => void): Promise<Bom> {
   let text: string;
   try {
     const buf = await readFile(file);
+    read?.(buf);
     if (buf.length > MAX_BYTES) throw new UserError(`${file}: a BOM file of ${buf.length} bytes is larger than the 1 MiB this tool reads`, Exit.invalidBom);
     text = buf.toString('utf8');
   } catch (e) {
