@@ -81,6 +81,27 @@ export function provenance(plan: Plan): Map<string, From> {
 export const octal = (mode: number) => (mode & 0o7777).toString(8).padStart(4, '0');
 
 /**
+ * An image path as it is on disk (`host`), with no provenance and, for a file, no hash yet
+ * (`sha256` is '': the caller knows it or reads it).
+ */
+export function entryOnDisk(p: string, host: string): Entry {
+  const st = lstatSync(host, { bigint: true });
+  if (st.isSymbolicLink()) return { path: p, type: 'link', target: readlinkSync(host), from: null };
+  if (st.isDirectory()) return { path: p, type: 'dir', mode: octal(Number(st.mode)), from: null };
+  return { path: p, type: 'file', mode: octal(Number(st.mode)), size: Number(st.size), mtime: decimalSeconds(st.mtimeNs), sha256: '', from: null };
+}
+
+/** The names in an image directory as text; one that is not UTF-8 is left out with a warning (no JSON string holds it). */
+export function namesIn(host: string): string[] {
+  const names = readdirSync(host);
+  const bad = namesNotUtf8(host, names);
+  if (bad.length === 0) return names;
+  const unnamed = new Set(bad.map((raw) => raw.toString('utf8')));
+  for (const name of unnamed) log.warn(`${host}: a name in it is not UTF-8 (read as ${JSON.stringify(name)}): not in the manifest`);
+  return names.filter((name) => !unnamed.has(name));
+}
+
+/**
  * Read the image as it is now, every file hashed again (`root`: its real path, fsops/jail.ts
  * realRoot): what `verify` compares with the manifest. Provenance is not read (null).
  */
@@ -88,35 +109,11 @@ export async function scanImage(root: string): Promise<Entry[]> {
   const entries: Entry[] = [];
   const hashes: { entry: Entry; host: string }[] = [];
   const walk = (host: string, rel: string) => {
-    const st = lstatSync(host, { bigint: true });
-    const entry = { path: rel, type: 'file' } as Entry;
-    if (st.isSymbolicLink()) {
-      entry.type = 'link';
-      entry.target = readlinkSync(host);
-    } else if (st.isDirectory()) {
-      entry.type = 'dir';
-      entry.mode = octal(Number(st.mode));
-    } else {
-      entry.mode = octal(Number(st.mode));
-      entry.size = Number(st.size);
-      entry.mtime = decimalSeconds(st.mtimeNs);
-      entry.sha256 = ''; // read below
-      hashes.push({ entry, host });
-    }
-    entry.from = null;
+    const entry = entryOnDisk(rel, host);
     entries.push(entry);
-    if (entry.type !== 'dir') return;
-    const names = readdirSync(host, { withFileTypes: true });
-    // No JSON string holds a name that is not UTF-8.
-    const bad = namesNotUtf8(host, names);
-    const unnamed = bad.length ? new Set(bad.map((raw) => raw.toString('utf8'))) : undefined;
-    for (const d of names) {
-      if (unnamed?.has(d.name)) {
-        log.warn(`${host}: a name in it is not UTF-8 (read as ${JSON.stringify(d.name)}): not in the manifest`);
-        continue;
-      }
-      walk(`${host}/${d.name}`, rel === '/' ? `/${d.name}` : `${rel}/${d.name}`); // below a resolved path: path.join would change nothing
-    }
+    if (entry.type === 'file') hashes.push({ entry, host });
+    // Below a resolved path: path.join would change nothing.
+    if (entry.type === 'dir') for (const name of namesIn(host)) walk(`${host}/${name}`, rel === '/' ? `/${name}` : `${rel}/${name}`);
   };
   walk(path.resolve(root), '/');
   await mapLimit(hashes, 8, async (h) => {

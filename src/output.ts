@@ -35,3 +35,29 @@ export function writeOutput(text: string, file: string | undefined): void {
   if (file === undefined || file === '-') process.stdout.write(text);
   else writeAtomically(file, text);
 }
+
+/**
+ * Text in, bytes out to `flush` a megabyte at a time (null: the rest). Each piece is encoded
+ * into one buffer as it comes: building a large string first and encoding it costs four
+ * times as much.
+ */
+export function sink(flush: (bytes: Buffer) => void): (text: string | null) => void {
+  const buf = Buffer.allocUnsafe(1 << 20);
+  let at = 0;
+  return (text) => {
+    if (text === null || at + 3 * text.length > buf.length) {
+      if (at > 0) flush(buf.subarray(0, at));
+      at = 0;
+      if (text === null) return;
+      if (3 * text.length > buf.length) return flush(Buffer.from(text));
+    }
+    at += buf.write(text, at);
+  };
+}
+
+/** Text appended into buffers, joined at the end. */
+export function collector(): { add: (text: string | null) => void; bytes: () => Buffer } {
+  const chunks: Buffer[] = [];
+  const add = sink((bytes) => chunks.push(Buffer.from(bytes)));
+  return { add, bytes: () => (add(null), Buffer.concat(chunks)) };
+}

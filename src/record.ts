@@ -22,7 +22,7 @@ import { cacheDir, readTrusted, RACY_NS } from './elf/cache.js';
 import { native } from './fsops/native.js';
 import { log, enabled } from './log.js';
 import type { MissingReport } from './report.js';
-import { writeAtomically } from './output.js';
+import { collector, writeAtomically } from './output.js';
 import { earlierThan, splitNs } from './fsops/times.js';
 import type { Found, Inputs, Kind } from './inputs.js';
 
@@ -155,31 +155,19 @@ function partsOf(total: number, count: number, each: (add: (kind: Kind, p: strin
   const size = Math.max(1, Math.ceil(total / count));
   const parts: Part[] = [];
   let kinds = '';
-  let chunks: Buffer[] = [];
-  let buf = Buffer.allocUnsafe(1 << 16);
-  let at = 0;
+  let paths = collector();
   let n = 0;
   let bad = false;
-  const end = () => {
-    chunks.push(buf.subarray(0, at));
-    parts.push({ kinds, paths: Buffer.concat(chunks) });
-    kinds = '';
-    chunks = [];
-    buf = Buffer.allocUnsafe(1 << 16);
-    at = 0;
-  };
+  const end = () => parts.push({ kinds, paths: paths.bytes() });
   each((kind, p) => {
     if (p.includes('\0')) bad = true;
-    if (n > 0 && n % size === 0) end();
-    else if (n > 0) buf[at++] = 0;
+    if (n > 0 && n % size === 0) {
+      end();
+      [kinds, paths] = ['', collector()];
+    } else if (n > 0) paths.add('\0');
     n++;
     kinds += kind;
-    if (at + 3 * p.length + 1 > buf.length) {
-      chunks.push(buf.subarray(0, at));
-      buf = Buffer.allocUnsafe(Math.max(1 << 16, 3 * p.length + 1));
-      at = 0;
-    }
-    at += buf.write(p, at);
+    paths.add(p);
   });
   if (n > 0) end();
   return bad ? null : parts;

@@ -9,19 +9,18 @@
 // Memory stays near the tree's own: one string a path (for the order of the manifest), and
 // each entry made only while it is hashed into the digest or written out.
 import { createHash } from 'node:crypto';
-import { closeSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, renameSync, unlinkSync, writeSync, type BigIntStats } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync, type BigIntStats } from 'node:fs';
 import path from 'node:path';
 import type { Applied, Placed } from './apply.js';
 import { cacheDir, readTrusted } from './elf/cache.js';
 import { describeFsError, Exit, formatWhere, UserError } from './errors.js';
 import { LEFTOVER, UNCHANGED, type FileState } from './fsops/copy.js';
 import { hashFile } from './fsops/hash.js';
-import { DIR, FILE, namesNotUtf8 } from './fsops/tree.js';
+import { DIR, FILE } from './fsops/tree.js';
 import { decimalSeconds, setMtime } from './fsops/times.js';
-import { log } from './log.js';
-import { contentLine, MANIFEST_VERSION, octal, type Entry, type Manifest } from './manifest.js';
+import { contentLine, entryOnDisk, MANIFEST_VERSION, namesIn, octal, type Entry, type Manifest } from './manifest.js';
 import { identity } from './inputs.js';
-import { writeAtomically } from './output.js';
+import { collector, sink, writeAtomically } from './output.js';
 import { mapLimit } from './pool.js';
 import { resolved } from './plan/paths.js';
 
@@ -37,8 +36,7 @@ export interface KnownHashes {
 export const noHashes: KnownHashes = { hashOf: () => undefined };
 
 /** The known hashes of a parsed manifest. */
-export function hashesOf(m: Manifest | undefined): KnownHashes {
-  if (!m) return noHashes;
+export function hashesOf(m: Manifest): KnownHashes {
   const files = m.entries.filter((e) => e.type === 'file' && typeof e.sha256 === 'string');
   return sortedHashes(
     files.map((e) => e.path),
@@ -139,22 +137,11 @@ export async function imageOfRun(rootAbs: string, applied: Applied, known: Known
     if (removed) restore.push({ host, mtimeNs: removed.mtimeNs });
   };
   const walkOther = (p: string, host: string) => {
-    const st = lstatSync(host, { bigint: true });
-    const entry = { path: p, type: 'file' } as Entry;
-    if (st.isSymbolicLink()) {
-      entry.type = 'link';
-      entry.target = readlinkSync(host);
-    } else if (st.isDirectory()) {
-      entry.type = 'dir';
-      entry.mode = octal(Number(st.mode));
-    } else {
-      entry.mode = octal(Number(st.mode));
-      entry.size = Number(st.size);
-      entry.mtime = decimalSeconds(st.mtimeNs);
-      entry.sha256 = known.hashOf(p, entry.size, entry.mtime) ?? '';
+    const entry = entryOnDisk(p, host);
+    if (entry.type === 'file') {
+      entry.sha256 = known.hashOf(p, entry.size!, entry.mtime!) ?? '';
       if (entry.sha256 === '') hashes.push({ entry, host });
     }
-    entry.from = null;
     others.set(p, entry);
     if (entry.type === 'dir') listed(p, host);
   };
@@ -268,15 +255,6 @@ function fileFields(e: Entry, state: FileState): void {
   e.sha256 = state.sha256!;
 }
 
-/** The names in an image directory as text; one that is not UTF-8 is left out with a warning (no JSON string holds it). */
-function namesIn(host: string): string[] {
-  const names = readdirSync(host);
-  const bad = namesNotUtf8(host, names);
-  if (bad.length === 0) return names;
-  const unnamed = new Set(bad.map((raw) => raw.toString('utf8')));
-  for (const name of unnamed) log.warn(`${host}: a name in it is not UTF-8 (read as ${JSON.stringify(name)}): not in the manifest`);
-  return names.filter((name) => !unnamed.has(name));
-}
 
 /** A JSON value as JSON.stringify writes it; most strings here need no escape, and are quoted as they are. */
 const PLAIN_TEXT = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;
@@ -302,24 +280,6 @@ function entryText(e: Entry): string {
   return `${text}\n   }\n  }`;
 }
 
-/**
- * Text in, bytes out to `flush` a megabyte at a time (null: the rest). Each piece is encoded
- * into one buffer as it comes: building a large string first and encoding it costs four
- * times as much.
- */
-function sink(flush: (bytes: Buffer) => void): (text: string | null) => void {
-  const buf = Buffer.allocUnsafe(1 << 20);
-  let at = 0;
-  return (text) => {
-    if (text === null || at + 3 * text.length > buf.length) {
-      if (at > 0) flush(buf.subarray(0, at));
-      at = 0;
-      if (text === null) return;
-      if (3 * text.length > buf.length) return flush(Buffer.from(text));
-    }
-    at += buf.write(text, at);
-  };
-}
 
 /** The text before the entries, with the digest's place: the digest is written there once the entries are. */
 const HEAD = (digest: string) => `{\n "version": ${MANIFEST_VERSION},\n "digest": ${JSON.stringify(digest)},\n "entries": [`;
@@ -341,12 +301,6 @@ interface Files {
   count: number;
 }
 
-/** Text appended into buffers, joined at the end. */
-function collector(): { add: (text: string | null) => void; bytes: () => Buffer } {
-  const chunks: Buffer[] = [];
-  const add = sink((bytes) => chunks.push(Buffer.from(bytes)));
-  return { add, bytes: () => (add(null), Buffer.concat(chunks)) };
-}
 
 /**
  * Write the manifest as `serialize` would (src/manifest.ts), in one pass over the entries

@@ -7,7 +7,7 @@ import { realRoot } from '../fsops/jail.js';
 import { lockImage } from '../fsops/lock.js';
 import { log } from '../log.js';
 import { Progress } from '../progress.js';
-import { manifestPath, provenance, readManifest, readManifestText } from '../manifest.js';
+import { manifestPath, provenance, readManifest, readManifestText, type Manifest } from '../manifest.js';
 import { ElfCache } from '../elf/index.js';
 import { analyseDependencies } from '../plan/autodep.js';
 import { DEFAULT_LOADER_CONFIG, loadLoaderConfig } from '../plan/loaders.js';
@@ -19,7 +19,7 @@ import { Inputs } from '../inputs.js';
 import { startRecord } from '../record.js';
 import { missingReport, namesAfterPlan, namesInManifest, printEnd, printMissing, warnIfNotEmpty } from '../report.js';
 import { describedWithParents, removePaths, stalePaths } from '../sync.js';
-import { hashesOf, imageOfRun, manifestKey, readIndex, writeIndex, writeManifest } from '../written.js';
+import { hashesOf, imageOfRun, manifestKey, noHashes, readIndex, writeIndex, writeManifest, type KnownHashes } from '../written.js';
 
 interface Options {
   file: string;
@@ -99,14 +99,7 @@ export async function main(): Promise<ExitCode> {
 
   const release = await lockImage(root, (pid, file) => log.warn(`waiting for copy_bom (pid ${pid}) to finish with ${root} (lock file ${file})`));
   try {
-    // The last run's manifest, read before anything is written: its index while it still
-    // describes the file (the hashes without parsing 60 MB of JSON), else the file itself.
-    const index = opts.delete ? undefined : readIndex(manifestFile);
-    let stored = index ? undefined : previousManifest(manifestFile, opts.delete === true);
-    const known = index?.known ?? hashesOf(stored?.manifest);
-    const unchangedKey = index?.key ?? (stored ? manifestKey(stored.text, stored.manifest.digest) : undefined);
-    const previous = opts.delete ? stored?.manifest : undefined;
-    stored = undefined;
+    const { known, unchangedKey, previous } = lastRun(manifestFile, opts.delete === true); // before anything is written
     const applied = await applyPlan(plan, root, rootAbs, progress);
     const { stats } = applied;
     clock.mark('copy');
@@ -132,6 +125,19 @@ export async function main(): Promise<ExitCode> {
     cache.save(); // after a failure too: what the files said still holds
     release();
   }
+}
+
+/**
+ * What this run needs of the last one's manifest: its hashes, the key of its text (unchanged,
+ * it is left alone) and, for `--delete`, the manifest itself. From the manifest's index while
+ * the index still describes the file (no 60 MB of JSON parsed), else from the file.
+ */
+function lastRun(file: string, forDelete: boolean): { known: KnownHashes; unchangedKey?: string; previous?: Manifest } {
+  const index = forDelete ? undefined : readIndex(file);
+  if (index) return { known: index.known, unchangedKey: index.key };
+  const stored = previousManifest(file, forDelete);
+  if (!stored) return { known: noHashes };
+  return { known: hashesOf(stored.manifest), unchangedKey: manifestKey(stored.text, stored.manifest.digest), ...(forDelete ? { previous: stored.manifest } : {}) };
 }
 
 /**

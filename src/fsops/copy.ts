@@ -293,14 +293,6 @@ export class TreeCopy {
     return p >= 0 && this.made[p] === 1;
   }
 
-  /** A file row as written or kept. */
-  fileState(i: number): FileState {
-    const t = this.tree;
-    const state: FileState = { mode: t.mode[i]! & 0o7777, size: t.size[i]!, mtimeNs: this.mtimeNs.get(i) ?? t.mtimeNs(i) };
-    if (this.state[i] === WRITTEN) state.sha256 = this.sha.toString('hex', 32 * i, 32 * i + 32);
-    return state;
-  }
-
   /** Record what a copy (or the quick check) left at row i. */
   set(i: number, state: FileState): void {
     this.state[i] = state.sha256 === undefined ? UNCHANGED : WRITTEN;

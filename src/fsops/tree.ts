@@ -12,6 +12,7 @@ import { getSystemErrorName } from 'node:util';
 import { found, identity, type Found, type InputSet, type Inputs, type Kind } from '../inputs.js';
 import type { ExcludeMatcher } from './exclude.js';
 import { native } from './native.js';
+import { splitNs } from './times.js';
 
 export interface Meta {
   mode: number;
@@ -262,14 +263,9 @@ interface Stat {
 }
 
 function statOf(st: BigIntStats): Stat {
-  const [mtimeSec, mtimeNsec] = split(st.mtimeNs);
-  const [ctimeSec, ctimeNsec] = split(st.ctimeNs);
+  const [mtimeSec, mtimeNsec] = splitNs(st.mtimeNs);
+  const [ctimeSec, ctimeNsec] = splitNs(st.ctimeNs);
   return { mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), size: Number(st.size), mtimeSec, mtimeNsec, ctimeSec, ctimeNsec, dev: Number(st.dev), ino: Number(st.ino) };
-}
-
-function split(ns: bigint): [number, number] {
-  const sec = ns >= 0n ? ns / NS : -((-ns + NS - 1n) / NS);
-  return [Number(sec), Number(ns - sec * NS)];
 }
 
 const S_IFMT = 0o170000;
