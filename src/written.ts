@@ -18,7 +18,7 @@ import { LEFTOVER, UNCHANGED, type FileState } from './fsops/copy.js';
 import { hashFile } from './fsops/hash.js';
 import { DIR, FILE } from './fsops/tree.js';
 import { decimalSeconds, setMtime } from './fsops/times.js';
-import { contentLine, entryOnDisk, MANIFEST_VERSION, namesIn, octal, type Entry, type Manifest } from './manifest.js';
+import { contentLine, countNames, entryOnDisk, MANIFEST_VERSION, namesIn, octal, type Entry, type Manifest } from './manifest.js';
 import { identity } from './inputs.js';
 import { collector, sink, writeAtomically } from './output.js';
 import { mapLimit } from './pool.js';
@@ -150,7 +150,7 @@ export async function imageOfRun(rootAbs: string, applied: Applied, known: Known
     const row = ref % ROWS;
     const isDir = 'copy' in pl ? pl.copy.tree.kind[row] === DIR : pl.op.kind === 'mkdir';
     const fresh = 'copy' in pl ? (pl.copy.tree.rel(row) === '' ? made.has(pl.copy.base) : pl.copy.made[row] === 1) : made.has(pl.host);
-    if (isDir && !fresh) listed(p, hostOf(p));
+    if (isDir && !fresh && !onlyTreeRows(pl, row, hostOf(p))) listed(p, hostOf(p));
   }
   for (const p of implied) if (!made.has(hostOf(p))) listed(p, hostOf(p));
   for (const { host, mtimeNs } of restore) await setMtime(host, mtimeNs, false);
@@ -158,8 +158,12 @@ export async function imageOfRun(rootAbs: string, applied: Applied, known: Known
   // Files kept by the quick check: the hash the last manifest gave them, else read now.
   const paths = [...at.keys(), ...implied, ...others.keys()].sort(); // strings: by UTF-16 code units, as `<` compares them
   const fileStates = new Map<string, FileState>(); // `files` entries and libraries, by image path
-  for (const p of paths) {
+  // Each path's place in `placed` (-1: a directory above them, or another's), looked up once.
+  const refs = new Float64Array(paths.length);
+  for (let i = 0; i < paths.length; i++) {
+    const p = paths[i]!;
     const ref = at.get(p);
+    refs[i] = ref ?? -1;
     if (ref === undefined) continue;
     const pl = placed[Math.floor(ref / ROWS)]!;
     if ('copy' in pl) {
@@ -197,10 +201,8 @@ export async function imageOfRun(rootAbs: string, applied: Applied, known: Known
   };
   const entry = (i: number): Entry => {
     const p = paths[i]!;
-    const other = others.get(p);
-    if (other) return other;
-    const ref = at.get(p);
-    if (ref === undefined) return { path: p, type: 'dir', mode: octal(Number(lstatSync(hostOf(p)).mode)), from: 'parent' };
+    const ref = refs[i]!;
+    if (ref < 0) return others.get(p) ?? { path: p, type: 'dir', mode: octal(Number(lstatSync(hostOf(p)).mode)), from: 'parent' };
     const pl = placed[Math.floor(ref / ROWS)]!;
     if ('copy' in pl) {
       const { copy } = pl;
@@ -238,13 +240,23 @@ export async function imageOfRun(rootAbs: string, applied: Applied, known: Known
     }
   };
   const isDir = (i: number) => {
-    const p = paths[i]!;
-    const ref = at.get(p);
-    if (ref === undefined) return implied.has(p) || others.get(p)!.type === 'dir';
+    const ref = refs[i]!;
+    if (ref < 0) return (others.get(paths[i]!)?.type ?? 'dir') === 'dir'; // not another's: a directory above
     const pl = placed[Math.floor(ref / ROWS)]!;
     return 'copy' in pl ? pl.copy.tree.kind[ref % ROWS] === DIR : pl.op.kind === 'mkdir';
   };
   return { paths, entry, isDir };
+}
+
+/**
+ * Whether a directory of a copied tree holds only the tree's rows: the copy put every one of
+ * them there, so as many names as rows means no other name (and no leftover of a killed run).
+ * Counted, not listed: a directory an earlier run filled is most of an incremental run's image.
+ */
+function onlyTreeRows(pl: Placed, row: number, host: string): boolean {
+  if (!('copy' in pl)) return false;
+  const range = pl.copy.tree.children.get(row);
+  return range !== undefined && countNames(host) === range[1] - range[0];
 }
 
 /** A file's content fields in the order the manifest has always written them. */

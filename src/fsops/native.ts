@@ -17,6 +17,8 @@ export interface Native {
   listDir(dir: string): Promise<Buffer>;
   /** rsync's quick check of destinations, six numbers a path (size, mtime sec, nsec, mode, uid, gid): a byte each, 0 unchanged, 1 copy, 2 a directory. */
   quickCheck(dests: Buffer, numbers: Float64Array, chown: boolean): Promise<Buffer>;
+  /** How many names a directory holds (without "." and ".."). */
+  countNames(dir: string): number;
 }
 
 export const native: Native | undefined = (() => {
