@@ -6,6 +6,8 @@ export const Exit = {
   usage: 1,
   /** A command that is not there yet. */
   notImplemented: 2,
+  /** A program a command needs is not installed (strace, for trace). */
+  toolMissing: 3,
   fileNotFound: 255,
   copyFile: 254,
   invalidBom: 253,

@@ -9,6 +9,7 @@ import { register as newInstance } from './commands/new.js';
 import { register as sbom } from './commands/sbom.js';
 import { register as schema } from './commands/schema.js';
 import { register as templates } from './commands/templates.js';
+import { register as trace } from './commands/trace.js';
 import { register as tree } from './commands/tree.js';
 import { register as verify } from './commands/verify.js';
 import { register as why } from './commands/why.js';
@@ -17,9 +18,10 @@ const program = new Command()
   .name('occlum-bom')
   .description('Tools for building the root file system of an Occlum image.')
   .exitOverride()
+  .enablePositionalOptions()
   .configureOutput({ outputError: (text, write) => write(`occlum-bom: ${text.replace(/^error: /, '')}`) });
 
-for (const register of [newInstance, templates, deps, tree, verify, why, sbom, schema]) register(program);
+for (const register of [newInstance, templates, deps, tree, trace, verify, why, sbom, schema]) register(program);
 
 async function main(): Promise<void> {
   try {

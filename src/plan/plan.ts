@@ -1,5 +1,6 @@
 // The pure half of planning: order the resolved BOMs' operations as upstream applies
 // them, drop what a later operation replaces ("last one wins"), and say so.
+import path from 'node:path';
 import { formatWhere, type Where } from '../errors.js';
 import { DIR, LINK, type Meta, type Tree } from '../fsops/tree.js';
 import type { Dependencies, LibItem } from './autodep.js';
@@ -74,7 +75,8 @@ function copiedDir(t: TreeItem): string {
   return top !== '' ? [t.dest, top].filter(Boolean).join('/') : t.dest;
 }
 
-const sameSource = (a: { source: string }, b: { source: string }) => a.source === b.source;
+/** The same file named twice (a library found through `$ORIGIN/../lib` is also named by a `files` entry): no conflict to report. */
+const sameSource = (a: { source: string }, b: { source: string }) => a.source === b.source || path.posix.resolve(a.source) === path.posix.resolve(b.source);
 
 function lastBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T> {
   const m = new Map<string, T>();

@@ -1,0 +1,83 @@
+// A path a traced program named, walked a component at a time as the kernel walks it: every
+// symbolic link met on the way (the image must hold each one, so that the same name leads to
+// the same file there), and where the walk ends. Read after the run, with lstat and readlink
+// only; the answers are kept, as a run names the same directories thousands of times.
+import { lstatSync, readlinkSync, type Stats } from 'node:fs';
+
+/** The kernel's limit on links followed in one walk (MAXSYMLINKS, ELOOP). */
+const MAX_LINKS = 40;
+
+export interface Walked {
+  /** Where the walk ends, with no link on the way: null when some component does not exist (or a loop). */
+  real: string | null;
+  /** What is there: a regular file, a directory, a link (last component not followed), anything else. */
+  type: 'file' | 'dir' | 'link' | 'other' | null;
+  /** Each link met, where it is (its own path, with no link above it) and what it says. */
+  links: { path: string; target: string }[];
+  /** Directories walked into and left again by `..`: the image needs them for the same walk. */
+  through: string[];
+}
+
+export class PathWalker {
+  private readonly stats = new Map<string, Stats | null>();
+  private readonly targets = new Map<string, string>();
+
+  private lstat(p: string): Stats | null {
+    let st = this.stats.get(p);
+    if (st === undefined) {
+      try {
+        st = lstatSync(p);
+      } catch {
+        st = null;
+      }
+      this.stats.set(p, st);
+    }
+    return st;
+  }
+
+  /** What the link at `p` says (readlink). */
+  readlink(p: string): string {
+    let t = this.targets.get(p);
+    if (t === undefined) this.targets.set(p, (t = readlinkSync(p)));
+    return t;
+  }
+
+  /** Walk the absolute path `p`; the last component is followed when it is a link only if `follow`. */
+  walk(p: string, follow: boolean): Walked {
+    const links: { path: string; target: string }[] = [];
+    const through: string[] = [];
+    const todo = p.split('/').filter((c) => c !== '').reverse(); // next component last
+    let at = '/';
+    let followed = 0;
+    while (todo.length > 0) {
+      const name = todo.pop()!;
+      if (name === '.') continue;
+      if (name === '..') {
+        if (at !== '/') through.push(at);
+        at = at === '/' ? '/' : at.slice(0, at.lastIndexOf('/')) || '/';
+        continue;
+      }
+      const next = at === '/' ? `/${name}` : `${at}/${name}`;
+      const st = this.lstat(next);
+      if (st === null) return { real: null, type: null, links, through };
+      if (st.isSymbolicLink() && (todo.length > 0 || follow)) {
+        if (++followed > MAX_LINKS) return { real: null, type: null, links, through };
+        let target: string;
+        try {
+          target = this.readlink(next);
+        } catch {
+          return { real: null, type: null, links, through };
+        }
+        links.push({ path: next, target });
+        todo.push(...target.split('/').filter((c) => c !== '').reverse());
+        if (target.startsWith('/')) at = '/';
+        continue;
+      }
+      if (todo.length > 0 && !st.isDirectory()) return { real: null, type: null, links, through };
+      at = next;
+    }
+    const st = at === '/' ? this.lstat('/') : this.lstat(at);
+    const type = st === null ? null : st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'link' : 'other';
+    return { real: at, type, links, through };
+  }
+}
