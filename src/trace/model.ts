@@ -6,7 +6,7 @@
 // of the same run diff cleanly and a merge (`fromText` of an earlier trace, then `add`) is
 // idempotent.
 import path from 'node:path';
-import { isMap, isScalar, isSeq, parseDocument } from '../vendor.js';
+import { isMap, isScalar, isSeq, parseDocument, parseYaml } from '../vendor.js';
 import { readElfFile, ET_DYN } from '../elf/index.js';
 import { readHead } from './shebang.js';
 import { PathWalker } from './paths.js';
@@ -103,8 +103,8 @@ export async function addRun(t: Traced, command: string[], events: readonly Even
   const isOutput = (p: string) => outputs.has(p) || made.some((o) => p.startsWith(`${o}/`));
   for (const [p, it] of seen) {
     if (isOutput(p)) continue;
-    if (p.includes('$')) {
-      warn(`${p}: left out: copy_bom would read the $ in it as an environment variable`);
+    if (p.includes('$') || it.target?.includes('$')) {
+      warn(`${p}${it.target === undefined ? '' : ` -> ${it.target}`}: left out: copy_bom would read the $ in it as an environment variable`);
       continue;
     }
     merge(t.items, p, it);
@@ -162,8 +162,8 @@ async function isSharedObject(p: string): Promise<boolean> {
 
 /** A path as a `files`/`dirs` entry: glob characters escaped (copy_bom expands `*?[`). */
 const sourceText = (p: string) => yamlText(p.replace(/[\\*?[]/g, (c) => `\\${c}`));
-/** Plain when YAML reads it back as the same string, else double-quoted (JSON's escapes are YAML's). */
-const yamlText = (s: string) => (/^[\w./+@-][\w./+@,=-]*$/.test(s) && !/^[-.]$/.test(s) ? s : JSON.stringify(s));
+/** Plain when YAML reads it back as the same string (not `1.0`, `true`, `null`), else double-quoted (JSON's escapes are YAML's). */
+const yamlText = (s: string) => (/^[\w./+-][\w./+@,=-]*$/.test(s) && parseYaml(s) === s ? s : JSON.stringify(s));
 const howText = (h: Set<How>) => `# ${HOWS.filter((x) => h.has(x)).join(', ')}`;
 
 const HEADER = [

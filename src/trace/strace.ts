@@ -18,7 +18,8 @@
 export const TRACED = '%file,%process,fchdir,getdents,getdents64';
 
 /** strace's options before `-o FILE -- CMD...`. */
-export const STRACE_ARGS = ['-f', '-qq', '-y', '-xx', '-e', `trace=${TRACED}`, '-e', 'signal=none'];
+// --seccomp-bpf stops the command only at the calls traced: a traced Python start-up costs 0.20 s instead of 0.31 (0.15 untraced).
+export const STRACE_ARGS = ['-f', '--seccomp-bpf', '-qq', '-y', '-xx', '-e', `trace=${TRACED}`, '-e', 'signal=none'];
 
 /** How a path was used. */
 export type Use =
