@@ -176,12 +176,13 @@ describe('the strace reader', () => {
 });
 
 describe('occlum-bom trace', { skip: noRun }, () => {
-  it('the Python demo (ssl, sqlite3, ctypes, zlib, hashlib): the traced image runs it, with a fraction of the whole-stdlib image', { skip: !existsSync(PYTHON) && `${PYTHON} is not installed` }, () => {
+  it('the Python demo (ssl, sqlite3, ctypes, json, zlib, hashlib): the traced image runs it, with a fraction of the whole-stdlib image', { skip: !existsSync(PYTHON) && `${PYTHON} is not installed` }, () => {
     const dir = work();
-    writeFileSync(path.join(dir, 'demo.py'), readFileSync(path.join(repo, 'examples/python/demo.py')));
+    // The example's demo, and json as well.
+    writeFileSync(path.join(dir, 'demo.py'), `${readFileSync(path.join(repo, 'examples/python/demo.py'), 'utf8')}import json\nprint(json.dumps({"json": [1, 2]}))\n`);
     const argv = [PYTHON, '-I', path.join(dir, 'demo.py')];
     const { bom, image, stdout } = traceBuildRun(dir, argv);
-    assert.match(stdout.toString(), /^python 3\.11: OpenSSL .* ctypes strlen=13\n$/);
+    assert.match(stdout.toString(), /^python 3\.11: OpenSSL .* ctypes strlen=13\n\{"json": \[1, 2\]\}\n$/);
     assert.match(bom, /_ssl\.cpython-311-x86_64-linux-gnu\.so {2}# .*dlopen/, 'the C extension Python loaded');
     assert.match(bom, /^ {6}- src: usr\/lib {2}# link\n {8}linkname: lib$/m, 'the merged-/usr link on the way');
 
