@@ -42,6 +42,17 @@ export class UserError extends Error {
   }
 }
 
+/**
+ * Several errors found in one pass (every missing source of every BOM), each printed on its own
+ * line; the exit code is the first one's.
+ */
+export class UserErrors extends UserError {
+  constructor(readonly all: readonly UserError[]) {
+    super(all[0]!.message, all[0]!.exitCode);
+    this.name = 'UserErrors';
+  }
+}
+
 /** The text after `errno` code names, for one-line messages (`ENOENT: no such file`). */
 export function describeFsError(e: unknown): string {
   const err = e as NodeJS.ErrnoException;

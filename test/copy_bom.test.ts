@@ -160,6 +160,41 @@ targets:
     assert.ok(!existsSync(d.image));
   });
 
+  it('names every source that cannot be copied, each with its place, in the order upstream meets them; the exit code is the first one\'s', () => {
+    const inst = instance(
+      [
+        'includes: [inc.yaml]',
+        'targets:',
+        '  - target: /a',
+        '    copy:',
+        '      - files: [missing-1, present]',
+        '      - dirs: [missing-dir]',
+        '  - target: /b',
+        '    copy:',
+        `      - files: [{name: present, hash: ${'0'.repeat(64)}}]`,
+        '',
+      ].join('\n'),
+    );
+    writeFileSync(path.join(inst.dir, 'present'), 'here');
+    writeFileSync(path.join(inst.dir, 'inc.yaml'), 'targets:\n  - target: /c\n    copy:\n      - files: [missing-2]\n');
+    const r = inst.run();
+    // Upstream copies a BOM's directories before its files, and the top BOM before its includes.
+    assert.equal(r.code, 250);
+    const lines = r.stderr.trimEnd().split('\n');
+    assert.deepEqual(
+      lines.map((l) => l.replace(/^copy_bom: error: (\S+?:\d+:\d+): .*$/, '$1').replace(/^.*\//, '')),
+      ['bom.yaml:6:16', 'bom.yaml:5:17', 'bom.yaml:9:17', 'inc.yaml:4:17'],
+      r.stderr,
+    );
+    assert.match(lines[2]!, /hash mismatch for present/);
+    assert.ok(!existsSync(inst.image));
+    // One BOM with files missing only: 254, as before.
+    const files = instance('targets:\n  - target: /\n    copy:\n      - files: [x, y]\n');
+    const f = files.run();
+    assert.equal(f.code, 254);
+    assert.equal(f.stderr.trimEnd().split('\n').length, 2, f.stderr);
+  });
+
   it('copies a directory itself, or with a trailing slash its contents; `from` alone copies its contents', () => {
     const inst = instance('targets:\n  - target: /one\n    copy:\n      - dirs: [pkg]\n  - target: /two\n    copy:\n      - dirs: [pkg/]\n  - target: /three\n    copy:\n      - from: pkg\n');
     writeTree(inst.dir, { 'pkg/a': 'a', 'pkg/sub/b': 'b' });

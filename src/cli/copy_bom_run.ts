@@ -2,7 +2,7 @@
 import { Command, CommanderError } from '../vendor.js';
 import { applyPlan, describeOp } from '../apply.js';
 import { collectBoms } from '../bom/collect.js';
-import { describeFsError, Exit, UserError, type ExitCode } from '../errors.js';
+import { describeFsError, Exit, UserError, UserErrors, type ExitCode } from '../errors.js';
 import { realRoot } from '../fsops/jail.js';
 import { lockImage } from '../fsops/lock.js';
 import { log } from '../log.js';
@@ -76,8 +76,15 @@ export async function main(): Promise<ExitCode> {
   };
   const boms = await collectBoms(opts.file, opts.includeDir, inputs.reader(process.env), inputs);
   checkDestinations(boms);
+  // Every source that cannot be copied is named, in the order upstream would meet them: BOM by
+  // BOM, directory copies before file copies; the exit code is the first one's.
   const resolved = [];
-  for (const bom of boms) resolved.push(await resolveBom(bom, { root, warn, note: log.info, inputs }));
+  const failures: { e: UserError; bom: number; phase: number; n: number }[] = [];
+  for (const bom of boms) {
+    const failed = (e: UserError, phase: 'dirs' | 'files') => failures.push({ e, bom: resolved.length, phase: phase === 'dirs' ? 0 : 1, n: failures.length });
+    resolved.push(await resolveBom(bom, { root, warn, note: log.info, inputs, failed }));
+  }
+  if (failures.length) throw new UserErrors(failures.sort((a, b) => a.bom - b.bom || a.phase - b.phase || a.n - b.n).map((f) => f.e));
   clock.mark('sources');
   progress.phase('analysing ELF files');
   const loaders = await loadLoaderConfig(opts.loaderConfig ?? (process.env.OCCLUM_ELF_LOADER_CONFIG || undefined), inputs);

@@ -1,5 +1,5 @@
 // What every command shares: one-line errors with exit codes, never a stack trace.
-import { Exit, oneLine, UserError } from '../errors.js';
+import { Exit, oneLine, UserError, UserErrors } from '../errors.js';
 import { enabled } from '../log.js';
 
 export async function runMain(name: string, main: () => Promise<number>): Promise<void> {
@@ -7,7 +7,7 @@ export async function runMain(name: string, main: () => Promise<number>): Promis
     process.exitCode = await main();
   } catch (e) {
     if (e instanceof UserError) {
-      process.stderr.write(`${name}: error: ${oneLine(e.message)}\n`);
+      for (const one of e instanceof UserErrors ? e.all : [e]) process.stderr.write(`${name}: error: ${oneLine(one.message)}\n`);
       process.exitCode = e.exitCode;
     } else {
       const err = e as Error;

@@ -53,6 +53,25 @@ export interface ResolveContext {
   note: (message: string) => void;
   /** Gets every path looked at, for the run's record. */
   inputs?: Inputs;
+  /**
+   * Gets each source that cannot be copied (missing, unreadable, a hash that differs), with the
+   * phase upstream would meet it in (directory copies before file copies), and the resolution
+   * goes on with the next entry. Without it the first one is thrown.
+   */
+  failed?: (e: UserError, phase: 'dirs' | 'files') => void;
+}
+
+/** The errors of a source that cannot be copied, as opposed to a BOM that is wrong. */
+const SOURCE_ERRORS: readonly number[] = [Exit.copyFile, Exit.copyDir, Exit.fileNotFound, Exit.wrongHash];
+
+/** `work()`, with a source error handed to `ctx.failed` (when given) instead of thrown. */
+async function orFailed(ctx: ResolveContext, phase: 'dirs' | 'files', work: () => Promise<void>): Promise<void> {
+  try {
+    await work();
+  } catch (e) {
+    if (!ctx.failed || !(e instanceof UserError) || !SOURCE_ERRORS.includes(e.exitCode)) throw e;
+    ctx.failed(e, phase);
+  }
 }
 
 /** Every destination of every BOM, checked before any source is looked at (cheap errors first). */
@@ -109,24 +128,30 @@ export async function resolveBom(bom: Bom, ctx: ResolveContext): Promise<Resolve
       const from = s.from === undefined ? workspace : hostJoin(workspace, s.from);
       if (s.dirs === undefined && s.files === undefined) {
         // Only `from`: its contents go into the target.
-        const tree = await scanSource(`${from.replace(/\/+$/, '')}/`, exclude, s.where, false, ctx);
-        if (tree) out.trees.push({ ...tree, dest: target });
+        await orFailed(ctx, 'dirs', async () => {
+          const tree = await scanSource(`${from.replace(/\/+$/, '')}/`, exclude, s.where, false, ctx);
+          if (tree) out.trees.push({ ...tree, dest: target });
+        });
       }
       for (const d of s.dirs ?? []) {
-        for (const source of await expand(hostJoin(from, d.name), 'dir', d, ctx)) {
-          const tree = await scanSource(source, exclude, d.where, d.optional, ctx);
-          if (tree) out.trees.push({ ...tree, dest: target });
-        }
+        await orFailed(ctx, 'dirs', async () => {
+          for (const source of await expand(hostJoin(from, d.name), 'dir', d, ctx)) {
+            const tree = await scanSource(source, exclude, d.where, d.optional, ctx);
+            if (tree) out.trees.push({ ...tree, dest: target });
+          }
+        });
       }
       for (const f of s.files ?? []) {
-        const sources = await expand(hostJoin(from, f.name), 'file', f, ctx);
-        if (sources.length > 1 && (f.rename !== undefined || f.hash !== undefined)) {
-          throw new UserError(`\`${f.rename !== undefined ? 'rename' : 'hash'}\` needs exactly one file, but ${f.name} matches ${sources.length}`, Exit.invalidBom, f.where);
-        }
-        for (const source of sources) {
-          const item = await resolveFile(source, target, f, ctx);
-          if (item) out.files.push(item);
-        }
+        await orFailed(ctx, 'files', async () => {
+          const sources = await expand(hostJoin(from, f.name), 'file', f, ctx);
+          if (sources.length > 1 && (f.rename !== undefined || f.hash !== undefined)) {
+            throw new UserError(`\`${f.rename !== undefined ? 'rename' : 'hash'}\` needs exactly one file, but ${f.name} matches ${sources.length}`, Exit.invalidBom, f.where);
+          }
+          for (const source of sources) {
+            const item = await resolveFile(source, target, f, ctx);
+            if (item) out.files.push(item);
+          }
+        });
       }
     }
   }
