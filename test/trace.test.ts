@@ -220,7 +220,7 @@ describe('occlum-bom trace', { skip: noRun }, () => {
   it('--keep: the kept directory is copied whole, and nothing under it is listed again', () => {
     const dir = work();
     const { prog, plugin, data } = pluginProgram(dir);
-    const { bom, image } = traceBuildRun(dir, [prog, plugin, data], ['--keep', data]);
+    const { bom, image } = traceBuildRun(dir, [prog, plugin, data], ['--keep', 'data']); // relative to the working directory
     assert.ok(existsSync(path.join(image, data, 'unused.txt')), 'the whole directory');
     assert.match(bom, new RegExp(`- dirs:\\n {10}- ${data} {2}# keep\\n`));
     assert.equal(bom.split('\n').filter((l) => l.includes(`${data}/`)).length, 0, bom);

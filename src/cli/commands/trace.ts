@@ -60,7 +60,7 @@ async function trace(command: string[], opts: Options): Promise<void> {
     if (status !== 0) log.warn(`${command.join(' ')} exited with status ${status}; the BOM holds what it used until then`);
     const traced = emptyTrace();
     traced.includes = opts.include;
-    await addRun(traced, command, events, opts.keep, (m) => log.warn(m));
+    await addRun(traced, command, events, opts.keep.map((k) => path.resolve(k)), (m) => log.warn(m));
     const bom = toText(union(earlier, traced));
     writeOutput(bom, opts.output);
     process.exitCode = status;
