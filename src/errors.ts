@@ -53,6 +53,13 @@ export class UserErrors extends UserError {
   }
 }
 
+/** A value quoted in a message (JSON), its middle cut out when it is long: one line stays readable. */
+export function quote(value: string, max = 80): string {
+  if (value.length <= max) return JSON.stringify(value);
+  const keep = Math.floor((max - 20) / 2);
+  return `${JSON.stringify(value.slice(0, keep)).slice(0, -1)}...(${Buffer.byteLength(value)} bytes)...${JSON.stringify(value.slice(-keep)).slice(1)}`;
+}
+
 /** The text after `errno` code names, for one-line messages (`ENOENT: no such file`). */
 export function describeFsError(e: unknown): string {
   const err = e as NodeJS.ErrnoException;

@@ -29,6 +29,28 @@ describe('BOM validation', () => {
   };
   it('names an unknown key, its position and the closest valid key', () =>
     invalid('targets:\n  - target: /bin\n    mkdir:\n      - x\n', /bom\.yaml:3:5: unknown key `mkdir` in target \(did you mean `mkdirs`\?\)/));
+  it('a name over 255 bytes or a path over 4095, anywhere in a BOM, is invalid before anything is written; the message shortens it', () => {
+    const name = 'n'.repeat(256);
+    const cases: [string, RegExp][] = [
+      [`targets:\n  - target: /a/${name}\n`, /bom\.yaml:2:13: target "\/a\/n+\.\.\.\(259 bytes\)\.\.\.n+" holds a name longer than 255 bytes/],
+      [`targets:\n  - target: /\n    mkdirs: [${name}]\n`, /bom\.yaml:3:14: mkdirs .* holds a name longer than 255 bytes/],
+      [`targets:\n  - target: /\n    createlinks:\n      - {src: x, linkname: ${name}}\n`, /bom\.yaml:4:28: linkname .* holds a name longer than 255 bytes/],
+      [`targets:\n  - target: /\n    createlinks:\n      - {src: ${'s/'.repeat(2048)}, linkname: l}\n`, /bom\.yaml:4:15: src "s\/s\/.*\(4096 bytes\).*" is longer than 4095 bytes/],
+      [`targets:\n  - target: /\n    copy:\n      - files:\n          - {name: f, rename: ${name}}\n`, /bom\.yaml:5:31: rename .* holds a name longer than 255 bytes/],
+      [`targets:\n  - target: /\n    copy:\n      - files: [/etc/${name}]\n`, /bom\.yaml:4:17: files .* holds a name longer than 255 bytes/],
+      [`targets:\n  - target: /\n    copy:\n      - dirs: ["\${LONG}"]\n`, /bom\.yaml:4:16: dirs .*\(5000 bytes\).* is longer than 4095 bytes/],
+    ];
+    process.env.LONG = `/${'d/'.repeat(2499)}d`;
+    try {
+      for (const [bom, pattern] of cases) {
+        invalid(bom, pattern);
+        const inst = instance(bom);
+        assert.ok(inst.run().stderr.length < 400, 'the long value is shortened');
+      }
+    } finally {
+      delete process.env.LONG;
+    }
+  });
   it('reports a missing target', () => invalid('targets:\n  - mkdirs: [a]\n', /bom\.yaml:2:5: missing required key `target`/));
   it('reports a file map without name', () => invalid('targets:\n  - target: /\n    copy:\n      - files:\n          - rename: x\n', /bom\.yaml:5:13: missing required key `name`/));
   it('reports a typo inside a file map', () =>

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import type { Document, Node } from 'yaml';
 import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } from '../vendor.js';
 import type { z } from 'zod';
-import { describeFsError, Exit, UserError, type Where } from '../errors.js';
+import { describeFsError, Exit, quote, UserError, type Where } from '../errors.js';
 import { Bom as BomSchema, KEYS, type BomInput } from './schema.js';
 import { expandEnv, type Env } from './env.js';
 
@@ -274,10 +274,28 @@ function editDistance(a: string, b: string): number {
 
 const HEX64 = /^[0-9a-fA-F]{64}$/;
 
+/** Linux's limits: PATH_MAX (4096 with the NUL) and NAME_MAX, in bytes. */
+const PATH_MAX = 4095;
+const NAME_MAX = 255;
+
+/**
+ * A path (after its variables are expanded) the kernel can take: at most 4095 bytes, and each
+ * name in it at most 255 (a link's `src` is only a link's text: its length alone counts). An
+ * invalid BOM otherwise, found before anything is written.
+ */
+function checkLength(value: string, path: Path, where: Where): string {
+  const key = [...path].reverse().find((p) => typeof p === 'string' && p !== 'name') ?? 'path';
+  if (Buffer.byteLength(value) > PATH_MAX) throw new UserError(`${String(key)} ${quote(value)} is longer than ${PATH_MAX} bytes`, Exit.invalidBom, where);
+  if (key === 'src') return value;
+  const long = value.split('/').find((name) => Buffer.byteLength(name) > NAME_MAX);
+  if (long !== undefined) throw new UserError(`${String(key)} ${quote(value)} holds a name longer than ${NAME_MAX} bytes: ${quote(long, 40)}`, Exit.invalidBom, where);
+  return value;
+}
+
 function build(input: BomInput, file: string, env: Env, at: (path: Path) => Where): Bom {
   const x = (value: string, path: Path) => {
     if (value.includes('\0')) throw new UserError('a path cannot contain a NUL byte', Exit.invalidBom, at(path));
-    return expandEnv(value, env, at(path));
+    return checkLength(expandEnv(value, env, at(path)), path, at(path));
   };
   return {
     file,
