@@ -919,6 +919,40 @@ static napi_value count_names(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* The names of a directory's subdirectories (not links to one): what a tree's files must not meet in the image. */
+static napi_value subdirs(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result, name;
+  char dir[PATH_BYTES];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 || !get_path(env, argv[0], dir)) {
+    napi_throw_type_error(env, NULL, "subdirs(dir: string)");
+    return NULL;
+  }
+  DIR *d = opendir(dir);
+  if (!d) {
+    napi_throw(env, fs_error(env, errno, "opendir", dir));
+    return NULL;
+  }
+  napi_create_array(env, &result);
+  uint32_t n = 0;
+  struct dirent *e;
+  struct stat st;
+  for (errno = 0; (e = readdir(d)); errno = 0) {
+    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+    bool is_dir = e->d_type == DT_DIR || (e->d_type == DT_UNKNOWN && fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode));
+    if (!is_dir) continue;
+    napi_create_string_utf8(env, e->d_name, NAPI_AUTO_LENGTH, &name);
+    napi_set_element(env, result, n++, name);
+  }
+  int err = errno;
+  closedir(d);
+  if (err) {
+    napi_throw(env, fs_error(env, err, "readdir", dir));
+    return NULL;
+  }
+  return result;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
   napi_create_function(env, "utimens", NAPI_AUTO_LENGTH, utimens, NULL, &fn);
@@ -939,5 +973,7 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "quickCheck", fn);
   napi_create_function(env, "countNames", NAPI_AUTO_LENGTH, count_names, NULL, &fn);
   napi_set_named_property(env, exports, "countNames", fn);
+  napi_create_function(env, "subdirs", NAPI_AUTO_LENGTH, subdirs, NULL, &fn);
+  napi_set_named_property(env, exports, "subdirs", fn);
   return exports;
 }

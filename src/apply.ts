@@ -3,7 +3,7 @@ import { existsSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { describeFsError, Exit, UserError, type ExitCode } from './errors.js';
-import { CopyCheckError, copyFileAtomic, copyMany, copyTree, makeLink, newStats, type CopyStats, type TreeCopy } from './fsops/copy.js';
+import { CopyCheckError, copyFileAtomic, copyMany, copyTree, makeLink, newStats, typeConflict, type CopyStats, type TreeCopy } from './fsops/copy.js';
 import { FILE } from './fsops/tree.js';
 import { Jail } from './fsops/jail.js';
 import { log } from './log.js';
@@ -127,6 +127,7 @@ export async function applyPlan(plan: Plan, root: string, rootAbs: string, progr
     for (let d = p; d !== top && d !== '.' && d !== '/'; d = path.posix.dirname(d)) if (written.has(d)) return true;
     return false;
   };
+  await checkTypeConflicts(plan, jail);
   try {
     for (const op of plan.ops) {
       log.info(describeOp(op, root));
@@ -152,6 +153,23 @@ export async function applyPlan(plan: Plan, root: string, rootAbs: string, progr
     progress.done();
   }
   return { stats, placed, made: jail.made };
+}
+
+/**
+ * A copied tree's file or link where the image already holds a directory with something in it:
+ * found before anything is written (rsync stops there half-way; so did copy_bom).
+ */
+async function checkTypeConflicts(plan: Plan, jail: Jail): Promise<void> {
+  for (const op of plan.ops) {
+    if (op.kind !== 'tree') continue;
+    const base = await jail.resolve(op.dest).catch(() => null);
+    const found = base === null || !isDir(base) ? undefined : typeConflict(op.tree, base);
+    if (found) {
+      const image = `/${path.relative(jail.root, found.dest)}`;
+      const what = op.tree.kind[found.row] === FILE ? 'a file' : 'a link';
+      throw new UserError(`the image has a directory that is not empty at ${image} where ${op.tree.src(found.row)} is ${what}: copy_bom deletes no such directory (remove it, or exclude the source)`, Exit.copyDir, op.where);
+    }
+  }
 }
 
 function fsPath(e: unknown): string {

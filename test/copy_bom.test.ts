@@ -217,6 +217,40 @@ targets:
     assert.equal(f.stderr.trimEnd().split('\n').length, 2, f.stderr);
   });
 
+  it('a directory with something in it where a copied tree has a file or a link, at any depth: one line naming both, before anything is written', () => {
+    for (const [kind, spec] of [
+      ['a file', { 'pkg/a/b/c': 'file' }],
+      ['a link', { 'pkg/a/b/c': { link: 'elsewhere' } }],
+    ] as const) {
+      const inst = instance('targets:\n  - target: /made-first\n  - target: /t\n    copy:\n      - dirs: [pkg]\n');
+      writeTree(inst.dir, { ...spec, 'pkg/a/other': 'x' });
+      writeTree(inst.image, { 't/pkg/a/b/c/kept': 'in the way' });
+      const before = readTree(inst.image);
+      const r = inst.run();
+      assert.equal(r.code, 250, r.stderr);
+      assert.equal(
+        r.stderr,
+        `copy_bom: error: bom.yaml:5:16: the image has a directory that is not empty at /t/pkg/a/b/c where pkg/a/b/c is ${kind}: copy_bom deletes no such directory (remove it, or exclude the source)\n`,
+      );
+      assert.deepEqual(readTree(inst.image), before, 'nothing written, not even the first target');
+    }
+  });
+
+  it('an empty directory where a copied tree has a file or a link is replaced, as rsync does', () => {
+    const inst = instance('targets:\n  - target: /t\n    copy:\n      - dirs: [pkg]\n');
+    writeTree(inst.dir, { 'pkg/a/f': 'file', 'pkg/a/l': { link: 'f' } });
+    writeTree(inst.image, { 't/pkg/a/f': null, 't/pkg/a/l': null });
+    const judge = path.join(inst.dir, 'rsync');
+    writeTree(judge, { 'pkg/a/f': null, 'pkg/a/l': null });
+    execFileSync('rsync', ['-a', path.join(inst.dir, 'pkg'), judge]);
+    const r = inst.run();
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(readFileSync(path.join(inst.image, 't/pkg/a/f'), 'utf8'), 'file');
+    assert.equal(readlinkSync(path.join(inst.image, 't/pkg/a/l')), 'f');
+    assert.equal(readFileSync(path.join(judge, 'pkg/a/f'), 'utf8'), 'file', 'rsync does the same');
+    assert.equal(readlinkSync(path.join(judge, 'pkg/a/l')), 'f');
+  });
+
   it('copies a directory itself, or with a trailing slash its contents; `from` alone copies its contents', () => {
     const inst = instance('targets:\n  - target: /one\n    copy:\n      - dirs: [pkg]\n  - target: /two\n    copy:\n      - dirs: [pkg/]\n  - target: /three\n    copy:\n      - from: pkg\n');
     writeTree(inst.dir, { 'pkg/a': 'a', 'pkg/sub/b': 'b' });

@@ -1,7 +1,7 @@
 // The writes: files (temporary name, metadata, then rename, so a destination is always
 // either the old file or the whole new one), links, and directory trees as rsync -a
 // leaves them. Nothing here follows a link inside the destination.
-import { constants, linkSync, lstatSync, mkdirSync, readlinkSync, renameSync, rmSync, statSync, unlinkSync, type BigIntStats } from 'node:fs';
+import { constants, linkSync, lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmdirSync, rmSync, statSync, unlinkSync, type BigIntStats } from 'node:fs';
 import { chmod, copyFile, lchown, rename, rmdir, symlink, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
@@ -111,7 +111,10 @@ export async function copyFileAtomic(src: string, dest: string, meta: Meta, stat
  */
 async function keepIfUnchanged(dest: string, meta: Meta, stats: CopyStats): Promise<FileState | undefined> {
   const old = lstatOrNull(dest);
-  if (old?.isDirectory()) throw isDirectory(dest);
+  if (old?.isDirectory()) {
+    removeEmptyDir(dest);
+    return undefined;
+  }
   if (!old?.isFile() || Number(old.size) !== meta.size || !sameMtime(old.mtimeNs, meta.mtimeNs)) return undefined;
   await setMeta(dest, meta, false, old);
   stats.unchanged++;
@@ -119,6 +122,15 @@ async function keepIfUnchanged(dest: string, meta: Meta, stats: CopyStats): Prom
 }
 
 const isDirectory = (dest: string) => Object.assign(new Error(`${dest} is a directory`), { code: 'EISDIR', path: dest });
+
+/** A directory where a file goes: removed when empty, as rsync does; one with something in it is an error. */
+function removeEmptyDir(dest: string): void {
+  try {
+    rmdirSync(dest);
+  } catch (e) {
+    throw (e as NodeJS.ErrnoException).code === 'ENOTEMPTY' || (e as NodeJS.ErrnoException).code === 'EEXIST' ? isDirectory(dest) : e;
+  }
+}
 
 /**
  * Write `dest`. A host file that this run already copied elsewhere in the image (one inode
@@ -442,8 +454,10 @@ async function quickCheck(rows: readonly number[], out: TreeCopy, stats: CopySta
   parts.forEach((part, p) =>
     part.forEach((i, k) => {
       const answer = answers[p]![k];
-      if (answer === 2) throw isDirectory(out.at(i));
-      if (answer === 0) {
+      if (answer === 2) {
+        removeEmptyDir(out.at(i));
+        copy.push(i);
+      } else if (answer === 0) {
         out.state[i] = UNCHANGED;
         stats.unchanged++;
       } else copy.push(i);
@@ -451,6 +465,44 @@ async function quickCheck(rows: readonly number[], out: TreeCopy, stats: CopySta
   );
   return copy;
 }
+
+/**
+ * The first row of `tree` that is a file or a link where the image (the tree copied under
+ * `base`) holds a directory that is not empty: rsync cannot put it there, and copy_bom deletes
+ * no directory with something in it. Read only, before anything is written: from the top, only
+ * through directories the image already has, and only their subdirectories are looked at (one
+ * listing a directory, no stat a file). An empty directory in the way is replaced, as rsync does.
+ */
+export function typeConflict(tree: Tree, base: string): { row: number; dest: string } | undefined {
+  if (tree.length === 0) return undefined;
+  const top = tree.rel(0) === '' ? base : path.join(base, tree.rel(0));
+  if (tree.kind[0] !== DIR) return lstatOrNull(top)?.isDirectory() && countIn(top) > 0 ? { row: 0, dest: top } : undefined;
+  const todo: [number, string][] = [[0, top]];
+  while (todo.length > 0) {
+    const [row, host] = todo.pop()!;
+    let names: string[];
+    try {
+      names = native ? native.subdirs(host) : readdirSync(host, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+    } catch {
+      continue; // not a directory (yet): nothing of the image in the way below it
+    }
+    if (names.length === 0) continue;
+    const range = tree.children.get(row);
+    if (!range) continue;
+    const byName = new Map<string, number>();
+    for (let c = range[0]; c < range[1]; c++) byName.set(tree.names[c]!, c);
+    for (const name of names) {
+      const c = byName.get(name);
+      if (c === undefined) continue;
+      const dest = path.join(host, name);
+      if (tree.kind[c] === DIR) todo.push([c, dest]);
+      else if (countIn(dest) > 0) return { row: c, dest };
+    }
+  }
+  return undefined;
+}
+
+const countIn = (dir: string) => (native ? native.countNames(dir) : readdirSync(dir).length);
 
 /**
  * Apply a scanned tree under `base` (a real directory inside the image): directories

@@ -19,6 +19,8 @@ export interface Native {
   quickCheck(dests: Buffer, numbers: Float64Array, chown: boolean): Promise<Buffer>;
   /** How many names a directory holds (without "." and ".."). */
   countNames(dir: string): number;
+  /** The names of a directory's subdirectories (not links to one). */
+  subdirs(dir: string): string[];
 }
 
 export const native: Native | undefined = (() => {
