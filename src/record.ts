@@ -19,7 +19,7 @@ import { lstatSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cacheDir, readTrusted, RACY_NS } from './elf/cache.js';
-import { native } from './fsops/native.js';
+import { native, nativeFile } from './fsops/native.js';
 import { log, enabled } from './log.js';
 import type { MissingReport } from './report.js';
 import { collector, writeAtomically } from './output.js';
@@ -138,7 +138,9 @@ function codeFiles(): string[] {
   const files: string[] = [];
   const top = fileURLToPath(new URL('.', import.meta.url)); // dist/
   for (const e of readdirSync(top, { recursive: true, withFileTypes: true })) if (e.isFile()) files.push(path.join(e.parentPath, e.name));
-  return [...files.sort(), ...['../build/Release/fs.node', '../package.json'].map((f) => path.join(top, f))];
+  // The addon loaded (a local build or the package's prebuilt one), and where a local build would appear.
+  const build = path.join(top, '../build/Release/fs.node');
+  return [...files.sort(), build, ...(nativeFile && nativeFile !== build ? [nativeFile] : []), path.join(top, '../package.json')];
 }
 
 interface Part {

@@ -2,6 +2,8 @@
 // every operation has a plain Node fallback: slower, and mtimes within about a microsecond.
 // OCCLUM_BOM_NO_NATIVE=1 makes a run use the fallbacks (the tests check both paths).
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { log } from '../log.js';
 
 export interface Native {
   utimens(path: string, sec: number, nsec: number, followLast: boolean): void;
@@ -23,11 +25,21 @@ export interface Native {
   subdirs(dir: string): string[];
 }
 
-export const native: Native | undefined = (() => {
-  if (process.env.OCCLUM_BOM_NO_NATIVE) return undefined;
+/**
+ * Found as the ecosystem's node-gyp-build finds an addon: a local build (`build/Release`, made by
+ * `npm ci` from native/fs.c), else the prebuilt binary for this platform shipped in the package
+ * (`prebuilds/linux-x64/node.napi.node`, made by prebuildify at `npm pack`); else none.
+ */
+export const { native, nativeFile } = ((): { native?: Native; nativeFile?: string } => {
+  if (process.env.OCCLUM_BOM_NO_NATIVE) return {};
   try {
-    return createRequire(import.meta.url)('../../build/Release/fs.node') as Native;
-  } catch {
-    return undefined;
+    const require = createRequire(import.meta.url);
+    const file = (require('node-gyp-build') as { resolve(dir: string): string }).resolve(fileURLToPath(new URL('../..', import.meta.url)));
+    const addon = require(file) as Native;
+    log.debug(`native addon: ${file}`);
+    return { native: addon, nativeFile: file };
+  } catch (e) {
+    log.debug(`no native addon (${(e as Error).message.split('\n')[0]}): copies go through Node`);
+    return {};
   }
 })();
