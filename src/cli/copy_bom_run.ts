@@ -20,6 +20,7 @@ import { startRecord } from '../record.js';
 import { missingReport, namesAfterPlan, namesInManifest, printEnd, printMissing, warnIfNotEmpty } from '../report.js';
 import { describedWithParents, removePaths, stalePaths } from '../sync.js';
 import { hashesOf, imageOfRun, manifestKey, noHashes, readIndex, writeIndex, writeManifest, type KnownHashes } from '../written.js';
+import { VERSION } from '../version.js';
 
 interface Options {
   file: string;
@@ -44,7 +45,7 @@ function parse(argv: string[]): Options | ExitCode {
     .option('--manifest <file>', 'where to write the image manifest (default: <root>.manifest.json beside the root)')
     .option('--delete', 'also remove what the previous run put in the image and the BOMs no longer describe')
     .option('-q, --quiet', 'no progress display (it is shown only when stderr is a terminal)')
-    .version('0.1.0', '-V, --version')
+    .version(VERSION, '-V, --version')
     .exitOverride();
   try {
     return program.parse(argv).opts<Options>();

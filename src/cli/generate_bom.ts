@@ -8,6 +8,7 @@ import { Exit, UserError } from '../errors.js';
 import { checkRoundTrip, renderBom, resolveInputs } from '../generate/bom.js';
 import { log } from '../log.js';
 import { runMain } from './main.js';
+import { VERSION } from '../version.js';
 
 interface Options {
   executable?: string[];
@@ -29,7 +30,7 @@ function parse(argv: string[]): Options {
     .option('-i, --include <bom...>', 'BOM files to include, such as base.yaml (repeatable)')
     .option('--hash', "pin each file's SHA-256 in the BOM (copy_bom then refuses a changed file)")
     .requiredOption('-o, --output <file>', 'where to write the BOM; - for standard output')
-    .version('0.1.0', '-V, --version')
+    .version(VERSION, '-V, --version')
     .addHelpText(
       'after',
       `

@@ -13,11 +13,13 @@ import { register as trace } from './commands/trace.js';
 import { register as tree } from './commands/tree.js';
 import { register as verify } from './commands/verify.js';
 import { register as why } from './commands/why.js';
+import { VERSION } from '../version.js';
 
 const program = new Command()
   .name('occlum-bom')
   .description('Tools for building the root file system of an Occlum image.')
   .exitOverride()
+  .version(VERSION, '-V, --version')
   .enablePositionalOptions()
   .configureOutput({ outputError: (text, write) => write(`occlum-bom: ${text.replace(/^error: /, '')}`) });
 
