@@ -291,6 +291,22 @@ describe('occlum-bom trace', { skip: noRun }, () => {
     assert.match(readFileSync(path.join(dir, 'failed.yaml'), 'utf8'), /^ {10}- \/etc\/hostname {2}# open/m);
   });
 
+  it("leaves out what the command wrote (named in the header), and warns of a file it used and then removed", () => {
+    const dir = work();
+    writeFileSync(path.join(dir, 'used'), 'read, then removed\n');
+    writeFileSync(path.join(dir, 'kept'), 'read\n');
+    const r = trace(dir, ['-o', 'out.yaml', '--', '/bin/sh', '-c', 'cat used kept; rm used; echo made > made; cat made; mkdir new; echo x > new/f']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'read, then removed\nread\nmade\n');
+    assert.match(r.stderr, new RegExp(`${path.join(dir, 'used')}: used by the command, and gone after it \\(removed or renamed\\): not in the BOM`));
+    assert.doesNotMatch(r.stderr, /made: used by the command/);
+    const bom = readFileSync(path.join(dir, 'out.yaml'), 'utf8');
+    assert.match(bom, new RegExp(`^ {10}- ${path.join(dir, 'kept')} {2}# open$`, 'm'));
+    assert.match(bom, new RegExp(`^# output: "${path.join(dir, 'made')}"$`, 'm'));
+    assert.match(bom, new RegExp(`^# output: "${path.join(dir, 'new')}"$`, 'm'));
+    assert.ok(!bom.includes(`- ${path.join(dir, 'made')}`) && !bom.includes(`${path.join(dir, 'new')}/f`), 'outputs are not copied, and what is under a directory the command made is not named again');
+  });
+
   it('without strace: one line naming the package, exit status 3', () => {
     const dir = work();
     const r = run('occlum-bom', ['trace', '--', '/bin/true'], { cwd: dir, env: { PATH: dir } });

@@ -51,6 +51,12 @@ export async function addRun(t: Traced, command: string[], events: readonly Even
   const walker = new PathWalker();
   const seen = new Map<string, Item>();
   const outputs = new Set<string>();
+  const gone = new Set<string>();
+  /** Whether the run made `p` (as named, or where its directory is now) before using it. */
+  const madeHere = (p: string) => {
+    const dir = walker.walk(path.posix.dirname(p), true).real;
+    return outputs.has(p) || (dir !== null && outputs.has(path.posix.join(dir, path.posix.basename(p))));
+  };
   const item = (p: string, kind: Item['kind'], how: How, target?: string) => {
     let it = seen.get(p);
     if (!it || it.kind !== kind) seen.set(p, (it = { kind, how: new Set(), ...(target === undefined ? {} : { target }) }));
@@ -68,6 +74,10 @@ export async function addRun(t: Traced, command: string[], events: readonly Even
     const w = walker.walk(p, follow);
     for (const l of w.links) if (!isLeftOut(l.path)) item(l.path, 'link', 'link', l.target);
     for (const d of w.through) if (!isLeftOut(d)) item(d, 'dir', 'dir');
+    if (w.real === null && !gone.has(p) && !madeHere(p)) {
+      gone.add(p);
+      warn(`${p}: used by the command, and gone after it (removed or renamed): not in the BOM`);
+    }
     if (w.real === null || w.type === null || w.type === 'other' || isLeftOut(w.real)) return null;
     const h = how(w.type);
     if (h === null) return null;
@@ -109,7 +119,8 @@ export async function addRun(t: Traced, command: string[], events: readonly Even
     }
     merge(t.items, p, it);
   }
-  for (const o of made) t.outputs.add(o);
+  // Named once: what lies under a directory the run made is that directory's.
+  for (const o of made) if (!made.some((d) => o.startsWith(`${d}/`))) t.outputs.add(o);
   t.commands.push(command);
   dropUnderKept(t);
 }
