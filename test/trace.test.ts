@@ -224,6 +224,10 @@ describe('occlum-bom trace', { skip: noRun }, () => {
     assert.ok(existsSync(path.join(image, data, 'unused.txt')), 'the whole directory');
     assert.match(bom, new RegExp(`- dirs:\\n {10}- ${data} {2}# keep\\n`));
     assert.equal(bom.split('\n').filter((l) => l.includes(`${data}/`)).length, 0, bom);
+    // Merged with a run that only lists the directory, it stays kept whole.
+    const again = trace(dir, ['--merge', 'traced.yaml', '-o', '-', '--', '/bin/ls', data]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, new RegExp(`- dirs:\\n {10}- ${data} {2}# keep\\n`));
   });
 
   it('a shell script: its interpreter (#!), children, a pipe, exec, and a relative name after cd', () => {

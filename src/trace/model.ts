@@ -125,21 +125,17 @@ export async function addRun(t: Traced, command: string[], events: readonly Even
   dropUnderKept(t);
 }
 
+/** `it` added at `p`: hows joined when it is the same entry; a directory kept whole stays kept; else the later one wins. */
 function merge(items: Map<string, Item>, p: string, it: Item): void {
   const was = items.get(p);
   if (was && was.kind === it.kind && was.target === it.target) for (const h of it.how) was.how.add(h);
-  else items.set(p, { ...it, how: new Set(it.how) });
+  else if (!(was?.kind === 'keep' && it.kind === 'dir')) items.set(p, { ...it, how: new Set(it.how) });
 }
 
 /** Nothing under a directory kept whole is listed again (the copy of the directory brings it). */
 function dropUnderKept(t: Traced): void {
   const kept = [...t.items].filter(([, it]) => it.kind === 'keep').map(([p]) => p);
-  for (const p of [...t.items.keys()]) if (kept.some((k) => p !== k && p.startsWith(`${k}/`))) t.items.delete(p);
-  for (const k of kept) {
-    // A directory kept whole is no longer a directory merely seen.
-    const it = t.items.get(k)!;
-    if (it.kind !== 'keep') t.items.set(k, { kind: 'keep', how: new Set(['keep']) });
-  }
+  for (const p of [...t.items.keys()]) if (kept.some((k) => p.startsWith(`${k}/`))) t.items.delete(p);
 }
 
 /** The interpreters an executed file names: `#!` lines (a script's, and its interpreter's), PT_INTERP. */
@@ -291,7 +287,12 @@ export function fromText(text: string): Traced | string {
 export function union(a: Traced, b: Traced): Traced {
   const t = emptyTrace();
   const seen = new Set<string>();
-  for (const c of [...a.commands, ...b.commands]) if (!seen.has(JSON.stringify(c)) && seen.add(JSON.stringify(c))) t.commands.push(c);
+  for (const c of [...a.commands, ...b.commands]) {
+    const key = JSON.stringify(c);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    t.commands.push(c);
+  }
   t.includes = [...new Set([...a.includes, ...b.includes])];
   for (const s of [a, b]) {
     for (const [p, it] of s.items) merge(t.items, p, it);
