@@ -9,7 +9,7 @@ import path from 'node:path';
 import { isMap, isScalar, isSeq, parseDocument, parseYaml } from '../vendor.js';
 import { readElfFile, ET_DYN } from '../elf/index.js';
 import { readHead } from './shebang.js';
-import { PathWalker } from './paths.js';
+import { SourceRoot } from '../fsops/root.js';
 import type { Event } from './strace.js';
 
 /** How an entry was seen; the order is the order they are written in. */
@@ -48,7 +48,7 @@ export const isLeftOut = (p: string) => LEFT_OUT.some((d) => under(p, d));
  * to `warn` (a path copy_bom cannot name, a --keep that is no directory).
  */
 export async function addRun(t: Traced, command: string[], events: readonly Event[], keep: readonly string[], warn: (m: string) => void): Promise<void> {
-  const walker = new PathWalker();
+  const walker = new SourceRoot(); // the host
   const seen = new Map<string, Item>();
   const outputs = new Set<string>();
   const gone = new Set<string>();

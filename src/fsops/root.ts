@@ -1,12 +1,17 @@
-// A path a traced program named, walked a component at a time as the kernel walks it: every
-// symbolic link met on the way (the image must hold each one, so that the same name leads to
-// the same file there), and where the walk ends. Read after the run, with lstat and readlink
-// only; the answers are kept, as a run names the same directories thousands of times.
+// A root file system whose paths are read as a process chrooted into it would see them: the
+// one place where a source path becomes a host path (the host itself is the root `/`). A path is
+// walked a component at a time, as the kernel walks it, with the kernel's rules inside a root
+// (openat2's RESOLVE_IN_ROOT, chroot): an absolute link starts again at the root, and `..` stops
+// there, so no walk ever leaves it. The walk says where it ends, every symbolic link met on the
+// way (an image must hold each one, so that the same name leads to the same file there) and the
+// directories a `..` walked back out of. lstat and readlink only; their answers are kept, as one
+// run names the same directories thousands of times.
 import { lstatSync, readlinkSync, type Stats } from 'node:fs';
 
 /** The kernel's limit on links followed in one walk (MAXSYMLINKS, ELOOP). */
 const MAX_LINKS = 40;
 
+/** Paths here are as seen inside the root (absolute, `/` is the root). */
 export interface Walked {
   /** Where the walk ends, with no link on the way: null when some component does not exist (or a loop). */
   real: string | null;
@@ -18,15 +23,23 @@ export interface Walked {
   through: string[];
 }
 
-export class PathWalker {
+export class SourceRoot {
   private readonly stats = new Map<string, Stats | null>();
   private readonly targets = new Map<string, string>();
+
+  /** `root`: the root's real path on the host; `/` is the host itself. */
+  constructor(readonly root = '/') {}
+
+  /** The host path of a path inside the root (absolute, as `walk` gives them). */
+  host(p: string): string {
+    return this.root === '/' ? p : p === '/' ? this.root : `${this.root}${p}`;
+  }
 
   private lstat(p: string): Stats | null {
     let st = this.stats.get(p);
     if (st === undefined) {
       try {
-        st = lstatSync(p);
+        st = lstatSync(this.host(p));
       } catch {
         st = null;
       }
@@ -38,11 +51,11 @@ export class PathWalker {
   /** What the link at `p` says (readlink). */
   readlink(p: string): string {
     let t = this.targets.get(p);
-    if (t === undefined) this.targets.set(p, (t = readlinkSync(p)));
+    if (t === undefined) this.targets.set(p, (t = readlinkSync(this.host(p))));
     return t;
   }
 
-  /** Walk the absolute path `p`; the last component is followed when it is a link only if `follow`. */
+  /** Walk `p` (absolute, inside the root); the last component is followed when it is a link only if `follow`. */
   walk(p: string, follow: boolean): Walked {
     const links: { path: string; target: string }[] = [];
     const through: string[] = [];
@@ -76,7 +89,7 @@ export class PathWalker {
       if (todo.length > 0 && !st.isDirectory()) return { real: null, type: null, links, through };
       at = next;
     }
-    const st = at === '/' ? this.lstat('/') : this.lstat(at);
+    const st = this.lstat(at);
     const type = st === null ? null : st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'link' : 'other';
     return { real: at, type, links, through };
   }
