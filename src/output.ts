@@ -1,6 +1,6 @@
 // Writing a result: to stdout, or to a file through a temporary name beside it and a rename,
 // so that a failed run never leaves half a document where the previous one was.
-import { readdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { describeFsError, Exit, UserError } from './errors.js';
 
@@ -15,10 +15,18 @@ export function removeStaleTemps(file: string): void {
   for (const entry of readdirSync(path.dirname(file))) if (name.test(entry)) unlinkSync(path.join(path.dirname(file), entry));
 }
 
-export function writeAtomically(file: string, text: string | Uint8Array, mode?: number): void {
+/** Write `file` whole or not at all; several pieces are written one after the other (no copy of them joined). */
+export function writeAtomically(file: string, text: string | Uint8Array | readonly Uint8Array[], mode?: number): void {
   const tmp = tempFor(file, process.pid);
   try {
-    writeFileSync(tmp, text, mode === undefined ? {} : { mode });
+    if (Array.isArray(text)) {
+      const fd = openSync(tmp, 'w', mode ?? 0o666);
+      try {
+        for (const piece of text as readonly Uint8Array[]) for (let at = 0; at < piece.length; ) at += writeSync(fd, piece, at);
+      } finally {
+        closeSync(fd);
+      }
+    } else writeFileSync(tmp, text as string | Uint8Array, mode === undefined ? {} : { mode });
     renameSync(tmp, file);
   } catch (e) {
     try {

@@ -258,7 +258,7 @@ export function startRecord(run: { argv: readonly string[]; inputs: Inputs; anal
         const digests = [...[...texts, manifestLine].map(sha256), ...imageDigests];
         const stored: Stored = { version: VERSION, key, env: [...run.inputs.env], root: image.root, parts: all.map((p, i) => ({ kinds: p.kinds, bytes: p.paths.length, digest: digests[i]! })), outcome };
         mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-        writeAtomically(file, Buffer.concat([Buffer.from(`${JSON.stringify(stored)}\n`), ...all.map((p) => p.paths)]), 0o600);
+        writeAtomically(file, [Buffer.from(`${JSON.stringify(stored)}\n`), ...all.map((p) => p.paths)], 0o600);
       } catch {
         // a read-only cache, a path that vanished: the next run is a full one
       }

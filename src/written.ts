@@ -416,7 +416,7 @@ export function writeIndex(manifestFile: string, key: string, files: Files, env:
     const st = lstatSync(manifestFile, { bigint: true });
     const header = JSON.stringify({ version: INDEX_VERSION, manifest: identity(st), key, count: files.count, paths: files.paths.length, meta: files.sizeMtime.length });
     mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-    writeAtomically(file, Buffer.concat([Buffer.from(`${header}\0`), files.paths, files.sizeMtime, files.sha]), 0o600);
+    writeAtomically(file, [Buffer.from(`${header}\0`), files.paths, files.sizeMtime, files.sha], 0o600);
   } catch {
     // a read-only cache: the next run parses the manifest
   }
