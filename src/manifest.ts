@@ -9,7 +9,6 @@ import { Exit, formatWhere, UserError } from './errors.js';
 import { log } from './log.js';
 import { hashFile } from './fsops/hash.js';
 import { decimalSeconds } from './fsops/times.js';
-import { native } from './fsops/native.js';
 import { namesNotUtf8 } from './fsops/tree.js';
 import { mapLimit } from './pool.js';
 import { treePath, type Plan } from './plan/plan.js';
@@ -100,11 +99,6 @@ export function namesIn(host: string): string[] {
   const unnamed = new Set(bad.map((raw) => raw.toString('utf8')));
   for (const name of unnamed) log.warn(`${host}: a name in it is not UTF-8 (read as ${JSON.stringify(name)}): not in the manifest`);
   return names.filter((name) => !unnamed.has(name));
-}
-
-/** How many names a directory holds, as readdir gives them (those namesIn leaves out included). */
-export function countNames(host: string): number {
-  return native ? native.countNames(host) : readdirSync(host).length;
 }
 
 /**

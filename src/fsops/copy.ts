@@ -476,7 +476,7 @@ async function quickCheck(rows: readonly number[], out: TreeCopy, stats: CopySta
 export function typeConflict(tree: Tree, base: string): { row: number; dest: string } | undefined {
   if (tree.length === 0) return undefined;
   const top = tree.rel(0) === '' ? base : path.join(base, tree.rel(0));
-  if (tree.kind[0] !== DIR) return lstatOrNull(top)?.isDirectory() && countIn(top) > 0 ? { row: 0, dest: top } : undefined;
+  if (tree.kind[0] !== DIR) return lstatOrNull(top)?.isDirectory() && countNames(top) > 0 ? { row: 0, dest: top } : undefined;
   const todo: [number, string][] = [[0, top]];
   while (todo.length > 0) {
     const [row, host] = todo.pop()!;
@@ -496,13 +496,14 @@ export function typeConflict(tree: Tree, base: string): { row: number; dest: str
       if (c === undefined) continue;
       const dest = path.join(host, name);
       if (tree.kind[c] === DIR) todo.push([c, dest]);
-      else if (countIn(dest) > 0) return { row: c, dest };
+      else if (countNames(dest) > 0) return { row: c, dest };
     }
   }
   return undefined;
 }
 
-const countIn = (dir: string) => (native ? native.countNames(dir) : readdirSync(dir).length);
+/** How many names a directory holds, as readdir gives them (`.` and `..` not counted). */
+export const countNames = (dir: string): number => (native ? native.countNames(dir) : readdirSync(dir).length);
 
 /**
  * Apply a scanned tree under `base` (a real directory inside the image): directories
