@@ -891,66 +891,65 @@ static napi_value quick_check(napi_env env, napi_callback_info info) {
   return promise;
 }
 
-/* How many names a directory holds ("." and ".." not counted): what a listing costs without making the names. */
-static napi_value count_names(napi_env env, napi_callback_info info) {
+/* The directory named by a call's one argument, opened (its path in `dir`); NULL, with the exception thrown, when it cannot be. */
+static DIR *dir_argument(napi_env env, napi_callback_info info, const char *usage, char *dir) {
   size_t argc = 1;
-  napi_value argv[1], result;
-  char dir[PATH_BYTES];
+  napi_value argv[1];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 || !get_path(env, argv[0], dir)) {
-    napi_throw_type_error(env, NULL, "countNames(dir: string)");
+    napi_throw_type_error(env, NULL, usage);
     return NULL;
   }
   DIR *d = opendir(dir);
-  if (!d) {
-    napi_throw(env, fs_error(env, errno, "opendir", dir));
-    return NULL;
-  }
-  double n = 0;
+  if (!d) napi_throw(env, fs_error(env, errno, "opendir", dir));
+  return d;
+}
+
+/* readdir's next entry other than "." and ".."; NULL at the end, with errno set when reading failed. */
+static struct dirent *next_name(DIR *d) {
   struct dirent *e;
   for (errno = 0; (e = readdir(d)); errno = 0)
-    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
+    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) return e;
+  return NULL;
+}
+
+/* Close a directory read to its end; false, with the exception thrown, when reading it failed. */
+static bool read_whole(napi_env env, DIR *d, const char *dir) {
   int err = errno;
   closedir(d);
-  if (err) {
-    napi_throw(env, fs_error(env, err, "readdir", dir));
-    return NULL;
-  }
+  if (err) napi_throw(env, fs_error(env, err, "readdir", dir));
+  return !err;
+}
+
+/* How many names a directory holds ("." and ".." not counted): what a listing costs without making the names. */
+static napi_value count_names(napi_env env, napi_callback_info info) {
+  char dir[PATH_BYTES];
+  DIR *d = dir_argument(env, info, "countNames(dir: string)", dir);
+  if (!d) return NULL;
+  double n = 0;
+  while (next_name(d)) n++;
+  if (!read_whole(env, d, dir)) return NULL;
+  napi_value result;
   napi_create_double(env, n, &result);
   return result;
 }
 
 /* The names of a directory's subdirectories (not links to one): what a tree's files must not meet in the image. */
 static napi_value subdirs(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], result, name;
   char dir[PATH_BYTES];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 || !get_path(env, argv[0], dir)) {
-    napi_throw_type_error(env, NULL, "subdirs(dir: string)");
-    return NULL;
-  }
-  DIR *d = opendir(dir);
-  if (!d) {
-    napi_throw(env, fs_error(env, errno, "opendir", dir));
-    return NULL;
-  }
+  DIR *d = dir_argument(env, info, "subdirs(dir: string)", dir);
+  if (!d) return NULL;
+  napi_value result, name;
   napi_create_array(env, &result);
   uint32_t n = 0;
   struct dirent *e;
   struct stat st;
-  for (errno = 0; (e = readdir(d)); errno = 0) {
-    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+  while ((e = next_name(d))) {
     bool is_dir = e->d_type == DT_DIR || (e->d_type == DT_UNKNOWN && fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode));
     if (!is_dir) continue;
     napi_create_string_utf8(env, e->d_name, NAPI_AUTO_LENGTH, &name);
     napi_set_element(env, result, n++, name);
   }
-  int err = errno;
-  closedir(d);
-  if (err) {
-    napi_throw(env, fs_error(env, err, "readdir", dir));
-    return NULL;
-  }
-  return result;
+  return read_whole(env, d, dir) ? result : NULL;
 }
 
 NAPI_MODULE_INIT() {
