@@ -49,6 +49,59 @@ interface Call {
 const O_WRITE = /\bO_(WRONLY|RDWR|CREAT|TRUNC|APPEND|TMPFILE)\b/;
 
 /**
+ * Where each call that names a path names it: the argument holding the path, the directory
+ * argument it is relative to (an *at() call), the flags argument (AT_SYMLINK_NOFOLLOW and
+ * O_NOFOLLOW: the last link not followed; for `open`, the O_ flags say read or write);
+ * `follow: false` when the call never follows the last link; `emptyPath` when an empty path
+ * with AT_EMPTY_PATH means the descriptor itself (fstat).
+ */
+interface PathArg {
+  use: Use | 'open';
+  path: number;
+  at?: number;
+  flags?: number;
+  follow?: false;
+  emptyPath?: true;
+}
+const STAT_AT: PathArg = { use: 'stat', path: 1, at: 0, flags: 3, emptyPath: true };
+const ACCESS_AT: PathArg = { use: 'stat', path: 1, at: 0, flags: 3 };
+const OPEN_AT: PathArg = { use: 'open', path: 1, at: 0, flags: 2 };
+const MADE: PathArg = { use: 'write', path: 0, follow: false };
+const MADE_AT: PathArg = { use: 'write', path: 1, at: 0, follow: false };
+const NEW_NAME: PathArg = { use: 'write', path: 1, follow: false };
+const NEW_NAME_AT: PathArg = { use: 'write', path: 3, at: 2, follow: false };
+const PATHS: Record<string, PathArg> = {
+  execve: { use: 'exec', path: 0 },
+  execveat: { use: 'exec', path: 1, at: 0, flags: 4 },
+  open: { use: 'open', path: 0, flags: 1 },
+  creat: { use: 'write', path: 0 },
+  openat: OPEN_AT,
+  openat2: OPEN_AT,
+  stat: { use: 'stat', path: 0 },
+  access: { use: 'stat', path: 0 },
+  lstat: { use: 'stat', path: 0, follow: false },
+  readlink: { use: 'stat', path: 0, follow: false },
+  newfstatat: STAT_AT,
+  fstatat64: STAT_AT,
+  statx: { use: 'stat', path: 1, at: 0, flags: 2, emptyPath: true },
+  faccessat: ACCESS_AT,
+  faccessat2: ACCESS_AT,
+  readlinkat: { use: 'stat', path: 1, at: 0, follow: false },
+  mkdir: MADE,
+  mknod: MADE,
+  truncate: MADE,
+  mkdirat: MADE_AT,
+  mknodat: MADE_AT,
+  rename: NEW_NAME,
+  link: NEW_NAME,
+  symlink: NEW_NAME,
+  renameat: NEW_NAME_AT,
+  renameat2: NEW_NAME_AT,
+  linkat: NEW_NAME_AT,
+  symlinkat: { use: 'write', path: 2, at: 1, follow: false },
+};
+
+/**
  * The events of a trace, in the order the calls started. `cwd` is the working directory of the
  * first process (strace's own): every other process's is learned from its parent at fork, from
  * chdir and fchdir, and from the AT_FDCWD decorations of its *at() calls.
@@ -91,86 +144,24 @@ export function eventsOf(text: string, cwd: string): Event[] {
       if (base === null || !base.startsWith('/')) return null;
       return p === '' ? base : `${base === '/' ? '' : base}/${p}`;
     };
-    const flags = (i: number) => c.args[i] ?? '';
-    const noFollow = (i: number) => /\bAT_SYMLINK_NOFOLLOW\b|\bO_NOFOLLOW\b/.test(flags(i));
-    const emptyPath = (i: number) => /\bAT_EMPTY_PATH\b/.test(flags(i)) && quoted(c.args[1]) === '';
-    switch (c.name) {
-      case 'execve':
-        add('exec', named(0));
-        break;
-      case 'execveat':
-        add('exec', named(1, 0), !noFollow(4));
-        break;
-      case 'open':
-      case 'creat':
-        add(c.name === 'creat' || O_WRITE.test(flags(1)) ? 'write' : 'read', named(0), !noFollow(1));
-        break;
-      case 'openat':
-      case 'openat2':
-        add(O_WRITE.test(flags(2)) ? 'write' : 'read', named(1, 0), !noFollow(2));
-        break;
-      case 'stat':
-      case 'access':
-        add('stat', named(0));
-        break;
-      case 'lstat':
-      case 'readlink':
-        add('stat', named(0), false);
-        break;
-      case 'newfstatat':
-      case 'fstatat64':
-        if (!emptyPath(3)) add('stat', named(1, 0), !noFollow(3));
-        break;
-      case 'statx':
-        if (!emptyPath(2)) add('stat', named(1, 0), !noFollow(2));
-        break;
-      case 'faccessat':
-      case 'faccessat2':
-        add('stat', named(1, 0), !noFollow(3));
-        break;
-      case 'readlinkat':
-        add('stat', named(1, 0), false);
-        break;
-      case 'chdir': {
-        const to = named(0);
-        if (to !== null) {
-          add('list', to);
-          dir.cwd = to; // as named; the AT_FDCWD of the next *at() call gives the kernel's own name
-        }
-        break;
+    const spec = PATHS[c.name];
+    if (spec) {
+      const flags = spec.flags === undefined ? '' : (c.args[spec.flags] ?? '');
+      if (spec.emptyPath && /\bAT_EMPTY_PATH\b/.test(flags) && quoted(c.args[spec.path]) === '') continue; // fstat of the descriptor
+      const use = spec.use === 'open' ? (O_WRITE.test(flags) ? 'write' : 'read') : spec.use;
+      add(use, named(spec.path, spec.at), spec.follow !== false && !/\bAT_SYMLINK_NOFOLLOW\b|\bO_NOFOLLOW\b/.test(flags));
+    } else if (c.name === 'chdir') {
+      const to = named(0);
+      if (to !== null) {
+        add('list', to);
+        dir.cwd = to; // as named; the AT_FDCWD of the next *at() call gives the kernel's own name
       }
-      case 'fchdir':
-      case 'getdents':
-      case 'getdents64': {
-        const at = decorated(c.args[0]);
-        if (at !== null && at.startsWith('/')) {
-          add('list', at);
-          if (c.name === 'fchdir') dir.cwd = at;
-        }
-        break;
+    } else if (c.name === 'fchdir' || c.name === 'getdents' || c.name === 'getdents64') {
+      const at = decorated(c.args[0]);
+      if (at !== null && at.startsWith('/')) {
+        add('list', at);
+        if (c.name === 'fchdir') dir.cwd = at;
       }
-      case 'mkdir':
-      case 'mknod':
-      case 'truncate':
-        add('write', named(0), false);
-        break;
-      case 'mkdirat':
-      case 'mknodat':
-        add('write', named(1, 0), false);
-        break;
-      case 'rename':
-      case 'link':
-      case 'symlink':
-        add('write', named(1), false);
-        break;
-      case 'renameat':
-      case 'renameat2':
-      case 'linkat':
-        add('write', named(3, 2), false);
-        break;
-      case 'symlinkat':
-        add('write', named(2, 1), false);
-        break;
     }
   }
   return events;
