@@ -5,7 +5,7 @@ export type { LoaderInfo, Resolution, ResolveOptions, Resolver, ResolverOptions 
 export type { FoundBy, Library, LoadResult } from './types.js';
 export type { GlibcOptions } from './platform.js';
 export { defaultInterpreter, machineName } from './platform.js';
-export { EM_386, EM_AARCH64, EM_X86_64, ET_DYN, ET_EXEC, ET_REL, elfFiles, isElf, readElfFile } from './read.js';
+export { EM_386, EM_AARCH64, EM_X86_64, ET_DYN, ET_EXEC, ET_REL, elfFiles, hasElfMagic, isElf, readElfFile } from './read.js';
 export type { DynamicInfo, ElfHeader, ElfInfo, ElfResult, ProgramHeader } from './read.js';
 export { loadLdCache, lookupLdCache, parseLdCache } from './ldcache.js';
 export type { CacheEntry, CacheMatch, LdCache } from './ldcache.js';

@@ -159,8 +159,7 @@ async function interpreters(file: string): Promise<string[]> {
 }
 
 async function isSharedObject(p: string): Promise<boolean> {
-  if (!readHead(p).elf) return false;
-  const r = await readElfFile(p);
+  const r = await readElfFile(p); // not ELF: not ok
   return r.ok && r.elf.header.type === ET_DYN;
 }
 
