@@ -210,7 +210,7 @@ function describeValue(v: unknown): string {
   if (v === null || v === undefined) return 'nothing';
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a map';
-  return JSON.stringify(v);
+  return typeof v === 'string' ? quote(v) : JSON.stringify(v);
 }
 
 function explain(issue: z.core.$ZodIssue, data: unknown): { path: Path; message: string } {
@@ -330,7 +330,7 @@ function build(input: BomInput, file: string, env: Env, at: (path: Path) => Wher
               const entry: FileEntry = { name: x(f.name, [...fp, 'name']), autodep: f.autodep ?? true, optional: f.optional ?? false, where: at(fp) };
               if (f.hash != null) {
                 if (!HEX64.test(f.hash)) {
-                  throw new UserError(`\`hash\` must be a SHA-256 digest (64 hex digits), found ${JSON.stringify(f.hash)}`, Exit.wrongHash, at([...fp, 'hash']));
+                  throw new UserError(`\`hash\` must be a SHA-256 digest (64 hex digits), found ${quote(f.hash)}`, Exit.wrongHash, at([...fp, 'hash']));
                 }
                 entry.hash = f.hash.toLowerCase();
               }

@@ -5,7 +5,7 @@
 // in the image (Occlum's runtime loader looks only there).
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { describeFsError, Exit, UserError } from '../errors.js';
+import { describeFsError, Exit, quote, UserError } from '../errors.js';
 import { statSeen, type Inputs } from '../inputs.js';
 
 export const DEFAULT_LOADER_CONFIG = '/opt/occlum/etc/template/occlum_elf_loader.config';
@@ -27,7 +27,7 @@ export function parseLoaderConfig(text: string, file: string): LoaderConfig {
     if (line === '' || line.startsWith('#')) return;
     const [loader, dirs = '', ...extra] = line.split(/\s+/);
     if (!loader!.startsWith('/') || extra.length > 0) {
-      throw new UserError(`expected "<absolute loader path> <dir>:<dir>...", found ${JSON.stringify(line)}`, Exit.invalidBom, { file, line: i + 1, col: 1 });
+      throw new UserError(`expected "<absolute loader path> <dir>:<dir>...", found ${quote(line)}`, Exit.invalidBom, { file, line: i + 1, col: 1 });
     }
     const libraryPath = [path.dirname(loader!), ...dirs.split(':')].filter((d) => d !== '');
     loaders.set(path.basename(loader!), { loader: loader!, libraryPath });

@@ -1,7 +1,7 @@
 // Destination paths inside the image: '/'-separated, relative to the image root
 // ('' is the root), normalised, and never above the root.
 import path from 'node:path';
-import { Exit, UserError, type Where } from '../errors.js';
+import { Exit, quote, UserError, type Where } from '../errors.js';
 
 /**
  * Join destination parts (a target, then a name inside it). A leading '/' means the
@@ -13,7 +13,7 @@ export function imagePath(where: Where, first: string, ...rest: string[]): strin
   for (const part of rest) joined = part.startsWith('/') ? part : `${joined}/${part}`;
   const normal = path.posix.normalize(`/${joined}`);
   if (joined.split('/').includes('..') && escapes(joined)) {
-    throw new UserError(`${JSON.stringify(joined)} leads outside the image root`, Exit.invalidBom, where);
+    throw new UserError(`${quote(joined)} leads outside the image root`, Exit.invalidBom, where);
   }
   return normal === '/' ? '' : normal.slice(1).replace(/\/$/, '');
 }

@@ -3,7 +3,7 @@
 import { stat } from 'node:fs/promises';
 import type { Bom, FileEntry, Name } from '../bom/load.js';
 import { expandGlob, hasGlobMagic } from '../bom/glob.js';
-import { describeFsError, Exit, UserError, type Where } from '../errors.js';
+import { describeFsError, Exit, quote, UserError, type Where } from '../errors.js';
 import { compileExcludes, FilterRuleError, type ExcludeMatcher } from '../fsops/exclude.js';
 import { hashFile } from '../fsops/hash.js';
 import { fileMetaOf, scanTree, type Meta, type Tree } from '../fsops/tree.js';
@@ -82,7 +82,7 @@ export function checkDestinations(boms: readonly Bom[]): void {
       for (const m of t.mkdirs) imagePath(m.where, target, m.name);
       for (const l of t.createlinks) {
         // A link there would replace the root, and everything after it would be written where it points.
-        if (imagePath(l.where, target, l.linkname) === '') throw new UserError(`linkname ${JSON.stringify(l.linkname)} is the image root itself`, Exit.invalidBom, l.where);
+        if (imagePath(l.where, target, l.linkname) === '') throw new UserError(`linkname ${quote(l.linkname)} is the image root itself`, Exit.invalidBom, l.where);
       }
       for (const s of t.copy) for (const f of s.files ?? []) if (f.rename !== undefined) imagePath(f.where, target, f.rename);
     }
