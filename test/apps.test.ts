@@ -14,7 +14,7 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
-import { copyBom, hasCommand, repo, tmp, type Run } from './helpers.ts';
+import { CLEAN_ENV, cannotRunImages, copyBom, hasCommand, inImage, repo, tmp, type Run } from './helpers.ts';
 
 const examples = path.join(repo, 'examples');
 const templates = path.join(repo, 'templates');
@@ -22,17 +22,7 @@ const PYTHON = '/usr/bin/python3.11';
 const JDK = '/usr/lib/jvm/java-17-openjdk-amd64';
 const MUSL_LOADER = '/lib/ld-musl-x86_64.so.1';
 const DEFAULT_LOADER_CONFIG = '/opt/occlum/etc/template/occlum_elf_loader.config';
-/** A clean environment for the programs, on the host and in the image (no JAVA_TOOL_OPTIONS, PYTHONHOME...). */
-const CLEAN_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C' };
-
-/** Why the image cannot be run here, or false. */
-function cannotRun(): string | false {
-  if (process.platform !== 'linux' || process.arch !== 'x64') return 'the example images are x86-64 Linux images';
-  if (process.getuid?.() !== 0) return 'running an image needs root (unshare -m, mount, chroot)';
-  for (const cmd of ['unshare', 'chroot', 'mount', 'ldd']) if (!hasCommand(cmd)) return `${cmd} is not available`;
-  return false;
-}
-const noRun = cannotRun();
+const noRun = cannotRunImages(['ldd']);
 const skipUnless = (ok: boolean, what: string) => noRun || (!ok && `${what} is not installed`);
 
 // ---------------------------------------------------------------------------------------------
@@ -179,11 +169,6 @@ function isFile(p: string): boolean {
 
 function escape(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
-/** `unshare -m sh -c 'mount -t proc proc IMAGE/proc && exec chroot IMAGE ARGV...'`. */
-function inImage(image: string, argv: string[]): [string, string[]] {
-  return ['unshare', ['-m', 'sh', '-c', 'mount -t proc proc "$0/proc" && exec chroot "$0" "$@"', image, ...argv]];
 }
 
 function runInImage(inst: Instance, argv: string[], env: Record<string, string> = inst.layout.runEnv): Run {

@@ -134,3 +134,22 @@ export function runLimited(
     });
   });
 }
+
+/** A clean environment for programs run on the host and in images (no JAVA_TOOL_OPTIONS, PYTHONHOME...). */
+export const CLEAN_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C' };
+
+/** Why a built image cannot be run here with `inImage` (root, unshare, mount, chroot, and the commands in `also`), or false. */
+export function cannotRunImages(also: readonly string[] = []): string | false {
+  if (process.platform !== 'linux' || process.arch !== 'x64') return 'the images are x86-64 Linux images';
+  if (process.getuid?.() !== 0) return 'running an image needs root (unshare -m, mount, chroot)';
+  for (const cmd of ['unshare', 'chroot', 'mount', ...also]) if (!hasCommand(cmd)) return `${cmd} is not available`;
+  return false;
+}
+
+/**
+ * `unshare -m sh -c 'mount -t proc proc IMAGE/proc && exec chroot IMAGE ARGV...'`: the program run
+ * with the image as its root, /proc mounted in a private mount namespace that dies with it.
+ */
+export function inImage(image: string, argv: readonly string[]): [string, string[]] {
+  return ['unshare', ['-m', 'sh', '-c', 'mount -t proc proc "$0/proc" && exec chroot "$0" "$@"', image, ...argv]];
+}

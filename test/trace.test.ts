@@ -9,19 +9,11 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { fromText, toText, union } from '../src/trace/model.ts';
 import { callsOf, eventsOf } from '../src/trace/strace.ts';
-import { copyBom, hasCommand, repo, run, type Run } from './helpers.ts';
+import { CLEAN_ENV, cannotRunImages, copyBom, inImage, repo, run, type Run } from './helpers.ts';
 
 const PYTHON = '/usr/bin/python3.11';
 const JDK = '/usr/lib/jvm/java-17-openjdk-amd64';
-const CLEAN_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C' };
-
-function cannotRun(): string | false {
-  if (process.platform !== 'linux' || process.arch !== 'x64') return 'x86-64 Linux only';
-  if (process.getuid?.() !== 0) return 'running an image needs root (unshare -m, mount, chroot)';
-  for (const cmd of ['strace', 'unshare', 'chroot', 'mount', 'gcc']) if (!hasCommand(cmd)) return `${cmd} is not available`;
-  return false;
-}
-const noRun = cannotRun();
+const noRun = cannotRunImages(['strace', 'gcc']);
 
 const works: string[] = [];
 process.on('exit', () => works.forEach((w) => rmSync(w, { recursive: true, force: true })));
@@ -48,7 +40,8 @@ function build(dir: string, bom: string, name = 'image'): string {
 
 function runIn(image: string, argv: string[]): { code: number; stdout: Buffer; stderr: string } {
   mkdirSync(path.join(image, 'proc'), { recursive: true });
-  const r = spawnSync('unshare', ['-m', 'sh', '-c', 'mount -t proc proc "$0/proc" && exec chroot "$0" "$@"', image, ...argv], { env: CLEAN_ENV, timeout: 60_000, killSignal: 'SIGKILL' });
+  const [cmd, args] = inImage(image, argv);
+  const r = spawnSync(cmd, args, { env: CLEAN_ENV, timeout: 60_000, killSignal: 'SIGKILL' });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr.toString() };
 }
 
