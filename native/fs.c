@@ -23,13 +23,16 @@
  *
  * sha256(path) -> Promise<hex SHA-256>: a file's digest, off the main thread.
  *
- * states(paths, kinds, digest) -> Promise<string>: what each path is now, one line per path
- *   (see src/record.ts): `paths` a Buffer of NUL-separated paths, `kinds` one letter a path:
- *   S stat, L lstat (a line `<type>:<mode>:<dev>:<ino>:<size>:<mtime sec.nsec>:<ctime
- *   sec.nsec>`), D the directory's names (`list:<SHA-256 of the names sorted bytewise, each
- *   ended by NUL>`), C a file's content (`content:<dev>:<ino>:<size>:<SHA-256>`: a BOM file
- *   touched but not changed is the same); a failure is `missing:<code>`. With `digest`, only the SHA-256 of the lines
- *   (each ended by a newline). Thousands of system calls in one trip to the thread pool.
+ * states(paths, kinds, mode) -> Promise: what each path is now, one line per path (see
+ *   src/record.ts): `paths` a Buffer of NUL-separated paths, `kinds` one letter a path: S stat,
+ *   L lstat (a line `<type>:<mode>:<dev>:<ino>:<size>:<mtime sec.nsec>:<ctime sec.nsec>`),
+ *   D the directory's names (`list:<SHA-256 of the names sorted bytewise, each ended by NUL>`),
+ *   C a file's content (`content:<dev>:<ino>:<size>:<SHA-256>`: a BOM file touched but not
+ *   changed is the same); a failure is `missing:<code>`. Each line's hash is the first 8 bytes
+ *   of its SHA-256 (without the newline). `mode` 'lines': resolves with [the lines, each ended
+ *   by a newline; a Buffer of their hashes]; 'hashes': the Buffer of hashes; a Buffer of
+ *   hashes (as 'hashes' gave them earlier): a Buffer of the u32 (little-endian) indices of the
+ *   paths whose hash is not that one. Thousands of system calls in one trip to the thread pool.
  *
  * elfMagic(paths) -> Promise<Buffer>: for each path of a Buffer of NUL-separated paths, 1 if the
  *   file starts with the ELF magic (\x7fELF), else 0 (also when it cannot be read). Opened
@@ -456,14 +459,18 @@ static napi_value sha256(napi_env env, napi_callback_info info) {
 typedef struct {
   char *paths, *kinds, *out;
   size_t npaths, out_len, out_cap;
-  EVP_MD_CTX *digest; /* only the digest of the lines is kept */
+  bool lines;               /* keep the lines (else only their hashes) */
+  unsigned char *hashes;    /* 8 bytes a path: made, or (with `expected`) compared */
+  unsigned char *expected;  /* the hashes to compare with, or NULL */
+  uint32_t *differ;         /* the indices whose hash is not the expected one */
+  size_t ndiffer;
+  EVP_MD_CTX *md;
   int err;
   napi_async_work work;
   napi_deferred deferred;
 } states_t;
 
 static int append(states_t *j, const char *text, size_t n) {
-  if (j->digest) return EVP_DigestUpdate(j->digest, text, n) ? 0 : (j->err = ENOMEM, -1);
   if (j->out_len + n + 1 > j->out_cap) {
     size_t cap = j->out_cap ? j->out_cap * 2 : 1 << 16;
     while (cap < j->out_len + n + 1) cap *= 2;
@@ -557,36 +564,56 @@ static void run_states(napi_env env, void *data) {
                        st.st_mtim.tv_nsec, (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
       }
     }
+    unsigned char md[32];
+    if (!EVP_DigestInit_ex(j->md, EVP_sha256(), NULL) || !EVP_DigestUpdate(j->md, line, (size_t)len) || !EVP_DigestFinal_ex(j->md, md, NULL)) {
+      j->err = ENOMEM;
+      break;
+    }
+    if (j->expected) {
+      if (memcmp(j->expected + 8 * i, md, 8) != 0) j->differ[j->ndiffer++] = (uint32_t)i;
+    } else {
+      memcpy(j->hashes + 8 * i, md, 8);
+    }
     line[len++] = '\n';
-    if (append(j, line, (size_t)len) != 0) break;
+    if (j->lines && append(j, line, (size_t)len) != 0) break;
   }
   dircache_close(&dirs);
 }
 
+static void states_free(states_t *j) {
+  EVP_MD_CTX_free(j->md);
+  free(j->paths);
+  free(j->kinds);
+  free(j->out);
+  free(j->hashes);
+  free(j->expected);
+  free(j->differ);
+  free(j);
+}
+
 static void states_done(napi_env env, napi_status status, void *data) {
   states_t *j = data;
-  napi_value result;
-  char hex[65];
-  if (!j->err && j->digest) {
-    unsigned char md[32];
-    if (!EVP_DigestFinal_ex(j->digest, md, NULL)) j->err = ENOMEM;
-    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
-  }
+  napi_value result, hashes, lines;
   if (status != napi_ok || j->err) {
     napi_value msg;
     napi_create_string_utf8(env, status != napi_ok ? "states cancelled" : "out of memory", NAPI_AUTO_LENGTH, &msg);
     napi_create_error(env, NULL, msg, &result);
     napi_reject_deferred(env, j->deferred, result);
   } else {
-    napi_create_string_utf8(env, j->digest ? hex : j->out ? j->out : "", j->digest ? 64 : j->out_len, &result);
+    if (j->expected) napi_create_buffer_copy(env, 4 * j->ndiffer, j->differ, NULL, &result); /* x86-64 and arm64: little-endian */
+    else napi_create_buffer_copy(env, 8 * j->npaths, j->hashes, NULL, &hashes);
+    if (!j->expected && j->lines) {
+      napi_create_string_utf8(env, j->out ? j->out : "", j->out_len, &lines);
+      napi_create_array_with_length(env, 2, &result);
+      napi_set_element(env, result, 0, lines);
+      napi_set_element(env, result, 1, hashes);
+    } else if (!j->expected) {
+      result = hashes;
+    }
     napi_resolve_deferred(env, j->deferred, result);
   }
   napi_delete_async_work(env, j->work);
-  EVP_MD_CTX_free(j->digest);
-  free(j->paths);
-  free(j->kinds);
-  free(j->out);
-  free(j);
+  states_free(j);
 }
 
 /* A whole JS string as a malloc'd UTF-8 buffer (NULs kept); its length in *len. */
@@ -613,32 +640,38 @@ static char *paths_of(napi_env env, napi_value v, size_t *len, size_t *count) {
 }
 
 static napi_value states(napi_env env, napi_callback_info info) {
-  size_t argc = 3, plen = 0, klen = 0, count = 0;
+  static const char usage[] = "states(paths: Buffer, kinds: string (S, L, D or C for each NUL-separated path), mode: 'lines' | 'hashes' | Buffer)";
+  size_t argc = 3, plen = 0, klen = 0, count = 0, elen = 0;
   napi_value argv[3], promise;
-  bool digest;
+  char mode[8] = "";
+  void *expected = NULL;
+  bool is_buffer = false;
   states_t *j = calloc(1, sizeof *j);
-  if (!j || napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3 || !(j->paths = paths_of(env, argv[0], &plen, &count)) ||
-      !(j->kinds = utf8(env, argv[1], &klen)) || napi_get_value_bool(env, argv[2], &digest) != napi_ok) {
-    if (j) free(j->paths), free(j->kinds), free(j);
-    napi_throw_type_error(env, NULL, "states(paths: Buffer, kinds: string, digest: boolean)");
-    return NULL;
+  bool ok = j && napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc == 3 && (j->paths = paths_of(env, argv[0], &plen, &count)) &&
+            (j->kinds = utf8(env, argv[1], &klen)) && napi_is_buffer(env, argv[2], &is_buffer) == napi_ok;
+  if (ok && is_buffer) ok = napi_get_buffer_info(env, argv[2], &expected, &elen) == napi_ok;
+  else if (ok) ok = napi_get_value_string_utf8(env, argv[2], mode, sizeof mode, NULL) == napi_ok && (!strcmp(mode, "lines") || !strcmp(mode, "hashes"));
+  if (ok) {
+    if (!plen && klen) count = 1; /* a single empty path */
+    for (size_t i = 0; i < klen; i++) if (!strchr("SLDC", j->kinds[i]) || !j->kinds[i]) count = (size_t)-1;
+    ok = count == klen && (!is_buffer || elen == 8 * klen);
   }
-  if (digest && (!(j->digest = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(j->digest, EVP_sha256(), NULL))) {
-    EVP_MD_CTX_free(j->digest), free(j->paths), free(j->kinds), free(j);
-    napi_throw_error(env, NULL, "out of memory");
-    return NULL;
-  }
-  /* One path per kind letter. */
-  if (!plen && klen) count = 1; /* a single empty path */
-  for (size_t i = 0; i < klen; i++) if (!strchr("SLDC", j->kinds[i]) || !j->kinds[i]) count = (size_t)-1;
-  if (count != klen) {
-    EVP_MD_CTX_free(j->digest), free(j->paths), free(j->kinds), free(j);
-    napi_throw_type_error(env, NULL, "states: one kind (S, L or D) for each NUL-separated path");
+  if (!ok) {
+    if (j) states_free(j);
+    napi_throw_type_error(env, NULL, usage);
     return NULL;
   }
   j->npaths = klen;
+  j->lines = !strcmp(mode, "lines");
+  /* One spare byte each: malloc(0) may give NULL. */
+  if (!(j->md = EVP_MD_CTX_new()) || (is_buffer ? !(j->expected = malloc(elen + 1)) || !(j->differ = malloc(4 * klen + 1)) : !(j->hashes = malloc(8 * klen + 1)))) {
+    states_free(j);
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  if (is_buffer) memcpy(j->expected, expected, elen);
   if (!(promise = start(env, "occlum-bom:states", j, run_states, states_done, &j->deferred, &j->work))) {
-    EVP_MD_CTX_free(j->digest), free(j->paths), free(j->kinds), free(j);
+    states_free(j);
     napi_throw_error(env, NULL, "cannot queue states");
     return NULL;
   }

@@ -8,6 +8,8 @@
 // digest). The next run with the same command line in the same directory checks every path
 // (thousands of system calls in one trip to the thread pool, src/fsops/native.ts): when each
 // says the same, applying the BOMs again would change nothing, so it reports the same and stops.
+// Each path's line is kept as a hash of 8 bytes, so that the check also says which paths
+// changed: when only a few files of copied trees did, src/delta.ts copies just those.
 //
 // A source is recorded only when its ctime is older than the run by RACY_NS (as in the ELF
 // cache): a change made within the file system's timestamp granularity of the moment it was
@@ -26,7 +28,13 @@ import { collector, writeAtomically } from './output.js';
 import { earlierThan, splitNs } from './fsops/times.js';
 import type { Found, Inputs, Kind } from './inputs.js';
 
-const VERSION = 2; // 2: the root as named is recorded too
+const VERSION = 3; // 2: the root as named is recorded too; 3: a hash a path
+/** Bytes of each path's hash: the first of the SHA-256 of its line. */
+const HASH = 8;
+/** The hash of a path that changed too recently to be trusted (see the top): no line has it, so the next run looks again. */
+const UNSETTLED = Buffer.alloc(HASH, 0xff);
+/** More changed paths than this: the full run. */
+const MAX_CHANGED = 64;
 /** Check this many parts of the paths at once (half the sources, half the image; and the manifest file). */
 const PARTS = 4;
 
@@ -40,7 +48,9 @@ export interface Outcome {
 
 /**
  * The record file: this as JSON, a newline, then the paths of every part, NUL-separated, one
- * part after the other (no escaping to undo, and handed to the addon as they are).
+ * part after the other (no escaping to undo, and handed to the addon as they are), then the
+ * hashes of every part's lines, HASH bytes a path. The parts: `inputs` of what the run read,
+ * then the manifest file, then the image.
  */
 interface Stored {
   version: number;
@@ -48,9 +58,20 @@ interface Stored {
   /** Environment variables the BOMs read, with their values (null: unset). */
   env: [string, string | null][];
   root: string;
-  /** Checked in parallel: the kind of each path, the length of their bytes, the digest of their states. */
-  parts: { kinds: string; bytes: number; digest: string }[];
+  /** How many parts are what the run read (the sources, BOMs, code and what the analysis looked at). */
+  inputs: number;
+  /** How many delta runs (src/delta.ts) refreshed the record since the full run that made it. */
+  deltas: number;
+  /** Checked in parallel: the kind of each path and the length of their bytes. */
+  parts: { kinds: string; bytes: number }[];
   outcome: Outcome;
+}
+
+/** A record as read back: its parts with their paths and hashes. */
+export interface LoadedRecord {
+  file: string;
+  stored: Stored;
+  parts: { kinds: string; paths: Buffer; hashes: Buffer }[];
 }
 
 /** Whether a line of ours says what `was` said then, and the path's ctime passes `settled` (RACY_NS before the run). */
@@ -66,18 +87,23 @@ function unchangedSince(was: Found | null, state: string, settled: ReturnType<ty
   return settled(Number(ctime.slice(0, ctime.indexOf('.'))), () => nanoseconds(ctime));
 }
 
-/**
- * What each path is now (`paths` NUL-separated, one kind letter each): a line per path, as
- * native/fs.c `states` writes them, or only the SHA-256 of the lines.
- */
-async function statesNow(kinds: string, paths: Buffer, digest: boolean): Promise<string> {
-  if (native) return native.states(paths, kinds, digest);
+/** What each path is now (`paths` NUL-separated, one kind letter each), as native/fs.c `states` says it (see there for `mode`). */
+function statesNow(kinds: string, paths: Buffer, mode: 'lines'): Promise<[string, Buffer]>;
+function statesNow(kinds: string, paths: Buffer, mode: 'hashes'): Promise<Buffer>;
+function statesNow(kinds: string, paths: Buffer, mode: Buffer): Promise<Buffer>;
+async function statesNow(kinds: string, paths: Buffer, mode: 'lines' | 'hashes' | Buffer): Promise<[string, Buffer] | Buffer> {
+  if (native) return native.states(paths, kinds, mode as never);
   const names = kinds === '' ? [] : paths.toString().split('\0');
-  const lines = names.map((p, i) => `${stateOf(kinds[i] as Kind, p)}\n`).join('');
-  return digest ? sha256(lines) : lines;
+  const lines = names.map((p, i) => stateOf(kinds[i] as Kind, p));
+  const hashes = Buffer.concat(lines.map(hashOf));
+  if (mode === 'lines') return [lines.map((l) => `${l}\n`).join(''), hashes];
+  if (mode === 'hashes') return hashes;
+  const differ = [];
+  for (let i = 0; i < lines.length; i++) if (!hashes.subarray(HASH * i, HASH * i + HASH).equals(mode.subarray(HASH * i, HASH * i + HASH))) differ.push(i);
+  return Buffer.from(Uint32Array.from(differ).buffer);
 }
 
-const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+const hashOf = (line: string) => createHash('sha256').update(line).digest().subarray(0, HASH);
 
 /** A time as the addon writes a timespec: `sec.nsec`, nsec from 0 to 999999999. */
 const seconds = (ns: bigint) => {
@@ -201,13 +227,13 @@ export function startRecord(run: { argv: readonly string[]; inputs: Inputs; anal
         for (const [p] of analysis) add('S', p);
       });
       if (!parts) return null;
-      return { parts, lines: Promise.all(parts.map((p) => statesNow(p.kinds, p.paths, false))) };
+      return { parts, lines: Promise.all(parts.map((p) => statesNow(p.kinds, p.paths, 'lines'))) };
     } catch {
       return null;
     }
   })();
   inputs?.lines.catch(() => undefined); // awaited in finish
-  let image: { root: string; parts: Part[]; digests: Promise<string[]> } | null = null;
+  let image: { root: string; parts: Part[]; hashes: Promise<Buffer[]> } | null = null;
   return {
     // The image as the manifest lists it, stat'ed on the thread pool while the manifest is written.
     image: (root, rootAbs, manifest) => {
@@ -226,9 +252,9 @@ export function startRecord(run: { argv: readonly string[]; inputs: Inputs; anal
         });
       });
       if (!parts) return;
-      // Only the digest of the image's states is kept: the addon hashes them without handing over the lines.
-      image = { root, parts, digests: Promise.all(parts.map((p) => statesNow(p.kinds, p.paths, true))) };
-      image.digests.catch(() => undefined); // awaited in finish
+      // Only the hashes of the image's states are kept: the addon makes them without handing over the lines.
+      image = { root, parts, hashes: Promise.all(parts.map((p) => statesNow(p.kinds, p.paths, 'hashes'))) };
+      image.hashes.catch(() => undefined); // awaited in finish
     },
     finish: async (manifestFile, outcome) => {
       if (!inputs || !file || !image || manifestFile.includes('\0')) return;
@@ -236,7 +262,8 @@ export function startRecord(run: { argv: readonly string[]; inputs: Inputs; anal
         const { lines } = inputs;
         const settled = earlierThan(run.startedNs - RACY_NS);
         // The states in the order the paths were given (the inputs, then the analysis), read a line at a time.
-        const texts = await lines;
+        const states = await lines;
+        const texts = states.map(([text]) => text);
         let part = 0;
         let at = 0;
         const next = () => {
@@ -253,12 +280,11 @@ export function startRecord(run: { argv: readonly string[]; inputs: Inputs; anal
         if (!same) return;
         if (!run.analysis!.every(([, state]) => analysisState(next()) === state)) return;
         const written = partsOf(1, 1, (add) => add('L', manifestFile))![0]!; // stat'ed now that it is written
+        const [manifestHashes, imageHashes] = await Promise.all([statesNow(written.kinds, written.paths, 'hashes'), image.hashes]);
+        const hashes = [...states.map(([, h]) => h), manifestHashes, ...imageHashes];
         const all = [...inputs.parts, written, ...image.parts];
-        const [manifestLine, imageDigests] = await Promise.all([statesNow(written.kinds, written.paths, false), image.digests]);
-        const digests = [...[...texts, manifestLine].map(sha256), ...imageDigests];
-        const stored: Stored = { version: VERSION, key, env: [...run.inputs.env], root: image.root, parts: all.map((p, i) => ({ kinds: p.kinds, bytes: p.paths.length, digest: digests[i]! })), outcome };
-        mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-        writeAtomically(file, [Buffer.from(`${JSON.stringify(stored)}\n`), ...all.map((p) => p.paths)], 0o600);
+        const stored: Stored = { version: VERSION, key, env: [...run.inputs.env], root: image.root, inputs: inputs.parts.length, deltas: 0, parts: all.map((p) => ({ kinds: p.kinds, bytes: p.paths.length })), outcome };
+        keep(file, stored, all.map((p) => p.paths), hashes);
       } catch {
         // a read-only cache, a path that vanished: the next run is a full one
       }
@@ -266,28 +292,113 @@ export function startRecord(run: { argv: readonly string[]; inputs: Inputs; anal
   };
 }
 
+/** Write a record: its header, the paths of each part, their hashes. */
+function keep(file: string, stored: Stored, paths: readonly Buffer[], hashes: readonly Buffer[]): void {
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  writeAtomically(file, [Buffer.from(`${JSON.stringify(stored)}\n`), ...paths, ...hashes], 0o600);
+}
+
+/** What the record of the last run with this command line says now. */
+export type LastRun =
+  /** Every path as that run left it: its outcome stands. */
+  | { root: string; outcome: Outcome; changed: [] }
+  /** These paths (part and index in `record`) are not: a delta run may take them alone (src/delta.ts). */
+  | { root: string; outcome: Outcome; changed: { part: number; index: number }[]; record: LoadedRecord };
+
 /**
- * The outcome of the last run with this command line, if every path it recorded is as it
- * left them; undefined otherwise (or when the log level asks to see every operation).
+ * The last run with this command line, if it was recorded and no more than MAX_CHANGED of its
+ * paths changed since; undefined otherwise (or when the log level asks to see every operation).
  */
-export async function unchangedOutcome(argv: readonly string[], cwd: string, env: NodeJS.ProcessEnv): Promise<{ root: string; outcome: Outcome } | undefined> {
+export async function lastRun(argv: readonly string[], cwd: string, env: NodeJS.ProcessEnv): Promise<LastRun | undefined> {
   if (enabled('info')) return undefined;
   const key = keyOf(argv, cwd, env);
   const file = recordFile(key, env);
   const data = file ? readTrusted(file) : null;
   const header = data?.indexOf(10) ?? -1;
-  if (!data || header < 0) return undefined;
+  if (!file || !data || header < 0) return undefined;
   try {
-    const r = JSON.parse(data.subarray(0, header).toString()) as Stored;
-    if (r.version !== VERSION || r.key !== key || !r.env.every(([name, value]) => (env[name] ?? null) === value)) return undefined;
+    const stored = JSON.parse(data.subarray(0, header).toString()) as Stored;
+    if (stored.version !== VERSION || stored.key !== key || !stored.env.every(([name, value]) => (env[name] ?? null) === value)) return undefined;
     let at = header + 1;
-    const checks = r.parts.map((p) => statesNow(p.kinds, data.subarray(at, (at += p.bytes)), true));
+    const parts: LoadedRecord['parts'] = stored.parts.map((p) => ({ kinds: p.kinds, paths: data.subarray(at, (at += p.bytes)), hashes: Buffer.alloc(0) }));
+    for (const p of parts) p.hashes = data.subarray(at, (at += HASH * p.kinds.length));
     if (at !== data.length) return undefined;
-    const digests = await Promise.all(checks);
-    if (!digests.every((d, i) => d === r.parts[i]!.digest)) return undefined;
-    log.debug('nothing changed since the last run');
-    return { root: r.root, outcome: r.outcome };
+    const differ = await Promise.all(parts.map((p) => statesNow(p.kinds, p.paths, p.hashes)));
+    const changed = differ.flatMap((d, part) => Array.from(new Uint32Array(d.buffer, d.byteOffset, d.length / 4), (index) => ({ part, index })));
+    const last = { root: stored.root, outcome: stored.outcome };
+    if (changed.length === 0) {
+      log.debug('nothing changed since the last run');
+      return { ...last, changed: [] };
+    }
+    return changed.length > MAX_CHANGED ? undefined : { ...last, changed, record: { file, stored, parts } };
   } catch {
     return undefined; // a damaged record
   }
+}
+
+/** The paths at these indices of a part (in the order asked): one pass over the NULs up to the last. */
+export function pathsAt(part: { paths: Buffer }, indices: readonly number[]): string[] {
+  const { paths } = part;
+  const wanted = [...new Set(indices)].sort((a, b) => a - b);
+  const found = new Map<number, string>();
+  let i = 0;
+  let start = 0;
+  for (let at = 0; at <= paths.length && found.size < wanted.length; at++) {
+    if (at < paths.length && paths[at] !== 0) continue;
+    if (i === wanted[found.size]) found.set(i, paths.toString('utf8', start, at));
+    i++;
+    start = at + 1;
+  }
+  return indices.map((k) => found.get(k)!);
+}
+
+/** Where each of `paths` is in the part (the index of each occurrence: a directory of the image has an L and a D line). */
+export function indicesOf(part: { paths: Buffer }, paths: ReadonlySet<string>): number[] {
+  const buf = part.paths;
+  // Each occurrence found by its bytes between NULs, then its index by counting the NULs before it.
+  const starts: number[] = [];
+  for (const p of paths) {
+    const bytes = Buffer.from(p);
+    if (buf.length >= bytes.length && buf.subarray(0, bytes.length).equals(bytes) && (buf.length === bytes.length || buf[bytes.length] === 0)) starts.push(0);
+    const needle = Buffer.concat([Buffer.from([0]), bytes]);
+    for (let at = buf.indexOf(needle); at >= 0; at = buf.indexOf(needle, at + 1)) {
+      const end = at + needle.length;
+      if (end === buf.length || buf[end] === 0) starts.push(at + 1);
+    }
+  }
+  starts.sort((a, b) => a - b);
+  const found: number[] = [];
+  let nuls = 0;
+  let at = 0;
+  for (const start of starts) {
+    for (; at < start; at++) if (buf[at] === 0) nuls++;
+    found.push(nuls);
+  }
+  return found;
+}
+
+/**
+ * Keep `record` with the paths at `refresh` (part, index) stat'ed again: after a delta run,
+ * what it changed and what it took. A path it read (a part of the inputs) that changed within
+ * RACY_NS of `startedNs` gets a hash no line has: the next run looks at it again.
+ */
+export async function refreshRecord(record: LoadedRecord, refresh: readonly { part: number; index: number }[], startedNs: bigint, outcome: Outcome): Promise<void> {
+  const settled = earlierThan(startedNs - RACY_NS);
+  const byPart = new Map<number, number[]>();
+  for (const { part, index } of refresh) byPart.set(part, [...(byPart.get(part) ?? []), index]);
+  const hashes = record.parts.map((p) => Buffer.from(p.hashes)); // a copy: the record's bytes are the file read
+  for (const [part, indices] of byPart) {
+    const { kinds } = record.parts[part]!;
+    const paths = pathsAt(record.parts[part]!, indices);
+    const some = indices.map((i) => kinds[i]!).join('');
+    const [text, made] = await statesNow(some, Buffer.from(paths.join('\0')), 'lines');
+    const lines = text.split('\n');
+    indices.forEach((index, k) => {
+      const line = lines[k]!;
+      const ctime = line.slice(line.lastIndexOf(':') + 1);
+      const racy = part < record.stored.inputs && /^(file|dir|link|other):/.test(line) && !settled(Number(ctime.slice(0, ctime.indexOf('.'))), () => nanoseconds(ctime));
+      (racy ? UNSETTLED : made.subarray(HASH * k, HASH * k + HASH)).copy(hashes[part]!, HASH * index);
+    });
+  }
+  keep(record.file, { ...record.stored, deltas: record.stored.deltas + 1, outcome }, record.parts.map((p) => p.paths), hashes);
 }

@@ -9,7 +9,7 @@
 // Memory stays near the tree's own: one string a path (for the order of the manifest), and
 // each entry made only while it is hashed into the digest or written out.
 import { createHash } from 'node:crypto';
-import { closeSync, lstatSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync, type BigIntStats } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, openSync, renameSync, rmSync, unlinkSync, writeSync, type BigIntStats } from 'node:fs';
 import path from 'node:path';
 import type { Applied, Placed } from './apply.js';
 import { cacheDir, readTrusted } from './elf/cache.js';
@@ -306,7 +306,7 @@ export function manifestKey(text: string, digest: string): string {
 }
 
 /** The files of a manifest as its index keeps them, in path order: each path, and `<size> <mtime>`, ended by NUL; 32 bytes of SHA-256 each. */
-interface Files {
+export interface Files {
   paths: Buffer;
   sizeMtime: Buffer;
   sha: Buffer;
@@ -319,10 +319,12 @@ interface Files {
  * (the digest, which comes first in the text, is written into its place at the end),
  * through a temporary file beside `file`, renamed into place unless its key (manifestKey) is
  * `unchangedKey` (a run that changes nothing leaves the file alone). Returns the digest, the
- * key and the files, for the index.
+ * key and the files, for the index; the lines the digest hashes go to a temporary file of the
+ * index's (`lines`, null without a cache directory), as they are hashed.
  */
-export function writeManifest(file: string, img: RunImage, unchangedKey: string | undefined): { digest: string; key: string; files: Files } {
+export function writeManifest(file: string, img: RunImage, unchangedKey: string | undefined): { digest: string; key: string; files: Files; lines: Lines | null } {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  const lines = linesTemp(file);
   const content = createHash('sha256');
   const body = createHash('sha256');
   const sha = Buffer.alloc(32 * img.paths.length);
@@ -339,10 +341,13 @@ export function writeManifest(file: string, img: RunImage, unchangedKey: string 
       body.update(bytes);
       writeSync(fd!, bytes);
     });
-    const lines = sink((bytes) => content.update(bytes));
+    const contentLines = sink((bytes) => {
+      content.update(bytes);
+      if (lines) lines.bytes += writeAll(lines.fd!, bytes);
+    });
     for (let i = 0; i < img.paths.length; i++) {
       const e = img.entry(i);
-      lines(`${contentLine(e)}\n`);
+      contentLines(`${contentLine(e)}\n`);
       out(`${i ? ',' : ''}\n${entryText(e)}`);
       if (e.type === 'file' && e.sha256) {
         filePaths.add(`${e.path}\0`);
@@ -352,7 +357,8 @@ export function writeManifest(file: string, img: RunImage, unchangedKey: string 
     }
     out(img.paths.length ? '\n ]\n}\n' : ']\n}\n');
     out(null);
-    lines(null);
+    contentLines(null);
+    if (lines) closeLines(lines);
     const digest = `sha256:${content.digest('hex')}`;
     writeSync(fd, digest, head.indexOf(placeholder));
     closeSync(fd);
@@ -360,9 +366,10 @@ export function writeManifest(file: string, img: RunImage, unchangedKey: string 
     const key = createHash('sha256').update(`${digest}\n${body.digest('hex')}`).digest('hex');
     if (key === unchangedKey) unlinkSync(tmp);
     else renameSync(tmp, file);
-    return { digest, key, files: { paths: filePaths.bytes(), sizeMtime: sizeMtime.bytes(), sha: sha.subarray(0, 32 * count), count } };
+    return { digest, key, files: { paths: filePaths.bytes(), sizeMtime: sizeMtime.bytes(), sha: sha.subarray(0, 32 * count), count }, lines };
   } catch (e) {
     if (fd !== undefined) closeSync(fd);
+    if (lines) dropLines(lines);
     try {
       unlinkSync(tmp);
     } catch {
@@ -378,46 +385,218 @@ export function writeManifest(file: string, img: RunImage, unchangedKey: string 
  * MB for 200,000 files). Trusted only while the manifest file is the one it was made from
  * (same device, inode, size, mtime and ctime): a manifest edited, replaced or touched is
  * parsed instead. A NUL-ended JSON header, then the paths, then `<size> <mtime>` of each
- * (each ended by NUL), then 32 bytes of SHA-256 each.
+ * (each ended by NUL), then 32 bytes of SHA-256 each. Beside it (`.lines`), the lines the
+ * manifest's digest hashes, so that a delta run (src/delta.ts) makes the digest again without
+ * a walk or a parse.
  */
-const INDEX_VERSION = 2;
+const INDEX_VERSION = 3;
 
-function indexFile(manifestFile: string, env: NodeJS.ProcessEnv): string | undefined {
-  const dir = cacheDir(env);
-  return dir === '' ? undefined : path.join(dir, `man-${createHash('sha256').update(path.resolve(manifestFile)).digest('hex').slice(0, 16)}.idx`);
+interface IndexHeader {
+  version: number;
+  manifest: string;
+  key: string;
+  count: number;
+  paths: number;
+  meta: number;
+  /** The bytes of the lines file. */
+  lines: number;
 }
 
-/** What the last run's manifest holds, from its index; undefined when there is none to trust. */
-export function readIndex(manifestFile: string, env: NodeJS.ProcessEnv = process.env): { known: KnownHashes; key: string } | undefined {
-  const file = indexFile(manifestFile, env);
-  const data = file ? readTrusted(file) : null;
-  const end = data?.indexOf(0) ?? -1;
-  if (!data || end < 0) return undefined;
+/** The index and its lines file; undefined without a cache directory. */
+function indexFiles(manifestFile: string, env: NodeJS.ProcessEnv): { index: string; lines: string } | undefined {
+  const dir = cacheDir(env);
+  if (dir === '') return undefined;
+  const index = path.join(dir, `man-${createHash('sha256').update(path.resolve(manifestFile)).digest('hex').slice(0, 16)}.idx`);
+  return { index, lines: `${index}.lines` };
+}
+
+/** The content lines of a manifest being written, in a temporary file. */
+interface Lines {
+  tmp: string;
+  fd?: number;
+  bytes: number;
+}
+
+function linesTemp(manifestFile: string): Lines | null {
+  const files = indexFiles(manifestFile, process.env);
+  if (!files) return null;
   try {
-    const h = JSON.parse(data.subarray(0, end).toString()) as { version: number; manifest: string; key: string; count: number; paths: number; meta: number };
+    mkdirSync(path.dirname(files.lines), { recursive: true, mode: 0o700 });
+    const tmp = `${files.lines}.${process.pid}.tmp`;
+    return { tmp, fd: openSync(tmp, 'w', 0o600), bytes: 0 };
+  } catch {
+    return null; // a read-only cache: no index
+  }
+}
+
+function writeAll(fd: number, bytes: Uint8Array): number {
+  for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at);
+  return bytes.length;
+}
+
+function closeLines(lines: Lines): void {
+  if (lines.fd !== undefined) closeSync(lines.fd);
+  lines.fd = undefined;
+}
+
+function dropLines(lines: Lines): void {
+  closeLines(lines);
+  rmSync(lines.tmp, { force: true });
+}
+
+/** The index as stored: its header and sections, the lines file's bytes; undefined when there is none to trust. */
+export function readIndexFile(manifestFile: string, env: NodeJS.ProcessEnv = process.env): { header: IndexHeader; paths: Buffer; sizeMtime: Buffer; sha: Buffer; lines: () => Buffer | undefined } | undefined {
+  const files = indexFiles(manifestFile, env);
+  const data = files ? readTrusted(files.index) : null;
+  const end = data?.indexOf(0) ?? -1;
+  if (!files || !data || end < 0) return undefined;
+  try {
+    const header = JSON.parse(data.subarray(0, end).toString()) as IndexHeader;
     const st = lstatSync(manifestFile, { bigint: true, throwIfNoEntry: false });
-    if (h.version !== INDEX_VERSION || !st || identity(st) !== h.manifest) return undefined;
+    if (header.version !== INDEX_VERSION || !st || identity(st) !== header.manifest) return undefined;
     let at = end + 1;
-    const paths = data.toString('utf8', at, (at += h.paths)).split('\0');
-    const sizeMtime = data.toString('utf8', at, (at += h.meta)).split('\0');
+    const paths = data.subarray(at, (at += header.paths));
+    const sizeMtime = data.subarray(at, (at += header.meta));
     const sha = data.subarray(at);
-    if (paths.length !== h.count + 1 || sizeMtime.length !== h.count + 1 || sha.length !== 32 * h.count) return undefined;
-    return { known: sortedHashes(paths, sizeMtime, (i) => sha.toString('hex', 32 * i, 32 * i + 32)), key: h.key };
+    if (sha.length !== 32 * header.count) return undefined;
+    const lines = () => {
+      const bytes = readTrusted(files.lines);
+      return bytes?.length === header.lines ? bytes : undefined;
+    };
+    return { header, paths, sizeMtime, sha, lines };
   } catch {
     return undefined; // damaged: the manifest is parsed instead
   }
 }
 
-/** Keep the index of the manifest just written (or left alone); a failure only costs the next run a parse. */
-export function writeIndex(manifestFile: string, key: string, files: Files, env: NodeJS.ProcessEnv = process.env): void {
-  const file = indexFile(manifestFile, env);
-  if (!file) return;
+/** What the last run's manifest holds, from its index; undefined when there is none to trust. */
+export function readIndex(manifestFile: string, env: NodeJS.ProcessEnv = process.env): { known: KnownHashes; key: string } | undefined {
+  const index = readIndexFile(manifestFile, env);
+  if (!index) return undefined;
+  const paths = index.paths.toString().split('\0');
+  const sizeMtime = index.sizeMtime.toString().split('\0');
+  const { count } = index.header;
+  if (paths.length !== count + 1 || sizeMtime.length !== count + 1) return undefined;
+  return { known: sortedHashes(paths, sizeMtime, (i) => index.sha.toString('hex', 32 * i, 32 * i + 32)), key: index.header.key };
+}
+
+/**
+ * Keep the index of the manifest just written (or left alone) and the lines of its digest
+ * (renamed into place from `lines`' temporary file, or written from `linesBytes`); a failure
+ * only costs the next run a parse.
+ */
+export function writeIndex(manifestFile: string, key: string, files: Files, lines: Lines | Uint8Array | null, env: NodeJS.ProcessEnv = process.env): void {
+  const where = indexFiles(manifestFile, env);
   try {
+    if (!where || !lines) return;
     const st = lstatSync(manifestFile, { bigint: true });
-    const header = JSON.stringify({ version: INDEX_VERSION, manifest: identity(st), key, count: files.count, paths: files.paths.length, meta: files.sizeMtime.length });
-    mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-    writeAtomically(file, [Buffer.from(`${header}\0`), files.paths, files.sizeMtime, files.sha], 0o600);
+    const bytes = lines instanceof Uint8Array ? lines.length : lines.bytes;
+    const header: IndexHeader = { version: INDEX_VERSION, manifest: identity(st), key, count: files.count, paths: files.paths.length, meta: files.sizeMtime.length, lines: bytes };
+    mkdirSync(path.dirname(where.index), { recursive: true, mode: 0o700 });
+    if (lines instanceof Uint8Array) writeAtomically(where.lines, lines, 0o600);
+    else renameSync(lines.tmp, where.lines);
+    writeAtomically(where.index, [Buffer.from(`${JSON.stringify(header)}\0`), files.paths, files.sizeMtime, files.sha], 0o600);
   } catch {
     // a read-only cache: the next run parses the manifest
+  } finally {
+    if (lines && !(lines instanceof Uint8Array)) dropLines(lines); // nothing left behind if not renamed
   }
+}
+
+/** A manifest entry replaced: where its text is in the manifest, what it said and says now. */
+export interface EntryChange {
+  start: number;
+  end: number;
+  was: Entry;
+  now: Entry;
+}
+
+/**
+ * The one entry of a manifest's text whose provenance is the tree row copied from `source`,
+ * and where its text is; undefined unless there is exactly one (a file copied twice is the
+ * full run's).
+ */
+export function treeEntryOf(text: Buffer, source: string): { start: number; end: number; entry: Entry } | undefined {
+  const tail = `\n    "source": ${json(source)}\n   }\n  }`;
+  const at = text.indexOf(tail);
+  if (at < 0 || text.indexOf(tail, at + 1) >= 0) return undefined;
+  const start = text.lastIndexOf('\n  {\n', at) + 1;
+  const end = at + tail.length;
+  const entry = JSON.parse(text.toString('utf8', start, end)) as Entry;
+  return typeof entry.from === 'object' && entry.from?.op === 'tree' && entry.from.source === source ? { start, end, entry } : undefined;
+}
+
+/**
+ * A manifest's text with entries replaced, made from the old text and its index instead of a
+ * walk: the digest from the index's lines with the changed entries' lines replaced (the old
+ * lines are checked against the old digest first), the key, the index's files with the new
+ * sizes, mtimes and hashes. Undefined when the index does not hold what the text says.
+ * Nothing is written.
+ */
+export function patchedManifest(text: Buffer, index: NonNullable<ReturnType<typeof readIndexFile>>, changes: readonly EntryChange[]): { pieces: Buffer[]; digest: string; key: string; files: Files; lines: Buffer } | undefined {
+  const empty = HEAD('');
+  const lead = Buffer.from(empty.slice(0, empty.indexOf('"digest": "') + '"digest": "'.length));
+  const old = text.toString('latin1', lead.length, lead.length + 71);
+  const head = Buffer.from(HEAD(old));
+  const lines = index.lines();
+  if (!text.subarray(0, lead.length).equals(lead) || !text.subarray(0, head.length).equals(head) || !lines) return undefined;
+  if (`sha256:${createHash('sha256').update(lines).digest('hex')}` !== old) return undefined;
+  // Each changed entry's content line, its size and mtime in the index, its hash there.
+  const sorted = [...changes].sort((a, b) => a.start - b.start);
+  const lineEdits: [number, number, string][] = [];
+  const metaEdits: [number, number, string][] = [];
+  const sha = Buffer.from(index.sha);
+  for (const c of sorted) {
+    const line = Buffer.from(`${contentLine(c.was)}\n`);
+    const at = lines.indexOf(line);
+    if (at < 0 || (at > 0 && lines[at - 1] !== 10) || lines.indexOf(line, at + 1) >= 0) return undefined;
+    lineEdits.push([at, at + line.length, `${contentLine(c.now)}\n`]);
+    const k = nthOf(index.paths, c.was.path);
+    const field = k < 0 ? undefined : fieldAt(index.sizeMtime, k);
+    if (!field || index.sizeMtime.toString('utf8', ...field) !== `${c.was.size} ${c.was.mtime}` || index.sha.toString('hex', 32 * k, 32 * k + 32) !== c.was.sha256) return undefined;
+    metaEdits.push([...field, `${c.now.size} ${c.now.mtime}`]);
+    sha.write(c.now.sha256!, 32 * k, 'hex');
+  }
+  const newLines = Buffer.concat(spliced(lines, lineEdits.sort((a, b) => a[0] - b[0])));
+  const digest = `sha256:${createHash('sha256').update(newLines).digest('hex')}`;
+  const pieces = [Buffer.from(HEAD(digest)), ...spliced(text, sorted.map((c) => [c.start, c.end, entryText(c.now)] as [number, number, string]), head.length)];
+  const body = createHash('sha256');
+  for (const p of pieces.slice(1)) body.update(p);
+  const key = createHash('sha256').update(`${digest}\n${body.digest('hex')}`).digest('hex');
+  const sizeMtime = Buffer.concat(spliced(index.sizeMtime, metaEdits.sort((a, b) => a[0] - b[0])));
+  return { pieces, digest, key, files: { paths: index.paths, sizeMtime, sha, count: index.header.count }, lines: newLines };
+}
+
+/** `bytes` from `from` on with the ranges [start, end) replaced by the texts (ranges sorted, not overlapping). */
+function spliced(bytes: Buffer, edits: readonly [number, number, string][], from = 0): Buffer[] {
+  const out: Buffer[] = [];
+  let at = from;
+  for (const [start, end, text] of edits) {
+    out.push(bytes.subarray(at, start), Buffer.from(text));
+    at = end;
+  }
+  out.push(bytes.subarray(at));
+  return out;
+}
+
+/** The index of `p` among NUL-ended paths, or -1. */
+function nthOf(paths: Buffer, p: string): number {
+  const name = Buffer.from(`${p}\0`);
+  if (paths.subarray(0, name.length).equals(name)) return 0;
+  const at = paths.indexOf(Buffer.from(`\0${p}\0`)); // the NUL that ends the path before it
+  if (at < 0) return -1;
+  let k = 0;
+  for (let i = paths.indexOf(0); i >= 0 && i <= at; i = paths.indexOf(0, i + 1)) k++;
+  return k;
+}
+
+/** Where the k-th of NUL-ended fields is: [start, end). */
+function fieldAt(fields: Buffer, k: number): [number, number] | undefined {
+  let start = 0;
+  for (let i = 0; i < k; i++) {
+    start = fields.indexOf(0, start) + 1;
+    if (start === 0) return undefined;
+  }
+  const end = fields.indexOf(0, start);
+  return end < 0 ? undefined : [start, end];
 }

@@ -281,7 +281,7 @@ describe('the record of the last run', { skip: !hasCommand('gcc') && 'gcc is not
     const paths = ['src/tree/a.txt', 'src/tree/safe', 'src/tree/dangling', 'src/tree', 'image/opt/tree', 'nothing-there', 'src/tree/a.txt/x', 'current'].map((p) => path.join(ws, p));
     const kinds = ['S', 'L', 'D', 'C'] as const;
     const all = paths.flatMap((p) => kinds.map((k) => [k, p] as const));
-    const lines = await native!.states(Buffer.from(all.map(([, p]) => p).join('\0')), all.map(([k]) => k).join(''), false);
+    const [lines] = await native!.states(Buffer.from(all.map(([, p]) => p).join('\0')), all.map(([k]) => k).join(''), 'lines');
     assert.deepEqual(lines.split('\n').slice(0, -1), all.map(([k, p]) => stateOf(k, p)));
     assert.match(lines, /^file:644:\d+:\d+:/);
     assert.match(lines, /missing:ENOTDIR/);

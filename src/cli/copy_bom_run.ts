@@ -120,8 +120,8 @@ export async function main(): Promise<ExitCode> {
     });
     record.image(root, rootAbs, image);
     removeStaleTemps(manifestFile);
-    const { digest, key, files } = writeManifest(manifestFile, image, unchangedKey);
-    writeIndex(manifestFile, key, files);
+    const { digest, key, files, lines } = writeManifest(manifestFile, image, unchangedKey);
+    writeIndex(manifestFile, key, files, lines);
     progress.done();
     clock.mark('manifest');
     const outcome = { warnings, digest, missing: missingReport(deps.missing, deps.missing.length ? namesInManifest(image.paths, image.isDir) : new Set<string>()) };

@@ -11,8 +11,13 @@ export interface Native {
   /** `count` copies as copy() makes them, in one trip to the thread pool (see native/fs.c). */
   copyBatch(jobs: Buffer, count: number, chown: boolean): Promise<string>;
   sha256(path: string): Promise<string>;
-  /** What each path is now (src/record.ts): `paths` NUL-separated, `kinds` a letter each (S, L, D); a line per path, or their SHA-256. */
-  states(paths: Buffer, kinds: string, digest: boolean): Promise<string>;
+  /**
+   * What each path is now (src/record.ts): `paths` NUL-separated, `kinds` a letter each (S, L,
+   * D, C): the lines and their hashes (8 bytes each), only the hashes, or (given hashes) the
+   * u32 indices of the paths whose hash differs.
+   */
+  states(paths: Buffer, kinds: string, mode: 'lines'): Promise<[string, Buffer]>;
+  states(paths: Buffer, kinds: string, mode: 'hashes' | Buffer): Promise<Buffer>;
   /** For each of the NUL-separated paths, 1 if the file starts with the ELF magic, else 0. */
   elfMagic(paths: Buffer): Promise<Buffer>;
   /** A directory's entries, sorted, each lstat'ed, in one trip to the thread pool (see native/fs.c for the layout). */
