@@ -23,7 +23,7 @@ import {
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { native } from '../src/fsops/native.ts';
-import { stateOf } from '../src/record.ts';
+import { lineHash, stateOf } from '../src/record.ts';
 import { lockPath } from '../src/fsops/lock.ts';
 import { copyBom, hasCommand, readTree, repo, runAsync, tmp, type Run } from './helpers.ts';
 
@@ -281,8 +281,10 @@ describe('the record of the last run', { skip: !hasCommand('gcc') && 'gcc is not
     const paths = ['src/tree/a.txt', 'src/tree/safe', 'src/tree/dangling', 'src/tree', 'image/opt/tree', 'nothing-there', 'src/tree/a.txt/x', 'current'].map((p) => path.join(ws, p));
     const kinds = ['S', 'L', 'D', 'C'] as const;
     const all = paths.flatMap((p) => kinds.map((k) => [k, p] as const));
-    const [lines] = await native!.states(Buffer.from(all.map(([, p]) => p).join('\0')), all.map(([k]) => k).join(''), 'lines');
+    const [lines, hashes] = await native!.states(Buffer.from(all.map(([, p]) => p).join('\0')), all.map(([k]) => k).join(''), 'lines');
     assert.deepEqual(lines.split('\n').slice(0, -1), all.map(([k, p]) => stateOf(k, p)));
+    assert.deepEqual(hashes, Buffer.concat(all.map(([k, p]) => lineHash(stateOf(k, p)))), 'and hashes each line as Node does');
+    assert.equal(lineHash('a').toString('hex'), '8cec01864cdc63af', 'FNV-1a 64 of "a" (0xaf63dc4c8601ec8c), little-endian');
     assert.match(lines, /^file:644:\d+:\d+:/);
     assert.match(lines, /missing:ENOTDIR/);
     assert.match(lines, /list:[0-9a-f]{64}/);
