@@ -7,7 +7,7 @@
 // again from the manifest's index (src/written.ts), and the record is refreshed for them.
 // Anything else is the full run's (undefined), and so is any failure: the full run finds the
 // image as far as this got and finishes it.
-import { lstatSync, readFileSync, type BigIntStats } from 'node:fs';
+import { lstatSync, readFileSync, realpathSync, type BigIntStats } from 'node:fs';
 import path from 'node:path';
 import { isElf } from './elf/read.js';
 import { copyFileAtomic, newStats } from './fsops/copy.js';
@@ -60,6 +60,7 @@ async function underLock(last: Changed, sources: readonly { part: number; index:
     const at = treeEntryOf(text, resolved(source)); // the record has them as the run named them (its cwd is this one)
     if (!st.isFile() || st.nlink !== 1n || !at || at.entry.type !== 'file') return undefined;
     const host = rootAbs + at.entry.path;
+    if (realpathSync.native(path.dirname(host)) !== path.dirname(host)) return undefined; // no link on the way out of the root
     const old = lstatSync(host, { bigint: true });
     if (!old.isFile() || old.nlink !== 1n || Number(old.size) !== at.entry.size || decimalSeconds(old.mtimeNs) !== at.entry.mtime) return undefined;
     if (isElf(source) || isElf(host)) return undefined; // its dependencies are the analysis's
