@@ -603,7 +603,7 @@ static void states_done(napi_env env, napi_status status, void *data) {
     napi_create_error(env, NULL, msg, &result);
     napi_reject_deferred(env, j->deferred, result);
   } else {
-    if (j->expected) napi_create_buffer_copy(env, 4 * j->ndiffer, j->differ, NULL, &result); /* x86-64 and arm64: little-endian */
+    if (j->expected) napi_create_buffer_copy(env, 4 * j->ndiffer, j->differ, NULL, &result); /* read as little-endian: x86-64 and arm64 are */
     else napi_create_buffer_copy(env, 8 * j->npaths, j->hashes, NULL, &hashes);
     if (!j->expected && j->lines) {
       napi_create_string_utf8(env, j->out ? j->out : "", j->out_len, &lines);

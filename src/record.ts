@@ -100,7 +100,9 @@ async function statesNow(kinds: string, paths: Buffer, mode: 'lines' | 'hashes' 
   if (mode === 'hashes') return hashes;
   const differ = [];
   for (let i = 0; i < lines.length; i++) if (!hashes.subarray(HASH * i, HASH * i + HASH).equals(mode.subarray(HASH * i, HASH * i + HASH))) differ.push(i);
-  return Buffer.from(Uint32Array.from(differ).buffer);
+  const out = Buffer.alloc(4 * differ.length);
+  differ.forEach((index, k) => out.writeUInt32LE(index, 4 * k));
+  return out;
 }
 
 /** The addon's hash of a line (native/fs.c fnv1a), 8 bytes little-endian; lines are ASCII. In 32-bit halves: P = 2^40 + 435. */
@@ -339,7 +341,7 @@ export async function lastRun(argv: readonly string[], cwd: string, env: NodeJS.
     for (const p of parts) p.hashes = data.subarray(at, (at += HASH * p.kinds.length));
     if (at !== data.length) return undefined;
     const differ = await Promise.all(parts.map((p) => statesNow(p.kinds, p.paths, p.hashes)));
-    const changed = differ.flatMap((d, part) => Array.from(new Uint32Array(d.buffer, d.byteOffset, d.length / 4), (index) => ({ part, index })));
+    const changed = differ.flatMap((d, part) => Array.from({ length: d.length / 4 }, (_, k) => ({ part, index: d.readUInt32LE(4 * k) })));
     const last = { root: stored.root, outcome: stored.outcome };
     if (changed.length === 0) {
       log.debug('nothing changed since the last run');
