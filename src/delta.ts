@@ -53,7 +53,7 @@ async function underLock(last: Changed, sources: readonly { part: number; index:
   const index = readIndexFile(manifestFile);
   if (!index) return undefined;
   const text = readFileSync(manifestFile);
-  // What each source is now, and the image file it was copied to; every check before anything is written.
+  // What each source is now, and the image file it was copied to; these checks before anything is written.
   const work: { source: string; st: BigIntStats; host: string; at: { start: number; end: number; entry: Entry } }[] = [];
   for (const { path: source } of sources) {
     const st = lstatSync(source, { bigint: true });
@@ -80,6 +80,7 @@ async function underLock(last: Changed, sources: readonly { part: number; index:
   }
   for (const [dir, mtimeNs] of dirs) await setMtime(dir, mtimeNs, false);
 
+  // An index that does not hold what the manifest says: the full run, which finishes what was copied.
   const patched = patchedManifest(text, index, changes);
   if (!patched) return undefined;
   writeAtomically(manifestFile, patched.pieces, 0o644);
