@@ -19,7 +19,8 @@ import { log } from './log.js';
 import { resolved } from './plan/paths.js';
 import { octal, type Entry } from './manifest.js';
 import { writeAtomically } from './output.js';
-import { indicesOf, pathsAt, refreshRecord, type LastRun, type Outcome } from './record.js';
+import { entriesAt, indicesOf } from './nul-list.js';
+import { refreshRecord, type LastRun, type Outcome } from './record.js';
 import { patchedManifest, readIndexFile, treeEntryOf, writeIndex, type EntryChange } from './written.js';
 
 type Changed = Extract<LastRun, { record: unknown }>;
@@ -33,9 +34,9 @@ export async function deltaRun(last: Changed, startedNs: bigint): Promise<Outcom
   for (let part = 0; part < inputs; part++) {
     const indices = last.changed.filter((c) => c.part === part).map((c) => c.index);
     if (indices.some((i) => record.parts[part]!.kinds[i] !== 'L')) return undefined;
-    pathsAt(record.parts[part]!, indices).forEach((p, k) => sources.push({ part, index: indices[k]!, path: p }));
+    entriesAt(record.parts[part]!.paths, indices).forEach((p, k) => sources.push({ part, index: indices[k]!, path: p! }));
   }
-  const [manifestFile] = pathsAt(record.parts[inputs]!, [0]) as [string];
+  const [manifestFile] = entriesAt(record.parts[inputs]!.paths, [0]) as [string];
   const release = await lockImage(last.root, (pid, file) => log.warn(`waiting for copy_bom (pid ${pid}) to finish with ${last.root} (lock file ${file})`));
   try {
     return await underLock(last, sources, manifestFile, startedNs);
@@ -88,7 +89,7 @@ async function underLock(last: Changed, sources: readonly { part: number; index:
   // The record: the sources as they are now, the manifest, the image files and their directories.
   const touched = new Set([...work.map((w) => w.host), ...dirs.keys()]);
   const refresh = [...sources, { part: record.stored.inputs, index: 0 }];
-  for (let part = record.stored.inputs + 1; part < record.parts.length; part++) for (const i of indicesOf(record.parts[part]!, touched)) refresh.push({ part, index: i });
+  for (let part = record.stored.inputs + 1; part < record.parts.length; part++) for (const i of indicesOf(record.parts[part]!.paths, touched)) refresh.push({ part, index: i });
   const outcome = { ...last.outcome, digest: patched.digest };
   await refreshRecord(record, refresh, startedNs, outcome);
   log.debug(`delta run: ${stats.files} of ${work.length} changed files copied, ${stats.unchanged} kept by the quick check`);

@@ -22,7 +22,7 @@ export function writeAtomically(file: string, text: string | Uint8Array | readon
     if (Array.isArray(text)) {
       const fd = openSync(tmp, 'w', mode ?? 0o666);
       try {
-        for (const piece of text as readonly Uint8Array[]) for (let at = 0; at < piece.length; ) at += writeSync(fd, piece, at);
+        for (const piece of text as readonly Uint8Array[]) writeAll(fd, piece);
       } finally {
         closeSync(fd);
       }
@@ -36,6 +36,12 @@ export function writeAtomically(file: string, text: string | Uint8Array | readon
     }
     throw new UserError(`cannot write ${file}: ${describeFsError(e)}`, Exit.copyFile);
   }
+}
+
+/** All of `bytes` at the descriptor's position (writeSync may write less); returns their length. */
+export function writeAll(fd: number, bytes: Uint8Array): number {
+  for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at);
+  return bytes.length;
 }
 
 /** `undefined` or `-` is stdout. */

@@ -26,6 +26,7 @@ import { log, enabled } from './log.js';
 import type { MissingReport } from './report.js';
 import { collector, writeAtomically } from './output.js';
 import { earlierThan, splitNs } from './fsops/times.js';
+import { entriesAt } from './nul-list.js';
 import type { Found, Inputs, Kind } from './inputs.js';
 
 const VERSION = 3; // 2: the root as named is recorded too; 3: a hash a path
@@ -83,7 +84,12 @@ function unchangedSince(was: Found | null, state: string, settled: ReturnType<ty
   const dev = state.indexOf(':', state.indexOf(':') + 1) + 1;
   const size = state.indexOf(':', state.indexOf(':', dev) + 1);
   if (state.slice(dev, size) !== was) return false;
-  const ctime = state.slice(state.lastIndexOf(':') + 1); // sec.nsec
+  return ctimeSettled(state, settled);
+}
+
+/** Whether the ctime of a stat line (its last field, `sec.nsec`) passes `settled`. */
+function ctimeSettled(state: string, settled: ReturnType<typeof earlierThan>): boolean {
+  const ctime = state.slice(state.lastIndexOf(':') + 1);
   return settled(Number(ctime.slice(0, ctime.indexOf('.'))), () => nanoseconds(ctime));
 }
 
@@ -353,47 +359,6 @@ export async function lastRun(argv: readonly string[], cwd: string, env: NodeJS.
   }
 }
 
-/** The paths at these indices of a part (in the order asked): one pass over the NULs up to the last. */
-export function pathsAt(part: { paths: Buffer }, indices: readonly number[]): string[] {
-  const { paths } = part;
-  const wanted = [...new Set(indices)].sort((a, b) => a - b);
-  const found = new Map<number, string>();
-  let i = 0;
-  let start = 0;
-  for (let at = 0; at <= paths.length && found.size < wanted.length; at++) {
-    if (at < paths.length && paths[at] !== 0) continue;
-    if (i === wanted[found.size]) found.set(i, paths.toString('utf8', start, at));
-    i++;
-    start = at + 1;
-  }
-  return indices.map((k) => found.get(k)!);
-}
-
-/** Where each of `paths` is in the part (the index of each occurrence: a directory of the image has an L and a D line). */
-export function indicesOf(part: { paths: Buffer }, paths: ReadonlySet<string>): number[] {
-  const buf = part.paths;
-  // Each occurrence found by its bytes between NULs, then its index by counting the NULs before it.
-  const starts: number[] = [];
-  for (const p of paths) {
-    const bytes = Buffer.from(p);
-    if (buf.length >= bytes.length && buf.subarray(0, bytes.length).equals(bytes) && (buf.length === bytes.length || buf[bytes.length] === 0)) starts.push(0);
-    const needle = Buffer.concat([Buffer.from([0]), bytes]);
-    for (let at = buf.indexOf(needle); at >= 0; at = buf.indexOf(needle, at + 1)) {
-      const end = at + needle.length;
-      if (end === buf.length || buf[end] === 0) starts.push(at + 1);
-    }
-  }
-  starts.sort((a, b) => a - b);
-  const found: number[] = [];
-  let nuls = 0;
-  let at = 0;
-  for (const start of starts) {
-    for (; at < start; at++) if (buf[at] === 0) nuls++;
-    found.push(nuls);
-  }
-  return found;
-}
-
 /**
  * Keep `record` with the paths at `refresh` (part, index) stat'ed again: after a delta run,
  * what it changed and what it took. A path it read (a part of the inputs) that changed within
@@ -406,14 +371,13 @@ export async function refreshRecord(record: LoadedRecord, refresh: readonly { pa
   const hashes = record.parts.map((p) => Buffer.from(p.hashes)); // a copy: the record's bytes are the file read
   for (const [part, indices] of byPart) {
     const { kinds } = record.parts[part]!;
-    const paths = pathsAt(record.parts[part]!, indices);
+    const paths = entriesAt(record.parts[part]!.paths, indices);
     const some = indices.map((i) => kinds[i]!).join('');
     const [text, made] = await statesNow(some, Buffer.from(paths.join('\0')), 'lines');
     const lines = text.split('\n');
     indices.forEach((index, k) => {
       const line = lines[k]!;
-      const ctime = line.slice(line.lastIndexOf(':') + 1);
-      const racy = part < record.stored.inputs && /^(file|dir|link|other):/.test(line) && !settled(Number(ctime.slice(0, ctime.indexOf('.'))), () => nanoseconds(ctime));
+      const racy = part < record.stored.inputs && /^(file|dir|link|other):/.test(line) && !ctimeSettled(line, settled);
       (racy ? UNSETTLED : made.subarray(HASH * k, HASH * k + HASH)).copy(hashes[part]!, HASH * index);
     });
   }

@@ -20,7 +20,8 @@ import { DIR, FILE } from './fsops/tree.js';
 import { decimalSeconds, setMtime } from './fsops/times.js';
 import { contentLine, entryOnDisk, MANIFEST_VERSION, namesIn, octal, type Entry, type Manifest } from './manifest.js';
 import { identity } from './inputs.js';
-import { collector, sink, writeAtomically } from './output.js';
+import { collector, sink, writeAll, writeAtomically } from './output.js';
+import { indicesOf, rangesAt } from './nul-list.js';
 import { mapLimit } from './pool.js';
 import { resolved } from './plan/paths.js';
 
@@ -429,11 +430,6 @@ function linesTemp(manifestFile: string): Lines | null {
   }
 }
 
-function writeAll(fd: number, bytes: Uint8Array): number {
-  for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at);
-  return bytes.length;
-}
-
 function closeLines(lines: Lines): void {
   if (lines.fd !== undefined) closeSync(lines.fd);
   lines.fd = undefined;
@@ -482,7 +478,8 @@ export function readIndex(manifestFile: string, env: NodeJS.ProcessEnv = process
 
 /**
  * Keep the index of the manifest just written (or left alone) and the lines of its digest
- * (renamed into place from `lines`' temporary file, or written from `linesBytes`); a failure
+ * (renamed into place from the temporary file writeManifest made, or written from the bytes a
+ * delta run made); a failure
  * only costs the next run a parse.
  */
 export function writeIndex(manifestFile: string, key: string, files: Files, lines: Lines | Uint8Array | null, env: NodeJS.ProcessEnv = process.env): void {
@@ -534,12 +531,13 @@ export function treeEntryOf(text: Buffer, source: string): { start: number; end:
  * Nothing is written.
  */
 export function patchedManifest(text: Buffer, index: NonNullable<ReturnType<typeof readIndexFile>>, changes: readonly EntryChange[]): { pieces: Buffer[]; digest: string; key: string; files: Files; lines: Buffer } | undefined {
+  // The digest (`sha256:` and 64 hex) where HEAD puts it; the text must start with HEAD of it.
   const empty = HEAD('');
-  const lead = Buffer.from(empty.slice(0, empty.indexOf('"digest": "') + '"digest": "'.length));
-  const old = text.toString('latin1', lead.length, lead.length + 71);
+  const digestAt = empty.indexOf('"digest": "') + '"digest": "'.length;
+  const old = text.toString('latin1', digestAt, digestAt + 71);
   const head = Buffer.from(HEAD(old));
   const lines = index.lines();
-  if (!text.subarray(0, lead.length).equals(lead) || !text.subarray(0, head.length).equals(head) || !lines) return undefined;
+  if (!text.subarray(0, head.length).equals(head) || !lines) return undefined;
   if (`sha256:${createHash('sha256').update(lines).digest('hex')}` !== old) return undefined;
   // Each changed entry's content line, its size and mtime in the index, its hash there.
   const sorted = [...changes].sort((a, b) => a.start - b.start);
@@ -551,8 +549,8 @@ export function patchedManifest(text: Buffer, index: NonNullable<ReturnType<type
     const at = lines.indexOf(line);
     if (at < 0 || (at > 0 && lines[at - 1] !== 10) || lines.indexOf(line, at + 1) >= 0) return undefined;
     lineEdits.push([at, at + line.length, `${contentLine(c.now)}\n`]);
-    const k = nthOf(index.paths, c.was.path);
-    const field = k < 0 ? undefined : fieldAt(index.sizeMtime, k);
+    const [k = -1] = indicesOf(index.paths, [c.was.path]); // the index's paths are unique
+    const field = k < 0 ? undefined : rangesAt(index.sizeMtime, [k])[0];
     if (!field || index.sizeMtime.toString('utf8', ...field) !== `${c.was.size} ${c.was.mtime}` || index.sha.toString('hex', 32 * k, 32 * k + 32) !== c.was.sha256) return undefined;
     metaEdits.push([...field, `${c.now.size} ${c.now.mtime}`]);
     sha.write(c.now.sha256!, 32 * k, 'hex');
@@ -577,26 +575,4 @@ function spliced(bytes: Buffer, edits: readonly [number, number, string][], from
   }
   out.push(bytes.subarray(at));
   return out;
-}
-
-/** The index of `p` among NUL-ended paths, or -1. */
-function nthOf(paths: Buffer, p: string): number {
-  const name = Buffer.from(`${p}\0`);
-  if (paths.subarray(0, name.length).equals(name)) return 0;
-  const at = paths.indexOf(Buffer.from(`\0${p}\0`)); // the NUL that ends the path before it
-  if (at < 0) return -1;
-  let k = 0;
-  for (let i = paths.indexOf(0); i >= 0 && i <= at; i = paths.indexOf(0, i + 1)) k++;
-  return k;
-}
-
-/** Where the k-th of NUL-ended fields is: [start, end). */
-function fieldAt(fields: Buffer, k: number): [number, number] | undefined {
-  let start = 0;
-  for (let i = 0; i < k; i++) {
-    start = fields.indexOf(0, start) + 1;
-    if (start === 0) return undefined;
-  }
-  const end = fields.indexOf(0, start);
-  return end < 0 ? undefined : [start, end];
 }
