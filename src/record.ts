@@ -167,7 +167,7 @@ function analysisState(state: string): string {
   if (state.startsWith('missing:')) return state;
   const [type, , dev, ino, size, mtime, ctime] = state.split(':') as string[];
   if (type === 'dir') return 'dir';
-  return `${type === 'file' ? 'file' : 'other'}:${dev}:${ino}:${size}:${nanoseconds(mtime!)}:${nanoseconds(ctime!)}`;
+  return `${type === 'file' || type === 'link' ? type : 'other'}:${dev}:${ino}:${size}:${nanoseconds(mtime!)}:${nanoseconds(ctime!)}`;
 }
 
 /** Everything the run's result depends on besides the paths: the command, where and as whom it runs. */
@@ -247,7 +247,7 @@ export function startRecord(run: { argv: readonly string[]; inputs: Inputs; anal
       const sources = run.inputs.size;
       const parts = partsOf(sources + analysis.length, PARTS / 2, (add) => {
         run.inputs.forEach((kind, p) => add(kind, p));
-        for (const [p] of analysis) add('S', p);
+        for (const [p, state] of analysis) add(state.startsWith('link:') ? 'L' : 'S', p); // a link walked inside a source root: lstat
       });
       if (!parts) return null;
       return { parts, lines: Promise.all(parts.map((p) => statesNow(p.kinds, p.paths, 'lines'))) };

@@ -1,6 +1,9 @@
 // Helpers for the ELF tests: running the real ldd (the judge; only tests run it) and the deps
 // command, and putting both answers in one comparable form.
 import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Resolution } from '../src/elf/index.js';
 
@@ -36,25 +39,56 @@ export function ldd(file: string, env: NodeJS.ProcessEnv): Promise<Run> {
  * the loader takes the file (status 0, or 2 for an object without PT_INTERP), the loader in
  * trace mode with ldd's variables and stderr joined to stdout, all from one shell. (ldd also
  * passes --verify's output as LD_LIBRARY_VERSION, which the x86-64 loader does not use.) The
- * agreement test checks on a sample that the ldd script says the same.
+ * agreement test checks on a sample that the ldd script says the same. With `root`, each run
+ * of the loader is chrooted into it, as `chroot root ldd` runs it (by a static helper that sets
+ * ldd's variables only after the chroot: they would trace a dynamic chroot(1) itself, and a root
+ * of packages has no shell of its own).
  */
-export async function lddDirect(files: string[], env: NodeJS.ProcessEnv): Promise<Map<string, Run>> {
+export async function lddDirect(files: string[], env: NodeJS.ProcessEnv, root?: string): Promise<Map<string, Run>> {
   const script = `
     for f do
       printf '\\036%s\\n' "$f"
-      "$L" --verify "$f" >/dev/null
+      $C "$L" --verify "$f" >/dev/null
       case $? in
-        0|2) LD_TRACE_LOADED_OBJECTS=1 LD_WARN= LD_BIND_NOW= LD_VERBOSE= "$L" "$f" 2>&1 ;;
+        0|2) $C LD_TRACE_LOADED_OBJECTS=1 LD_WARN= LD_BIND_NOW= LD_VERBOSE= "$L" "$f" 2>&1 ;;
         *) printf '\\tnot a dynamic executable\\n' ;;
       esac
     done`;
-  const r = await run('sh', ['-c', script, 'sh', ...files], { env: { ...env, L: HOST_LOADER } });
+  const C = root === undefined ? 'env' : `${await chrootEnv()} ${root}`;
+  const r = await run('sh', ['-c', script, 'sh', ...files], { env: { ...env, L: HOST_LOADER, C } });
   const out = new Map<string, Run>();
   for (const record of r.stdout.split('\x1e').slice(1)) {
     const nl = record.indexOf('\n');
     out.set(record.slice(0, nl), { code: 0, stdout: record.slice(nl + 1), stderr: '' });
   }
   return out;
+}
+
+let helper: Promise<string> | undefined;
+
+/** `chroot-env ROOT [NAME=VALUE...] PROGRAM ARGS...`: a static program, built once with gcc, that chroots, sets the variables and runs PROGRAM. */
+function chrootEnv(): Promise<string> {
+  helper ??= (async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'occlum-bom-chroot-env-'));
+    writeFileSync(path.join(dir, 'chroot-env.c'), `#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+  if (argc < 3 || chroot(argv[1]) != 0 || chdir("/") != 0) { perror("chroot-env"); return 127; }
+  int i = 2;
+  for (; i < argc && strchr(argv[i], '=') != NULL; i++) putenv(argv[i]);
+  execv(argv[i], argv + i);
+  perror("chroot-env: execv");
+  return 127;
+}
+`);
+    const out = path.join(dir, 'chroot-env');
+    const r = await run('gcc', ['-static', '-O2', '-o', out, path.join(dir, 'chroot-env.c')]);
+    if (r.code !== 0) throw new Error(`gcc -static chroot-env.c: ${r.stderr}`);
+    return out;
+  })();
+  return helper;
 }
 
 /** `occlum-bom deps ARGS`, run from the sources so that no build is needed. */

@@ -15,8 +15,15 @@
 
 import { readdir, stat } from 'node:fs/promises';
 import type { BigIntStats, Dirent } from 'node:fs';
+import type { SourceRoot } from '../fsops/root.js';
 import { compileWildmatch } from '../fsops/wildmatch.js';
 import { statSeen, type Inputs } from '../inputs.js';
+
+/** Where the reads go: `inputs` gets what was read; inside a source root, each path is read at its real path there. */
+interface Reads {
+  inputs?: Inputs;
+  root?: SourceRoot;
+}
 
 /** True if `p` contains a `*`, `?` or `[` that is not escaped by a backslash. */
 export function hasGlobMagic(p: string): boolean {
@@ -34,9 +41,11 @@ export function hasGlobMagic(p: string): boolean {
  * counting as what they point to. A trailing slash on the pattern is kept on
  * every result (and only directories can match it). The result is sorted in
  * byte order and empty when nothing matches. `inputs` gets every directory read and every
- * path stat'ed.
+ * path stat'ed. With a source `root`, paths below it are read inside it (src/fsops/root.ts) and
+ * returned as spelled.
  */
-export async function expandGlob(pattern: string, want: 'file' | 'dir', inputs?: Inputs): Promise<string[]> {
+export async function expandGlob(pattern: string, want: 'file' | 'dir', inputs?: Inputs, root?: SourceRoot): Promise<string[]> {
+  const io: Reads = { inputs, root };
   if (!pattern.startsWith('/')) throw new Error(`glob pattern is not an absolute path: ${pattern}`);
   const trailingSlash = pattern.length > 1 && pattern.endsWith('/');
   const parts = (trailingSlash ? pattern.replace(/\/+$/, '') : pattern).split('/');
@@ -51,12 +60,12 @@ export async function expandGlob(pattern: string, want: 'file' | 'dir', inputs?:
 
   const candidates = new Set<string>();
   if (rest.length === 0) candidates.add(base.length > 1 ? base.slice(0, -1) : base);
-  else await expand(base, rest, candidates, inputs);
+  else await expand(base, rest, candidates, io);
 
   const kept: string[] = [];
   await Promise.all(
     [...candidates].map(async (path) => {
-      const st = await statOrNull(path, inputs);
+      const st = await statOrNull(path, io);
       if (!st || !(want === 'dir' ? st.isDirectory() : st.isFile() && !trailingSlash)) return;
       kept.push(trailingSlash && !path.endsWith('/') ? `${path}/` : path);
     }),
@@ -68,21 +77,21 @@ export async function expandGlob(pattern: string, want: 'file' | 'dir', inputs?:
 }
 
 /** Adds to `out` the paths below `dir` (which ends in '/') that match `comps`. */
-async function expand(dir: string, comps: readonly string[], out: Set<string>, inputs?: Inputs): Promise<void> {
+async function expand(dir: string, comps: readonly string[], out: Set<string>, io: Reads): Promise<void> {
   const [comp, ...rest] = comps as [string, ...string[]];
   const last = rest.length === 0;
 
   if (comp === '**') {
     if (last) {
       // Zero directories match `dir` itself, when it is one.
-      if (await walk(dir, (path) => out.add(path), inputs)) out.add(dir.length > 1 ? dir.slice(0, -1) : dir);
+      if (await walk(dir, (path) => out.add(path), io)) out.add(dir.length > 1 ? dir.slice(0, -1) : dir);
     } else {
       const dirs = [dir];
       await walk(dir, (path, entry) => {
         if (entry.isDirectory() || entry.isSymbolicLink()) dirs.push(`${path}/`);
-      }, inputs);
+      }, io);
       // Symlinks to non-directories fail in the next step like any other non-directory.
-      await Promise.all(dirs.map((d) => expand(d, rest, out, inputs)));
+      await Promise.all(dirs.map((d) => expand(d, rest, out, io)));
     }
     return;
   }
@@ -90,18 +99,18 @@ async function expand(dir: string, comps: readonly string[], out: Set<string>, i
   if (!hasGlobMagic(comp)) {
     const path = dir + unescape(comp);
     if (last) out.add(path);
-    else await expand(`${path}/`, rest, out, inputs);
+    else await expand(`${path}/`, rest, out, io);
     return;
   }
 
   const matches = compileWildmatch(comp);
   const dotOk = comp.startsWith('.') || comp.startsWith('\\.');
-  const names = (await readdirOrNull(dir, inputs)) ?? [];
+  const names = (await readdirOrNull(dir, io)) ?? [];
   const below: Promise<void>[] = [];
   for (const { name } of names) {
     if ((name.startsWith('.') && !dotOk) || !matches(name)) continue;
     if (last) out.add(dir + name);
-    else below.push(expand(`${dir}${name}/`, rest, out, inputs));
+    else below.push(expand(`${dir}${name}/`, rest, out, io));
   }
   await Promise.all(below);
 }
@@ -111,15 +120,15 @@ async function expand(dir: string, comps: readonly string[], out: Set<string>, i
  * into real directories only and skipping names that start with '.'.
  * Returns false if `dir` cannot be read as a directory.
  */
-async function walk(dir: string, visit: (path: string, entry: Dirent) => void, inputs?: Inputs): Promise<boolean> {
-  const entries = await readdirOrNull(dir, inputs);
+async function walk(dir: string, visit: (path: string, entry: Dirent) => void, io: Reads): Promise<boolean> {
+  const entries = await readdirOrNull(dir, io);
   if (!entries) return false;
   const below: Promise<boolean>[] = [];
   for (const entry of entries) {
     if (entry.name.startsWith('.')) continue;
     const path = dir + entry.name;
     visit(path, entry);
-    if (entry.isDirectory()) below.push(walk(`${path}/`, visit, inputs));
+    if (entry.isDirectory()) below.push(walk(`${path}/`, visit, io));
   }
   await Promise.all(below);
   return true;
@@ -138,24 +147,27 @@ function ignorable(e: unknown): boolean {
   return NO_MATCH.has((e as NodeJS.ErrnoException).code ?? '');
 }
 
-async function readdirOrNull(dir: string, inputs?: Inputs): Promise<Dirent[] | null> {
+async function readdirOrNull(dir: string, io: Reads): Promise<Dirent[] | null> {
   try {
-    if (inputs) await statSeen(dir, inputs); // which directory was read
-    return await readdir(dir, { withFileTypes: true });
+    const real = io.root ? io.root.reading(dir, true, io.inputs) : dir;
+    if (io.inputs) await statSeen(real, io.inputs); // which directory was read
+    return await readdir(real, { withFileTypes: true });
   } catch (e) {
     if (ignorable(e)) return null;
     throw e;
   }
 }
 
-async function statOrNull(path: string, inputs?: Inputs): Promise<BigIntStats | null> {
+async function statOrNull(path: string, io: Reads): Promise<BigIntStats | null> {
+  let real = path;
   try {
-    const st = await stat(path, { bigint: true });
-    inputs?.add('S', path, st);
+    if (io.root) real = io.root.reading(path, true, io.inputs);
+    const st = await stat(real, { bigint: true });
+    io.inputs?.add('S', real, st);
     return st;
   } catch (e) {
     if (!ignorable(e)) throw e;
-    inputs?.add('S', path, null);
+    io.inputs?.add('S', real, null);
     return null;
   }
 }

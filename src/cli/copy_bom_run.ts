@@ -21,6 +21,7 @@ import { missingReport, namesAfterPlan, namesInManifest, printEnd, printMissing,
 import { describedWithParents, removePaths, stalePaths } from '../sync.js';
 import { hashesOf, imageOfRun, manifestKey, noHashes, readIndex, writeIndex, writeManifest, type KnownHashes } from '../written.js';
 import { VERSION } from '../version.js';
+import { SOURCE_ROOT_HELP, sourceRoot } from './source-root.js';
 
 interface Options {
   file: string;
@@ -31,6 +32,7 @@ interface Options {
   manifest?: string;
   delete?: boolean;
   quiet?: boolean;
+  sourceRoot?: string;
 }
 
 /** The options, or the exit code when the command line was handled (help, version) or wrong. */
@@ -42,6 +44,7 @@ function parse(argv: string[]): Options | ExitCode {
     .option('--dry-run', 'print every operation and change nothing')
     .option('-i, --include-dir <dir>', 'where to look for included BOM files (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--loader-config <file>', `Occlum loader config (default: $OCCLUM_ELF_LOADER_CONFIG, else ${DEFAULT_LOADER_CONFIG} when present)`)
+    .option('--source-root <dir>', SOURCE_ROOT_HELP)
     .option('--manifest <file>', 'where to write the image manifest (default: <root>.manifest.json beside the root)')
     .option('--delete', 'also remove what the previous run put in the image and the BOMs no longer describe')
     .option('-q, --quiet', 'no progress display (it is shown only when stderr is a terminal)')
@@ -63,6 +66,7 @@ export async function main(): Promise<ExitCode> {
   const { root } = opts;
   const rootAbs = realRootOf(root);
   if (rootAbs === '/') throw new UserError(`refusing to use / as the image root (--root ${root})`, Exit.usage);
+  const source = sourceRoot(opts.sourceRoot);
   warnIfNotEmpty(root);
 
   const clock = phases();
@@ -83,14 +87,14 @@ export async function main(): Promise<ExitCode> {
   const failures: { e: UserError; bom: number; phase: number; n: number }[] = [];
   for (const bom of boms) {
     const failed = (e: UserError, phase: 'dirs' | 'files') => failures.push({ e, bom: resolved.length, phase: phase === 'dirs' ? 0 : 1, n: failures.length });
-    resolved.push(await resolveBom(bom, { root, warn, note: log.info, inputs, failed }));
+    resolved.push(await resolveBom(bom, { root, warn, note: log.info, inputs, failed, source }));
   }
   if (failures.length) throw new UserErrors(failures.sort((a, b) => a.bom - b.bom || a.phase - b.phase || a.n - b.n).map((f) => f.e));
   clock.mark('sources');
   progress.phase('analysing ELF files');
   const loaders = await loadLoaderConfig(opts.loaderConfig ?? (process.env.OCCLUM_ELF_LOADER_CONFIG || undefined), inputs);
   const cache = ElfCache.forImage(root);
-  const deps = await analyseDependencies(resolved, { rootAbs, loaders, cache, debug: log.debug });
+  const deps = await analyseDependencies(resolved, { rootAbs, loaders, cache, source, debug: log.debug });
   clock.mark('dependencies');
   progress.done();
   const plan = buildPlan(resolved, deps);

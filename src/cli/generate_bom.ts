@@ -9,6 +9,7 @@ import { checkRoundTrip, renderBom, resolveInputs } from '../generate/bom.js';
 import { log } from '../log.js';
 import { runMain } from './main.js';
 import { VERSION } from '../version.js';
+import { SOURCE_ROOT_HELP, sourceRoot } from './source-root.js';
 
 interface Options {
   executable?: string[];
@@ -18,6 +19,7 @@ interface Options {
   targetDir: string;
   hash?: boolean;
   output: string;
+  sourceRoot?: string;
 }
 
 function parse(argv: string[]): Options {
@@ -29,6 +31,7 @@ function parse(argv: string[]): Options {
     .option('-d, --target-dir <dir>', 'directory in the image they all go into', '/bin')
     .option('-i, --include <bom...>', 'BOM files to include, such as base.yaml (repeatable)')
     .option('--hash', "pin each file's SHA-256 in the BOM (copy_bom then refuses a changed file)")
+    .option('--source-root <dir>', `${SOURCE_ROOT_HELP}; relative paths start at its /, and copy_bom needs the same --source-root`)
     .requiredOption('-o, --output <file>', 'where to write the BOM; - for standard output')
     .version(VERSION, '-V, --version')
     .addHelpText(
@@ -66,6 +69,7 @@ async function main(): Promise<number> {
     throw e;
   }
   // The RFC's synopsis: a BOM is generated for programs; files and directories come with them.
+  const source = sourceRoot(opts.sourceRoot);
   const executables = opts.executable ?? [];
   if (executables.length === 0) throw new UserError('at least one executable is needed (-e FILE)', Exit.usage);
 
@@ -77,6 +81,7 @@ async function main(): Promise<number> {
     targetDir: opts.targetDir,
     hash: opts.hash ?? false,
     cwd: process.cwd(),
+    source,
   });
   const text = renderBom(spec);
   checkRoundTrip(text, spec);

@@ -8,7 +8,7 @@
 // `stat` said of each: when the inputs are the same and a fresh `stat` of each of those paths
 // says the same, so would the analysis (it reads nothing else), and it is not run again.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, statSync, unlinkSync, type BigIntStats } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync, type BigIntStats } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { identity } from '../inputs.js';
@@ -26,16 +26,20 @@ type FileProbe = Extract<Probe, { kind: 'file' }>;
 /** As stored: bigints as decimal strings, the header bytes in base64. */
 type Stored = 0 | { id: string; size: number; head: string; elf: ElfResult };
 
-/** What `stat` says of a path, as a string: equal strings mean nothing an analysis could read there has changed. */
+/**
+ * What `stat` says of a path, as a string: equal strings mean nothing an analysis could read
+ * there has changed. A symbolic link (what `lstat` says of one walked inside a source root) is
+ * `link:` and its own identity: a link re-pointed is another link.
+ */
 export function statState(st: BigIntStats | NodeJS.ErrnoException): string {
   if (!('isDirectory' in st)) return `missing:${st.code ?? 'EIO'}`;
-  return st.isDirectory() ? 'dir' : `${st.isFile() ? 'file' : 'other'}:${identity(st)}`;
+  return st.isDirectory() ? 'dir' : `${st.isFile() ? 'file' : st.isSymbolicLink() ? 'link' : 'other'}:${identity(st)}`;
 }
 
-/** `statState` of a path now. */
-export function statNow(path: string): string {
+/** `statState` of a path now; a `link:` state is checked with lstat, as it was taken. */
+export function statNow(path: string, state?: string): string {
   try {
-    return statState(statSync(path, { bigint: true }));
+    return statState((state?.startsWith('link:') ? lstatSync : statSync)(path, { bigint: true }));
   } catch (e) {
     return statState(e as NodeJS.ErrnoException);
   }
@@ -89,7 +93,7 @@ export class ElfCache {
   analysis(key: string): string | undefined {
     const a = (this.lastAnalysis = this.base ? (load(`${this.base}.analysis.json`) as Analysis | null) : null);
     try {
-      if (!a || a.key !== key || typeof a.answer !== 'string' || !a.seen.every(([p, state]) => statNow(p) === state)) return undefined;
+      if (!a || a.key !== key || typeof a.answer !== 'string' || !a.seen.every(([p, state]) => statNow(p, state) === state)) return undefined;
     } catch {
       return undefined; // a damaged cache file
     }
@@ -109,7 +113,7 @@ export class ElfCache {
    */
   rememberAnalysis(key: string, seen: ReadonlyMap<string, string | null>, answer: string, racyInputs: boolean): void {
     if (racyInputs) return;
-    for (const state of seen.values()) if (state === null || ((state.startsWith('file:') || state.startsWith('other:')) && this.racy(state))) return;
+    for (const state of seen.values()) if (state === null || (/^(file|other|link):/.test(state) && this.racy(state))) return;
     this.lastAnalysis = this.holding = { key, seen: [...seen] as [string, string][], answer };
     this.analysisChanged = true;
   }

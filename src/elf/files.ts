@@ -1,8 +1,9 @@
 // What the loaders see when they try a path, read once per path and remembered: the file system
 // is assumed not to change while one resolver is in use. Paths are never normalised: the kernel
 // resolves "dir/link/../x" through the link, and the loaders report paths as they built them.
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { closeSync, openSync, readSync, statSync, type BigIntStats } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import type { SourceRoot } from '../fsops/root.js';
 import { statState, type ElfCache } from './cache.js';
 import { HEAD_BYTES, ehdrSize, hasElfMagic, readElf } from './read.js';
 import type { Probe } from './types.js';
@@ -36,30 +37,45 @@ export class FileCache {
   private readonly dirs = new Map<string, Promise<string>>();
   /** What `stat` said of every path looked at, when it was looked at (src/elf/cache.ts: statState). */
   readonly seen = new Map<string, string>();
+  /** Links walked inside a source root, seen by what lstat said of them. */
+  private readonly links = { add: (_kind: 'L', p: string, st: unknown) => void this.seen.set(p, statState(st as BigIntStats)) };
 
-  /** `cwd` is the directory relative paths are relative to, as for the analysed process. */
+  /**
+   * `cwd` is the directory relative paths are relative to, as for the analysed process. With a
+   * source `root`, paths are as seen inside it (src/fsops/root.ts) and read at their real paths there.
+   */
   constructor(
     private readonly cwd: string,
     private readonly cache?: ElfCache,
+    private readonly root?: SourceRoot,
   ) {}
 
-  /** What opening and reading `path` gives. */
-  probe(path: string): Promise<Probe> {
-    let p = this.probes.get(path);
+  /** What opening and reading `path` gives; `outside`: a host path outside the source root, read where it is. */
+  probe(path: string, outside = false): Promise<Probe> {
+    const key = outside ? `\0${path}` : path;
+    let p = this.probes.get(key);
     if (!p) {
-      const absolute = this.absolute(path);
-      p = limited(() => probeFile(absolute, this.cache, (state) => this.seen.set(absolute, state)));
-      this.probes.set(path, p);
+      const absolute = outside ? path : this.host(path);
+      p = typeof absolute !== 'string'
+        ? Promise.resolve({ kind: 'absent', code: absolute.code })
+        : limited(() => probeFile(absolute, this.cache, (state) => this.seen.set(absolute, state)));
+      this.probes.set(key, p);
     }
     return p;
+  }
+
+  /** The whole of a file the loader reads (its cache, musl's path file). */
+  read(path: string): Promise<Buffer> {
+    const absolute = this.host(path);
+    return typeof absolute === 'string' ? readFile(absolute) : Promise.reject(Object.assign(new Error(`${absolute.code}: ${path}`), absolute));
   }
 
   /** 'dir' when `path` is a directory, else the errno code opening a file inside it gives. */
   dirState(path: string): Promise<string> {
     let p = this.dirs.get(path);
     if (!p) {
-      const absolute = this.absolute(path === '' ? '.' : path);
-      p = stat(absolute, { bigint: true }).then(
+      const absolute = this.host(path === '' ? '.' : path);
+      p = typeof absolute !== 'string' ? Promise.resolve(absolute.code) : stat(absolute, { bigint: true }).then(
         (st) => {
           this.seen.set(absolute, statState(st));
           return st.isDirectory() ? 'dir' : 'ENOTDIR';
@@ -74,8 +90,15 @@ export class FileCache {
     return p;
   }
 
-  private absolute(path: string): string {
-    return path.startsWith('/') ? path : `${this.cwd.replace(/\/+$/, '')}/${path}`;
+  /** The host path to read for a path the loader tries, or why there is none inside the source root (whose links walked are seen too). */
+  host(path: string): string | { code: string } {
+    const absolute = path.startsWith('/') ? path : `${this.cwd.replace(/\/+$/, '')}/${path}`;
+    if (!this.root || this.root.isHost) return absolute;
+    try {
+      return this.root.reading(this.root.host(absolute), true, this.links);
+    } catch (e) {
+      return { code: (e as NodeJS.ErrnoException).code ?? 'ENOENT' };
+    }
   }
 }
 

@@ -57,10 +57,10 @@ const HWCAP_EXTENSION = 1n << 62n;
 const ISA_LEVEL_MASK = 0x3ffn;
 
 /** Reads a cache file; null when it is absent, unreadable or not a cache (the loader then has none). */
-export async function loadLdCache(path: string): Promise<LdCache | null> {
+export async function loadLdCache(path: string, read: (path: string) => Promise<Buffer> = readFile): Promise<LdCache | null> {
   let buf: Buffer;
   try {
-    buf = await readFile(path);
+    buf = await read(path);
   } catch {
     return null;
   }

@@ -36,9 +36,9 @@ export function splitMuslPath(text: string): string[] {
  * The directories musl searches last, from the path file: its entries, musl's default when the
  * file does not exist, and nothing when it exists but cannot be read (as musl does).
  */
-export async function readMuslPath(pathFile: string): Promise<string[]> {
+export async function readMuslPath(pathFile: string, read: (path: string) => Promise<Buffer> = readFile): Promise<string[]> {
   try {
-    return splitMuslPath(await readFile(pathFile, 'utf8'));
+    return splitMuslPath((await read(pathFile)).toString('utf8'));
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'ENOENT' ? MUSL_DEFAULT_PATH : [];
   }

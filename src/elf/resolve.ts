@@ -1,6 +1,7 @@
 // The resolver: which loader an ELF file gets, and what that loader would load for it.
 import { describeFsError } from '../errors.js';
 import { statNow, type ElfCache } from './cache.js';
+import type { SourceRoot } from '../fsops/root.js';
 import { FileCache } from './files.js';
 import { loadGlibc, mapCheck, openVerify } from './glibc.js';
 import { loadLdCache } from './ldcache.js';
@@ -21,11 +22,15 @@ export interface ResolverOptions {
   muslPathFile?: string;
   /** What files said in earlier runs (src/elf/cache.ts). */
   cache?: ElfCache;
+  /** The root the analysed programs run in (--source-root): every path is looked up inside it. */
+  root?: SourceRoot;
 }
 
 export interface ResolveOptions {
   /** The loader for a file without PT_INTERP (default: glibc's for the file's class and machine). */
   interpreter?: string;
+  /** With a source root: the file is a host path outside it, read there; what it loads is looked up inside the root. */
+  outside?: boolean;
 }
 
 export interface LoaderInfo {
@@ -57,25 +62,28 @@ export interface Resolver {
   resolve(file: string, options?: ResolveOptions): Promise<Resolution>;
   /** Every path the answers so far depend on, with what `stat` said of it before it was read (src/elf/cache.ts). */
   seen(): ReadonlyMap<string, string>;
+  /** The ELF file at a path the loader found (inside the source root, if any), as read once; null if it is none. */
+  elf(path: string): Promise<ElfInfo | null>;
 }
 
 /** A resolver for one loader context; it reads each file once, however many files need it. */
 export function createResolver(options: ResolverOptions = {}): Resolver {
   const cwd = options.cwd ?? process.cwd();
-  const files = new FileCache(cwd, options.cache);
+  const files = new FileCache(cwd, options.cache, options.root);
+  const read = (path: string) => files.read(path);
   // Stat before reading: a file changed in between reads as changed next time, never the reverse.
-  const noted = <T>(read: (path: string) => Promise<T>) => (path: string) => {
-    files.seen.set(abs(path), statNow(abs(path)));
-    return read(path);
+  const noted = <T>(load: (path: string, readFile: typeof read) => Promise<T>) => (path: string) => {
+    const host = files.host(path);
+    if (typeof host === 'string') files.seen.set(host, statNow(host));
+    return load(path, read);
   };
-  const abs = (path: string) => (path.startsWith('/') ? path : `${cwd.replace(/\/+$/, '')}/${path}`);
   const ldCaches = memo(noted(loadLdCache));
   const muslPaths = memo(noted(readMuslPath));
   const ctx = { files, cwd, ldLibraryPath: options.ldLibraryPath, ldCache: ldCaches, muslPath: muslPaths };
   const answers = new Map<string, Promise<Resolution>>();
 
-  async function analyse(file: string, interpreterOption: string | undefined): Promise<Resolution> {
-    const probe = await files.probe(file);
+  async function analyse(file: string, interpreterOption: string | undefined, outside: boolean): Promise<Resolution> {
+    const probe = await files.probe(file, outside);
     if (probe.kind === 'absent') return { file, status: 'unreadable', reason: describeFsError({ code: probe.code }) };
     if (probe.kind === 'directory') return { file, status: 'unreadable', reason: 'is a directory' };
     if (!probe.elf.ok) return { file, status: 'not-elf', reason: probe.elf.reason };
@@ -110,11 +118,15 @@ export function createResolver(options: ResolverOptions = {}): Resolver {
 
   return {
     seen: () => files.seen,
+    elf: async (path) => {
+      const probe = await files.probe(path);
+      return probe.kind === 'file' && probe.elf.ok ? probe.elf.elf : null;
+    },
     resolve(file, opts = {}) {
-      const key = `${file}\0${opts.interpreter ?? ''}`;
+      const key = `${file}\0${opts.interpreter ?? ''}\0${opts.outside ?? false}`;
       let answer = answers.get(key);
       if (!answer) {
-        answer = analyse(file, opts.interpreter);
+        answer = analyse(file, opts.interpreter, opts.outside ?? false);
         answers.set(key, answer);
       }
       return answer;

@@ -6,7 +6,12 @@
 // way (an image must hold each one, so that the same name leads to the same file there) and the
 // directories a `..` walked back out of. lstat and readlink only; their answers are kept, as one
 // run names the same directories thousands of times.
-import { lstatSync, readlinkSync, type Stats } from 'node:fs';
+//
+// `--source-root` spells an absolute source path of a BOM as the host path below the root
+// (`spell`), and every read of such a path goes to what `reading` gives: its real path inside
+// the root, a host path with no link left in it, so the kernel's own walk cannot leave the root.
+import { lstatSync, readlinkSync, realpathSync, statSync, type BigIntStats } from 'node:fs';
+import type { Inputs } from '../inputs.js';
 
 /** The kernel's limit on links followed in one walk (MAXSYMLINKS, ELOOP). */
 const MAX_LINKS = 40;
@@ -17,6 +22,8 @@ export interface Walked {
   real: string | null;
   /** What is there: a regular file, a directory, a link (last component not followed), anything else. */
   type: 'file' | 'dir' | 'link' | 'other' | null;
+  /** Why the walk ends nowhere (errno's name), when it does. */
+  code?: 'ENOENT' | 'ENOTDIR' | 'ELOOP';
   /** Each link met, where it is (its own path, with no link above it) and what it says. */
   links: { path: string; target: string }[];
   /** Directories walked into and left again by `..`: the image needs them for the same walk. */
@@ -24,22 +31,66 @@ export interface Walked {
 }
 
 export class SourceRoot {
-  private readonly stats = new Map<string, Stats | null>();
+  private readonly stats = new Map<string, BigIntStats | null>();
   private readonly targets = new Map<string, string>();
 
   /** `root`: the root's real path on the host; `/` is the host itself. */
   constructor(readonly root = '/') {}
+
+  /** The root a user named: a directory, taken by its real path. Throws fs errors (ENOTDIR when not a directory). */
+  static open(dir: string): SourceRoot {
+    const real = realpathSync(dir);
+    if (!statSync(real).isDirectory()) throw Object.assign(new Error(`${dir} is not a directory`), { code: 'ENOTDIR' });
+    return new SourceRoot(real);
+  }
+
+  /** Whether this is the host itself (every path is read as the kernel finds it). */
+  get isHost(): boolean {
+    return this.root === '/';
+  }
+
+  /** The host spelling of a source path: an absolute one is inside the root, a relative one is the host's. */
+  spell(p: string): string {
+    return p.startsWith('/') ? this.host(p) : p;
+  }
+
+  /** The path inside the root that a host path spells, or null when it is not below the root (or the root is the host). */
+  inside(hostPath: string): string | null {
+    if (this.isHost) return null;
+    if (hostPath === this.root || hostPath === `${this.root}/`) return '/';
+    return hostPath.startsWith(`${this.root}/`) ? hostPath.slice(this.root.length) : null;
+  }
+
+  /**
+   * The host path to read for `hostPath`: itself when it is outside the root (or the root is
+   * the host), else its real path inside the root, the last component followed if it is a link
+   * only if `follow`. A walk that ends nowhere throws fs's error (code ENOENT, ENOTDIR or
+   * ELOOP) naming `hostPath`. `links` gets each link met, with what lstat says of it (a link
+   * re-pointed is a changed source).
+   */
+  reading(hostPath: string, follow: boolean, links?: Pick<Inputs, 'add'>): string {
+    const p = this.inside(hostPath);
+    if (p === null) return hostPath;
+    const w = this.walk(p, follow);
+    for (const l of w.links) links?.add('L', this.host(l.path), this.lstat(l.path));
+    if (w.real === null) {
+      const code = w.code ?? 'ENOENT';
+      throw Object.assign(new Error(`${code}: no such file inside the source root, '${hostPath}'`), { code, path: hostPath });
+    }
+    return this.host(w.real);
+  }
+
 
   /** The host path of a path inside the root (absolute, as `walk` gives them). */
   host(p: string): string {
     return this.root === '/' ? p : p === '/' ? this.root : `${this.root}${p}`;
   }
 
-  private lstat(p: string): Stats | null {
+  private lstat(p: string): BigIntStats | null {
     let st = this.stats.get(p);
     if (st === undefined) {
       try {
-        st = lstatSync(this.host(p));
+        st = lstatSync(this.host(p), { bigint: true });
       } catch {
         st = null;
       }
@@ -72,21 +123,21 @@ export class SourceRoot {
       }
       const next = at === '/' ? `/${name}` : `${at}/${name}`;
       const st = this.lstat(next);
-      if (st === null) return { real: null, type: null, links, through };
+      if (st === null) return { real: null, type: null, code: 'ENOENT', links, through };
       if (st.isSymbolicLink() && (todo.length > 0 || follow)) {
-        if (++followed > MAX_LINKS) return { real: null, type: null, links, through };
+        if (++followed > MAX_LINKS) return { real: null, type: null, code: 'ELOOP', links, through };
         let target: string;
         try {
           target = this.readlink(next);
         } catch {
-          return { real: null, type: null, links, through };
+          return { real: null, type: null, code: 'ENOENT', links, through };
         }
         links.push({ path: next, target });
         todo.push(...target.split('/').filter((c) => c !== '').reverse());
         if (target.startsWith('/')) at = '/';
         continue;
       }
-      if (todo.length > 0 && !st.isDirectory()) return { real: null, type: null, links, through };
+      if (todo.length > 0 && !st.isDirectory()) return { real: null, type: null, code: 'ENOTDIR', links, through };
       at = next;
     }
     const st = this.lstat(at);

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { getSystemErrorName } from 'node:util';
 import { found, identity, type Found, type InputSet, type Inputs, type Kind } from '../inputs.js';
 import type { ExcludeMatcher } from './exclude.js';
+import type { SourceRoot } from './root.js';
 import { native } from './native.js';
 import { splitNs } from './times.js';
 
@@ -127,7 +128,8 @@ export class Tree implements InputSet {
     private readonly topRel: string,
   ) {}
 
-  add(name: string, parent: number, kind: EntryKind, st: Stat, followed = false): number {
+  /** `followed`: the row is what an unsafe link leads to; a string is the host path to read it at (inside a source root). */
+  add(name: string, parent: number, kind: EntryKind, st: Stat, followed: boolean | string = false): number {
     if (this.length === this.kind.length) this.grow();
     const i = this.length++;
     this.names.push(name);
@@ -144,6 +146,7 @@ export class Tree implements InputSet {
     this.dev[i] = st.dev;
     this.ino[i] = st.ino;
     this.followed[i] = followed ? 1 : 0;
+    if (typeof followed === 'string' && i > 0) this.dirSrc.set(i, followed);
     return i;
   }
 
@@ -347,8 +350,20 @@ export interface ScanResult {
  * it, as rsync's "." entry); without, the directory itself is the one entry at the top.
  * `inputs` gets every path looked at.
  */
-export async function scanTree(source: string, exclude: ExcludeMatcher, inputs?: Inputs): Promise<ScanResult> {
+export async function scanTree(source: string, exclude: ExcludeMatcher, inputs?: Inputs, root?: SourceRoot): Promise<ScanResult> {
   const warnings: string[] = [];
+  const inRoot = root && !root.isHost ? root : undefined;
+  // What an unsafe link leads to, and the host path to read it at: its real path inside the source root.
+  const through = (p: string): { path: string; st: BigIntStats } | null => {
+    let real = p;
+    try {
+      if (inRoot) real = inRoot.reading(p, true, inputs);
+    } catch {
+      return null;
+    }
+    const st = statSync(real, { bigint: true, throwIfNoEntry: false });
+    return st ? { path: real, st } : null;
+  };
   // rsync copies the contents when the name ends in '/', '.' or '..' (no directory can be given those names).
   const contentsOnly = /(^|\/)(\.\.?)?$/.test(source);
   // Directories being walked, by device and inode: an unsafe link back to one of them
@@ -380,7 +395,7 @@ export async function scanTree(source: string, exclude: ExcludeMatcher, inputs?:
       const name = names[k]!;
       const childRel = rel ? `${rel}/${name}` : name;
       let st = list.stat(k);
-      let followed = false;
+      let followed: boolean | string = false; // a string: the host path read instead of a followed link
       if (isLinkMode(st.mode)) {
         const host = hostDir === '/' ? `/${name}` : `${hostDir}/${name}`;
         const target = readlinkSync(host);
@@ -394,14 +409,14 @@ export async function scanTree(source: string, exclude: ExcludeMatcher, inputs?:
         }
         // An unsafe link is replaced by what it points to (followed all the way).
         inputs?.add('L', host, st); // the link itself; its row holds what it leads to
-        const referent = statSync(host, { bigint: true, throwIfNoEntry: false }) ?? null;
+        const referent = through(host);
         if (!referent) {
           inputs?.add('S', host, null);
           if (!exclude(childRel, false)) warnings.push(`skipping ${host} -> ${target}: the link leaves the copied tree and its referent does not exist`);
           continue;
         }
-        st = statOf(referent);
-        followed = true;
+        st = statOf(referent.st);
+        followed = referent.path === host ? true : referent.path;
       }
       const isDir = isDirMode(st.mode);
       if (exclude(childRel, isDir)) continue;
@@ -425,16 +440,18 @@ export async function scanTree(source: string, exclude: ExcludeMatcher, inputs?:
 
   let tree: Tree;
   if (contentsOnly) {
-    const st = look('S', source);
+    const top = inRoot ? inRoot.reading(source, true, inputs) : source;
+    const st = look('S', top);
     if (!st.isDirectory()) throw Object.assign(new Error(`${source} is not a directory`), { code: 'ENOTDIR' });
-    tree = new Tree(source, '');
+    tree = new Tree(top, '');
     tree.add('', -1, DIR, statOf(st));
     await walkDir(tree, 0, '');
   } else {
-    const clean = source.replace(/\/+$/, '');
-    const name = path.basename(clean);
-    tree = new Tree(clean, name);
+    const named = source.replace(/\/+$/, '');
+    const name = path.basename(named);
+    const clean = inRoot ? `${inRoot.reading(path.dirname(named), true, inputs)}/${name}` : named;
     const top = topEntry(clean, name, look('L', clean));
+    tree = new Tree(typeof top !== 'string' && typeof top.followed === 'string' ? top.followed : clean, name);
     if (typeof top === 'string') {
       if (top) warnings.push(top);
     } else if (top.kind === LINK) {
@@ -448,8 +465,9 @@ export async function scanTree(source: string, exclude: ExcludeMatcher, inputs?:
   return { tree, warnings };
 
   /** The directory named without a trailing slash: the one entry at the top, or a warning ('' when an excluded link is skipped). */
-  function topEntry(clean: string, name: string, lst: BigIntStats): { kind: EntryKind; st: Stat; followed: boolean; target?: string } | string {
+  function topEntry(clean: string, name: string, lst: BigIntStats): { kind: EntryKind; st: Stat; followed: boolean | string; target?: string } | string {
     let st = lst;
+    let at: string | undefined;
     if (st.isSymbolicLink()) {
       const target = readlinkSync(clean);
       if (target.includes('\uFFFD')) {
@@ -457,13 +475,15 @@ export async function scanTree(source: string, exclude: ExcludeMatcher, inputs?:
         if (!isUtf8(raw)) throw notUtf8(raw, `the target of ${clean}: `);
       }
       if (!unsafeSymlink(target, name)) return { kind: LINK, st: statOf(st), followed: false, target };
-      const referent = statSync(clean, { bigint: true, throwIfNoEntry: false }) ?? null;
-      inputs?.add('S', clean, referent);
+      const referent = through(clean);
+      inputs?.add('S', referent?.path ?? clean, referent?.st ?? null);
       if (!referent) return exclude(name, false) ? '' : `skipping ${clean} -> ${target}: the link leaves the copied tree and its referent does not exist`;
-      st = referent;
+      st = referent.st;
+      at = referent.path === clean ? undefined : referent.path;
     }
-    if (st.isDirectory()) return { kind: DIR, st: statOf(st), followed: st !== lst };
-    if (st.isFile()) return { kind: FILE, st: statOf(st), followed: st !== lst };
+    const followed = at ?? st !== lst;
+    if (st.isDirectory()) return { kind: DIR, st: statOf(st), followed };
+    if (st.isFile()) return { kind: FILE, st: statOf(st), followed };
     return exclude(name, false) ? '' : `skipping ${clean}: special files (devices, FIFOs, sockets) are not copied`;
   }
 }

@@ -15,6 +15,7 @@ import { Document, parseYaml, Scalar } from '../vendor.js';
 import { parseBom } from '../bom/load.js';
 import { describeFsError, Exit, UserError } from '../errors.js';
 import { hashFile } from '../fsops/hash.js';
+import type { SourceRoot } from '../fsops/root.js';
 
 export interface GenerateOptions {
   /** Programs to run in the image: copy_bom adds their loader and libraries. */
@@ -29,8 +30,10 @@ export interface GenerateOptions {
   targetDir: string;
   /** Pin each file's SHA-256. */
   hash: boolean;
-  /** What relative paths on the command line are relative to. */
+  /** What relative paths on the command line are relative to (inside a source root, they start at its `/`). */
   cwd: string;
+  /** Where the paths are (--source-root): they are written as seen inside it, and read at their real paths there. */
+  source?: SourceRoot;
 }
 
 export interface FileSpec {
@@ -47,6 +50,8 @@ export interface BomSpec {
   executables: FileSpec[];
   files: FileSpec[];
   dirs: string[];
+  /** The root the paths are inside (--source-root), when it is not the host. */
+  sourceRoot?: string;
 }
 
 /**
@@ -63,6 +68,10 @@ export async function resolveInputs(opts: GenerateOptions): Promise<BomSpec> {
   const dirs: string[] = [];
   // Destination name -> what goes there: two inputs with one name would overwrite each other.
   const taken = new Map<string, { source: string; option: string }>();
+  // The host path to read for a path as written (inside the source root, if any).
+  const rooted = opts.source && !opts.source.isHost ? opts.source : undefined;
+  const read = (p: string) => (rooted ? rooted.reading(rooted.spell(p), true) : p);
+  const inputCwd = rooted ? '/' : opts.cwd;
 
   const claim = (source: string, option: string): boolean => {
     const name = path.posix.basename(source);
@@ -81,22 +90,22 @@ export async function resolveInputs(opts: GenerateOptions): Promise<BomSpec> {
   };
 
   for (const given of opts.executables) {
-    const source = hostPath(given, opts.cwd, '-e');
-    const st = await statInput(source, '-e');
+    const source = hostPath(given, inputCwd, '-e');
+    const st = await statInput(source, '-e', read);
     if (!st.isFile()) throw new UserError(`-e ${source}: not a file (${kindOf(st)}); use -D for directories`, Exit.usage);
     // Occlum, like Linux, runs only files with an execute bit; data files belong under -f.
     if ((st.mode & 0o111) === 0) throw new UserError(`-e ${source}: not executable (mode ${modeOf(st)}); use -f for other files`, Exit.usage);
     if (claim(source, '-e')) executables.push({ name: source });
   }
   for (const given of opts.files) {
-    const source = hostPath(given, opts.cwd, '-f');
-    const st = await statInput(source, '-f');
+    const source = hostPath(given, inputCwd, '-f');
+    const st = await statInput(source, '-f', read);
     if (!st.isFile()) throw new UserError(`-f ${source}: not a file (${kindOf(st)}); use -D for directories`, Exit.usage);
     if (claim(source, '-f')) files.push({ name: source });
   }
   for (const given of opts.dirs) {
-    const resolved = hostPath(given, opts.cwd, '-D');
-    const st = await statInput(resolved, '-D');
+    const resolved = hostPath(given, inputCwd, '-D');
+    const st = await statInput(resolved, '-D', read);
     if (!st.isDirectory()) throw new UserError(`-D ${resolved}: not a directory (${kindOf(st)}); use -e or -f for files`, Exit.usage);
     // A trailing slash keeps its meaning in a BOM (rsync's: copy what is inside, not the
     // directory itself); path.resolve would drop it. Such a copy has no single name to claim.
@@ -110,14 +119,16 @@ export async function resolveInputs(opts: GenerateOptions): Promise<BomSpec> {
   // Last: reading every file is the slow part, and only worth it once all else is right.
   if (opts.hash) {
     for (const f of [...executables, ...files]) {
-      const digest = await hashFile(f.name).catch((e: unknown) => {
+      const digest = await Promise.resolve()
+        .then(() => hashFile(read(f.name)))
+        .catch((e: unknown) => {
         throw new UserError(`cannot read ${f.name}: ${describeFsError(e)}`, Exit.fileNotFound);
       });
       f.hash = digest.toUpperCase();
     }
   }
 
-  return { includes, target, executables, files, dirs };
+  return { includes, target, executables, files, dirs, ...(rooted ? { sourceRoot: rooted.root } : {}) };
 }
 
 /** The absolute host path for a command-line path; never through a symbolic link (see the top). */
@@ -139,10 +150,11 @@ function imageDir(given: string): string {
   return normal.length > 1 ? normal.replace(/\/+$/, '') : normal;
 }
 
-async function statInput(source: string, option: string): Promise<Stats> {
+async function statInput(source: string, option: string, read: (p: string) => string): Promise<Stats> {
   try {
-    const st = await stat(source);
-    await access(source, constants.R_OK);
+    const real = read(source);
+    const st = await stat(real);
+    await access(real, constants.R_OK);
     return st;
   } catch (e) {
     throw new UserError(`${option} ${source}: ${describeFsError(e)}`, Exit.fileNotFound);
@@ -201,8 +213,10 @@ export function renderBom(spec: BomSpec): string {
   doc.commentBefore = [
     ' Generated by generate_bom. copy_bom copies what it lists into an Occlum image, with the',
     ' loader and every shared library the executables need. From an Occlum instance directory:',
-    `   copy_bom -f <this file> --root image${spec.includes.length > 0 ? ' [--include-dir <where the included BOMs are>]' : ''}`,
-    ' Host paths are absolute, so the BOM works from any instance directory.',
+    `   copy_bom -f <this file> --root image${spec.sourceRoot ? ` --source-root ${spec.sourceRoot}` : ''}${spec.includes.length > 0 ? ' [--include-dir <where the included BOMs are>]' : ''}`,
+    spec.sourceRoot
+      ? ` Paths are absolute paths inside ${spec.sourceRoot}, so the BOM works from any instance directory.`
+      : ' Host paths are absolute, so the BOM works from any instance directory.',
   ].join('\n');
 
   if (spec.includes.length > 0) {

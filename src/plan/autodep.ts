@@ -7,6 +7,7 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { createResolver, elfFiles, statState, type ElfCache, type Library, type Resolution, type Resolver } from '../elf/index.js';
 import { describeFsError, Exit, UserError, type Where } from '../errors.js';
+import type { SourceRoot } from '../fsops/root.js';
 import { DIR, FILE, fileMetaOf, type Meta, type Tree } from '../fsops/tree.js';
 import type { LoaderConfig } from './loaders.js';
 import { mapLimit } from '../pool.js';
@@ -46,6 +47,11 @@ export interface AutodepContext {
   loaders: LoaderConfig;
   /** What files said in earlier runs: a rebuild reads none of them again. */
   cache?: ElfCache;
+  /**
+   * The root the programs run in (--source-root): files below it are analysed by their paths
+   * inside it, and every library is looked up there. Not given: the host.
+   */
+  source?: SourceRoot;
   debug: (message: string) => void;
 }
 
@@ -76,7 +82,7 @@ export async function analyseDependencies(boms: readonly ResolvedBom[], ctx: Aut
 /** Everything an analysis depends on besides the file system: the files and trees, their sources' identities, the loaders, the root, the working directory. */
 function inputsKey(boms: readonly ResolvedBom[], ctx: AutodepContext): string {
   const h = createHash('sha256');
-  h.update(JSON.stringify([process.cwd(), ctx.rootAbs, [...ctx.loaders]]));
+  h.update(JSON.stringify([process.cwd(), ctx.rootAbs, [...ctx.loaders], ctx.source?.root ?? '/']));
   for (const b of boms) {
     h.update(JSON.stringify(b.files.filter((f) => f.autodep).map((f) => [f.source, f.dest, f.where])));
     for (const { where, tree: t } of b.trees) {
@@ -97,10 +103,19 @@ const decodeAnswer = (text: string) =>
 /** The analysis itself; `seen` gets every path it looked at with what `stat` said of it (null if it said two things). */
 async function analyseAll(boms: readonly ResolvedBom[], ctx: AutodepContext, seen?: Map<string, string | null>): Promise<Dependencies> {
   const note = (p: string, state: string) => seen?.set(p, seen.has(p) && seen.get(p) !== state ? null : state);
+  // Paths the loader model gives are inside the source root; what is copied is read at their real paths there.
+  const root = ctx.source && !ctx.source.isHost ? ctx.source : undefined;
+  const hostOf = (p: string, where: Where): string => {
+    try {
+      return root ? root.reading(root.host(p), true) : p;
+    } catch (e) {
+      throw new UserError(`cannot copy library ${p} from ${root!.root}: ${describeFsError(e)}`, Exit.copyFile, where);
+    }
+  };
   const resolvers = new Map<string, Resolver>();
   const resolverFor = (ldLibraryPath: string) => {
     let r = resolvers.get(ldLibraryPath);
-    if (!r) resolvers.set(ldLibraryPath, (r = createResolver({ ...(ldLibraryPath ? { ldLibraryPath } : {}), cache: ctx.cache })));
+    if (!r) resolvers.set(ldLibraryPath, (r = createResolver({ ...(ldLibraryPath ? { ldLibraryPath } : {}), cache: ctx.cache, root })));
     return r;
   };
   const missing: MissingLib[] = [];
@@ -134,19 +149,23 @@ async function analyseAll(boms: readonly ResolvedBom[], ctx: AutodepContext, see
     return abs.startsWith(`${ctx.rootAbs}/`) || inTrees(abs);
   };
 
-  const analyse = async (file: string, dest: string | null, where: Where, fromTree: boolean): Promise<LibItem[]> => {
-    const plain = await resolverFor('').resolve(file);
+  const analyse = async (source: string, dest: string | null, where: Where, fromTree: boolean): Promise<LibItem[]> => {
+    // A file from outside the source root (a relative source) is read where it is; its libraries come from the root.
+    const file = root?.inside(source) ?? source;
+    const outside = root !== undefined && file === source;
+    const plain = await resolverFor('').resolve(file, { outside });
     if (plain.status !== 'dynamic') {
       if (plain.status !== 'not-elf') ctx.debug(`${file}: no dependencies to copy (${plain.status}: ${plain.reason})`);
       return [];
     }
     // A configured (Occlum) loader replaces the one of the same file name.
     const configured = ctx.loaders.get(path.basename(plain.loader.path));
-    const r: Resolution = configured ? await resolverFor(configured.libraryPath.join(':')).resolve(file) : plain;
+    const r: Resolution = configured ? await resolverFor(configured.libraryPath.join(':')).resolve(file, { outside }) : plain;
     if (r.status !== 'dynamic') return [];
     const interpreter = r.interpreter ?? r.loader.path;
     const out: LibItem[] = [];
-    const add = (source: string, target: string, lib: Pick<LibItem, 'name' | 'neededBy' | 'rule'>) => {
+    const add = (found: string, target: string, lib: Pick<LibItem, 'name' | 'neededBy' | 'rule'>) => {
+      const source = hostOf(found, where);
       if (!alreadyThere(source)) out.push({ source, dest: imagePath(where, target), meta: metaFor(source, where), where, ...lib });
     };
     add(configured?.loader ?? interpreter, interpreter, { name: path.basename(interpreter), neededBy: file, rule: configured ? 'loader config' : 'PT_INTERP' });

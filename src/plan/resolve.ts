@@ -6,6 +6,7 @@ import { expandGlob, hasGlobMagic } from '../bom/glob.js';
 import { describeFsError, Exit, quote, UserError, type Where } from '../errors.js';
 import { compileExcludes, FilterRuleError, type ExcludeMatcher } from '../fsops/exclude.js';
 import { hashFile } from '../fsops/hash.js';
+import { SourceRoot } from '../fsops/root.js';
 import { fileMetaOf, scanTree, type Meta, type Tree } from '../fsops/tree.js';
 import { statSeen, type Inputs } from '../inputs.js';
 import { fileName, hostJoin, imagePath } from './paths.js';
@@ -53,6 +54,8 @@ export interface ResolveContext {
   note: (message: string) => void;
   /** Gets every path looked at, for the run's record. */
   inputs?: Inputs;
+  /** Where absolute sources are read (--source-root); the host when not given. */
+  source?: SourceRoot;
   /**
    * Gets each source that cannot be copied (missing, unreadable, a hash that differs), with the
    * phase upstream would meet it in (directory copies before file copies), and the resolution
@@ -117,6 +120,10 @@ export async function resolveBom(bom: Bom, ctx: ResolveContext): Promise<Resolve
   const workspace = parentOf(ctx.root);
   const exclude = excludeMatcher(bom.excludes);
   const out: ResolvedBom = { bom, mkdirs: [], links: [], trees: [], files: [] };
+  const source = ctx.source ?? HOST;
+  // A source is inside the source root when the BOM names it by an absolute path (or `from` is one).
+  const sourcePath = (from: string | undefined, name: string) =>
+    name.startsWith('/') || from?.startsWith('/') ? source.spell(hostJoin(from ?? '', name)) : hostJoin(from === undefined ? workspace : hostJoin(workspace, from), name);
 
   for (const t of bom.targets) {
     const target = imagePath(t.where, t.target);
@@ -125,17 +132,16 @@ export async function resolveBom(bom: Bom, ctx: ResolveContext): Promise<Resolve
     for (const l of t.createlinks) out.links.push({ dest: imagePath(l.where, target, l.linkname), target: l.src, where: l.where });
 
     for (const s of t.copy) {
-      const from = s.from === undefined ? workspace : hostJoin(workspace, s.from);
       if (s.dirs === undefined && s.files === undefined) {
         // Only `from`: its contents go into the target.
         await orFailed(ctx, 'dirs', async () => {
-          const tree = await scanSource(`${from.replace(/\/+$/, '')}/`, exclude, s.where, false, ctx);
+          const tree = await scanSource(`${sourcePath(s.from, '').replace(/\/+$/, '')}/`, exclude, s.where, false, ctx);
           if (tree) out.trees.push({ ...tree, dest: target });
         });
       }
       for (const d of s.dirs ?? []) {
         await orFailed(ctx, 'dirs', async () => {
-          for (const source of await expand(hostJoin(from, d.name), 'dir', d, ctx)) {
+          for (const source of await expand(sourcePath(s.from, d.name), 'dir', d, ctx)) {
             const tree = await scanSource(source, exclude, d.where, d.optional, ctx);
             if (tree) out.trees.push({ ...tree, dest: target });
           }
@@ -143,7 +149,7 @@ export async function resolveBom(bom: Bom, ctx: ResolveContext): Promise<Resolve
       }
       for (const f of s.files ?? []) {
         await orFailed(ctx, 'files', async () => {
-          const sources = await expand(hostJoin(from, f.name), 'file', f, ctx);
+          const sources = await expand(sourcePath(s.from, f.name), 'file', f, ctx);
           if (sources.length > 1 && (f.rename !== undefined || f.hash !== undefined)) {
             throw new UserError(`\`${f.rename !== undefined ? 'rename' : 'hash'}\` needs exactly one file, but ${f.name} matches ${sources.length}`, Exit.invalidBom, f.where);
           }
@@ -160,10 +166,10 @@ export async function resolveBom(bom: Bom, ctx: ResolveContext): Promise<Resolve
 
 /** A glob is expanded unless a file with that very name exists (names may contain `[`). */
 async function expand(pattern: string, want: 'file' | 'dir', entry: Name & { optional: boolean }, ctx: ResolveContext): Promise<string[]> {
-  if (!hasGlobMagic(pattern) || (await exists(pattern, ctx.inputs))) return [pattern];
+  if (!hasGlobMagic(pattern) || (await exists(pattern, ctx))) return [pattern];
   // Made absolute, not normalised: `x*/..` is the parent of each match (none if nothing matches), as in bash.
   const absolute = pattern.startsWith('/') ? pattern : `${process.cwd().replace(/\/$/, '')}/${pattern}`;
-  const matches = await expandGlob(absolute, want, ctx.inputs);
+  const matches = await expandGlob(absolute, want, ctx.inputs, ctx.source);
   if (matches.length === 0) {
     if (entry.optional) ctx.note(`${entry.name}: no match, skipped (optional)`);
     else throw new UserError(`${pattern} matches no ${want === 'dir' ? 'directory' : 'file'}`, want === 'dir' ? Exit.copyDir : Exit.copyFile, entry.where);
@@ -171,13 +177,20 @@ async function expand(pattern: string, want: 'file' | 'dir', entry: Name & { opt
   return matches;
 }
 
-async function exists(p: string, inputs?: Inputs): Promise<boolean> {
-  return (await statSeen(p, inputs)) !== null;
+async function exists(p: string, ctx: ResolveContext): Promise<boolean> {
+  try {
+    return (await statSeen((ctx.source ?? HOST).reading(p, true, ctx.inputs), ctx.inputs)) !== null;
+  } catch {
+    return false; // nothing there inside the source root
+  }
 }
+
+/** The host, as the source root when none is given. */
+const HOST = new SourceRoot();
 
 async function scanSource(source: string, exclude: ExcludeMatcher, where: Where, optional: boolean, ctx: ResolveContext) {
   try {
-    const { tree, warnings } = await scanTree(source, exclude, ctx.inputs);
+    const { tree, warnings } = await scanTree(source, exclude, ctx.inputs, ctx.source);
     for (const w of warnings) ctx.warn(w);
     return { source, tree, where };
   } catch (e) {
@@ -192,12 +205,14 @@ async function scanSource(source: string, exclude: ExcludeMatcher, where: Where,
 async function resolveFile(source: string, target: string, f: FileEntry, ctx: ResolveContext): Promise<FileItem | undefined> {
   const name = f.rename ?? fileName(source);
   if (name === undefined) throw new UserError(`${source} does not name a file`, Exit.invalidBom, f.where);
+  let named = source; // what is read: inside a source root, the real path there
   let st;
   try {
-    st = await stat(source, { bigint: true }); // symlinks are followed (rsync -L)
-    ctx.inputs?.add('S', source, st);
+    named = (ctx.source ?? HOST).reading(named, true, ctx.inputs); // symlinks are followed (rsync -L), inside the source root
+    st = await stat(named, { bigint: true });
+    ctx.inputs?.add('S', named, st);
   } catch (e) {
-    ctx.inputs?.add('S', source, null);
+    ctx.inputs?.add('S', named, null);
     if (f.optional && (e as NodeJS.ErrnoException).code === 'ENOENT') {
       ctx.note(`${source}: does not exist, skipped (optional)`);
       return undefined;
@@ -207,14 +222,14 @@ async function resolveFile(source: string, target: string, f: FileEntry, ctx: Re
   if (st.isDirectory()) throw new UserError(`${source} is a directory: list it under \`dirs\``, Exit.copyFile, f.where);
   if (!st.isFile()) throw new UserError(`${source} is not a regular file`, Exit.copyFile, f.where);
   if (f.hash !== undefined) {
-    const actual = await hashFile(source).catch((e: unknown) => {
+    const actual = await hashFile(named).catch((e: unknown) => {
       throw new UserError(`cannot read ${source}: ${describeFsError(e)}`, Exit.fileNotFound, f.where);
     });
     if (actual !== f.hash) {
       throw new UserError(`hash mismatch for ${source}: the BOM says ${f.hash.toUpperCase()}, the file's SHA-256 is ${actual.toUpperCase()}`, Exit.wrongHash, f.where);
     }
   }
-  const item: FileItem = { source, dest: imagePath(f.where, target, name), meta: fileMetaOf(st), autodep: f.autodep, where: f.where };
+  const item: FileItem = { source: named, dest: imagePath(f.where, target, name), meta: fileMetaOf(st), autodep: f.autodep, where: f.where };
   if (f.hash !== undefined) item.sha256 = f.hash;
   return item;
 }

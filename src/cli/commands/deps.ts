@@ -1,7 +1,8 @@
 // `occlum-bom deps`: what the dynamic loader would load for each ELF file, like ldd, without running anything.
 import type { Command } from 'commander';
-import { createResolver, type Resolution } from '../../elf/index.js';
+import { createResolver, type Resolution, type ResolverOptions } from '../../elf/index.js';
 import { mapLimit } from '../../pool.js';
+import { SOURCE_ROOT_HELP, sourceRoot } from '../source-root.js';
 
 /** How many files `deps` analyses at once: enough to overlap I/O, few enough for file descriptors. */
 const CONCURRENCY = 32;
@@ -16,18 +17,21 @@ export function register(program: Command): void {
     .argument('<file...>', 'ELF executables or shared objects')
     .option('--json', 'print one JSON array: [{file, interpreter, libraries: [{name, path}], error?}]')
     .option('--library-path <dirs>', 'LD_LIBRARY_PATH of the analysed programs', process.env.LD_LIBRARY_PATH)
+    .option('--source-root <dir>', SOURCE_ROOT_HELP)
     .addHelpText(
       'after',
       `
 A library that is not found has path null ("not found"). A file that is not a dynamic ELF file
 gets no libraries. "error" is set when a file cannot be read, or when the loader would stop with
-an error ("error while loading shared libraries: ..."); the exit status is then 1.`,
+an error ("error while loading shared libraries: ..."); the exit status is then 1. With
+--source-root, files and libraries are paths inside that root (relative ones from its /), as
+\`chroot DIR ldd FILE\` would take and print them.`,
     )
     .action(deps);
 }
 
-async function deps(files: string[], opts: { json?: boolean; libraryPath?: string }): Promise<void> {
-  const resolver = createResolver({ ldLibraryPath: opts.libraryPath });
+async function deps(files: string[], opts: { json?: boolean; libraryPath?: string; sourceRoot?: string }): Promise<void> {
+  const resolver = createResolver(resolverOptions(opts));
   const results = await mapLimit(files, CONCURRENCY, (f) => resolver.resolve(f));
   let failed = false;
   const errors: string[] = [];
@@ -50,6 +54,12 @@ async function deps(files: string[], opts: { json?: boolean; libraryPath?: strin
   process.stdout.write(opts.json ? `${JSON.stringify(json, null, 2)}\n` : lines.map((l) => `${l}\n`).join(''));
   if (errors.length > 0) process.stderr.write(errors.map((l) => `${l}\n`).join(''));
   if (failed) process.exitCode = 1;
+}
+
+/** The resolver of `deps` and `tree`: inside a source root, relative paths start at its `/` (chroot's working directory). */
+export function resolverOptions(opts: { libraryPath?: string; sourceRoot?: string }): ResolverOptions {
+  const root = sourceRoot(opts.sourceRoot);
+  return { ldLibraryPath: opts.libraryPath, ...(root.isHost ? {} : { root, cwd: '/' }) };
 }
 
 function errorOf(r: Resolution): string | null {

@@ -7,7 +7,9 @@
 // later DT_NEEDED entry for it is shown as a leaf marked "already loaded" (lddtree leaves such
 // entries out; they are kept here because they are part of the answer to "who needs this?").
 import type { Command } from 'commander';
-import { createResolver, readElfFile, type FoundBy, type Library, type Resolution } from '../../elf/index.js';
+import { createResolver, type FoundBy, type Library, type Resolution, type Resolver } from '../../elf/index.js';
+import { SOURCE_ROOT_HELP } from '../source-root.js';
+import { resolverOptions } from './deps.js';
 import { mapLimit } from '../../pool.js';
 
 /** How many files `tree` analyses at once (as `deps`). */
@@ -46,6 +48,7 @@ export function register(program: Command): void {
     .argument('<file...>', 'ELF executables or shared objects')
     .option('--json', 'print one JSON array: [{file, interpreter, loader, needed: [{name, path, foundBy, status, needed}], error?, note?}]')
     .option('--library-path <dirs>', 'LD_LIBRARY_PATH of the analysed programs', process.env.LD_LIBRARY_PATH)
+    .option('--source-root <dir>', SOURCE_ROOT_HELP)
     .addHelpText(
       'after',
       `
@@ -60,9 +63,9 @@ the loader would stop with an error.`,
     .action(tree);
 }
 
-async function tree(files: string[], opts: { json?: boolean; libraryPath?: string }): Promise<void> {
-  const resolver = createResolver({ ldLibraryPath: opts.libraryPath });
-  const trees = await mapLimit(files, CONCURRENCY, async (f) => buildTree(await resolver.resolve(f)));
+async function tree(files: string[], opts: { json?: boolean; libraryPath?: string; sourceRoot?: string }): Promise<void> {
+  const resolver = createResolver(resolverOptions(opts));
+  const trees = await mapLimit(files, CONCURRENCY, async (f) => buildTree(await resolver.resolve(f), resolver));
   const errors = trees.filter((t) => t.error !== undefined).map((t) => `occlum-bom: ${t.file}: ${t.error}\n`);
   process.stdout.write(opts.json ? `${JSON.stringify(trees, null, 2)}\n` : trees.map(renderTree).join(''));
   if (errors.length > 0) {
@@ -72,7 +75,7 @@ async function tree(files: string[], opts: { json?: boolean; libraryPath?: strin
 }
 
 /** The tree of one resolved file; reads the DT_NEEDED entries of its libraries to place the repeated ones. */
-export async function buildTree(r: Resolution): Promise<FileTree> {
+export async function buildTree(r: Resolution, resolver: Resolver): Promise<FileTree> {
   switch (r.status) {
     case 'unreadable':
       return { file: r.file, interpreter: null, loader: null, needed: [], error: r.reason };
@@ -95,11 +98,11 @@ export async function buildTree(r: Resolution): Promise<FileTree> {
     else children.set(lib.neededBy, [lib]);
   }
   const found = r.libraries.filter((l) => l.path !== null);
-  // DT_NEEDED lists and SONAMEs of the libraries, read again (the resolver keeps them to itself).
+  // DT_NEEDED lists and SONAMEs of the libraries, as the resolver read them.
   const elfs = new Map(
     await mapLimit(found, CONCURRENCY, async (l) => {
-      const e = await readElfFile(l.path!);
-      return [l.path!, e.ok ? e.elf.dynamic : null] as const;
+      const e = await resolver.elf(l.path!);
+      return [l.path!, e?.dynamic ?? null] as const;
     }),
   );
   // When the loader stopped, the objects after the point it stopped at were never looked at:

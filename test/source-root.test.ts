@@ -1,0 +1,173 @@
+// --source-root: sources and every library taken from another root file system, one made here of
+// Debian packages the test downloads (`apt-get download`, unpacked with `dpkg-deb -x`): jq (with
+// libjq and libonig, the latter moved to a directory only ld.so.conf names, so that only the
+// root's ld.so.cache made by `ldconfig -r` finds it) and lua5.4. The judges: the root's own
+// loader run under `chroot ROOT` (what `chroot ROOT ldd` runs) for every ELF file of the root, and
+// the built image's programs run under chroot. Links in the root that point at host paths
+// (/etc/passwd, /usr/share/zoneinfo) must give the root's files or nothing, never the host's.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { before, describe, it } from 'node:test';
+import { compare, deps, lddDirect, parseLdd, type JsonEntry } from './elf-ldd.ts';
+import { cannotRunImages, CLEAN_ENV, copyBom, hasCommand, inImage, run, tmp } from './helpers.ts';
+
+const PACKAGES = ['libc6', 'jq', 'libjq1', 'libonig5', 'lua5.4', 'libreadline8', 'libtinfo6'];
+const LIBDIR = 'usr/lib/x86_64-linux-gnu';
+const missing = ['apt-get', 'dpkg-deb', 'ldconfig'].find((c) => !hasCommand(c));
+const skip = cannotRunImages() || (missing !== undefined && `${missing} is not installed`);
+
+/** The packages, downloaded once per machine (apt-get keeps what it fetched in the current directory). */
+function debs(): string[] {
+  const dir = path.join(os.tmpdir(), 'occlum-bom-debs');
+  const have = () => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.deb')) : []);
+  if (!PACKAGES.every((p) => have().some((f) => f.startsWith(`${p}_`)))) {
+    mkdirSync(dir, { recursive: true });
+    const r = spawnSync('apt-get', ['download', ...PACKAGES], { cwd: dir, encoding: 'utf8' });
+    assert.equal(r.status, 0, `apt-get download ${PACKAGES.join(' ')}: ${r.stderr}`);
+  }
+  return have().map((f) => path.join(dir, f));
+}
+
+/** A root of the packages; libonig only in /opt/onig/lib (named by ld.so.conf); with ROOT/etc/ld.so.cache or none. */
+function makeRoot(packages: string[], withCache: boolean): string {
+  const root = tmp('occlum-bom-sroot-');
+  for (const deb of packages) {
+    const r = spawnSync('dpkg-deb', ['-x', deb, root], { encoding: 'utf8' });
+    assert.equal(r.status, 0, `dpkg-deb -x ${deb}: ${r.stderr}`);
+  }
+  mkdirSync(path.join(root, 'opt/onig/lib'), { recursive: true });
+  for (const f of readdirSync(path.join(root, LIBDIR)).filter((f) => f.startsWith('libonig.so'))) {
+    renameSync(path.join(root, LIBDIR, f), path.join(root, 'opt/onig/lib', f));
+  }
+  mkdirSync(path.join(root, 'etc/ld.so.conf.d'), { recursive: true });
+  writeFileSync(path.join(root, 'etc/ld.so.conf'), 'include /etc/ld.so.conf.d/*.conf\n');
+  writeFileSync(path.join(root, 'etc/ld.so.conf.d/onig.conf'), '/opt/onig/lib\n');
+  // The root's own files where the host has some too, and links that name host paths.
+  writeFileSync(path.join(root, 'etc/passwd'), 'root:x:0:0:the root of the source root:/root:/bin/sh\n');
+  mkdirSync(path.join(root, 'data'));
+  symlinkSync('/etc/passwd', path.join(root, 'data/pw'));
+  symlinkSync('/usr/share/zoneinfo', path.join(root, 'data/zones'));
+  symlinkSync('/lib/x86_64-linux-gnu', path.join(root, 'libs'));
+  if (withCache) {
+    const r = spawnSync('ldconfig', ['-r', root], { encoding: 'utf8' });
+    assert.equal(r.status, 0, `ldconfig -r: ${r.stderr}`);
+    assert.ok(existsSync(path.join(root, 'etc/ld.so.cache')));
+  }
+  return root;
+}
+
+/** Every ELF file of a tree, as paths inside it. */
+function elfFilesIn(root: string, dir = '/'): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(path.join(root, dir), { withFileTypes: true })) {
+    const p = path.posix.join(dir, e.name);
+    if (e.isDirectory()) out.push(...elfFilesIn(root, p));
+    else if (e.isFile() && readFileSync(path.join(root, p)).subarray(0, 4).equals(Buffer.from('\x7fELF', 'latin1'))) out.push(p);
+  }
+  return out;
+}
+
+describe('--source-root', { skip }, () => {
+  let packages: string[] = [];
+  before(() => {
+    packages = debs();
+  });
+
+  for (const withCache of [true, false]) {
+    it(`deps --source-root agrees with the root's loader under chroot on every ELF file of the root (${withCache ? 'with' : 'without'} ld.so.cache)`, async () => {
+      const root = makeRoot(packages, withCache);
+      const files = elfFilesIn(root);
+      assert.ok(files.length > 50, `only ${files.length} ELF files in the root`);
+      const r = await deps(['--source-root', root, '--json', ...files], { env: CLEAN_ENV });
+      const ours = new Map((JSON.parse(r.stdout) as JsonEntry[]).map((e) => [e.file, e]));
+      const judge = await lddDirect(files, CLEAN_ENV, root);
+      const differences = files.flatMap((f) => compare(parseLdd(judge.get(f)!), ours.get(f)!).map((d) => `${f}: ${d}`));
+      assert.deepEqual(differences, []);
+      // The cache is what finds libonig: the test holds only if the answers differ with and without it.
+      const onig = ours.get('/usr/bin/jq')!.libraries.find((l) => l.name === 'libonig.so.5');
+      assert.equal(onig?.path ?? null, withCache ? '/opt/onig/lib/libonig.so.5' : null);
+    });
+  }
+
+  it('copy_bom builds a running image from the root, with its loader, cache and libraries, never the host\'s files', () => {
+    const root = makeRoot(packages, true);
+    const dir = tmp();
+    // A BOM written by generate_bom from paths inside the root, plus the root's cache and a data directory.
+    const gen = run('generate_bom', ['--source-root', root, '-e', '/usr/bin/jq', 'usr/bin/lua5.4', '-D', '/data', '-o', 'bom.yaml'], { cwd: dir });
+    assert.equal(gen.code, 0, gen.stderr);
+    const bom = readFileSync(path.join(dir, 'bom.yaml'), 'utf8');
+    assert.match(bom, /- \/usr\/bin\/lua5\.4\n/);
+    assert.match(bom, new RegExp(`copy_bom -f <this file> --root image --source-root ${root}\n`));
+    writeFileSync(path.join(dir, 'bom.yaml'), `${bom}  - target: /etc\n    copy:\n      - files: [/etc/ld.so.cache]\n`);
+    const r = copyBom(dir, ['-f', 'bom.yaml', '--root', 'image', '--source-root', root]);
+    assert.equal(r.code, 0, r.stderr);
+    const image = path.join(dir, 'image');
+    // The root's links to host paths: its /etc/passwd, and no zoneinfo (the root has none; the host has).
+    assert.match(r.stderr, /skipping .*\/data\/zones -> \/usr\/share\/zoneinfo: the link leaves the copied tree and its referent does not exist/);
+    assert.equal(readFileSync(path.join(image, 'bin/data/pw'), 'utf8'), readFileSync(path.join(root, 'etc/passwd'), 'utf8'));
+    assert.ok(!existsSync(path.join(image, 'bin/data/zones')));
+    // Every library and the loader are the root's (same bytes as the root's real files).
+    for (const p of ['lib64/ld-linux-x86-64.so.2', 'lib/x86_64-linux-gnu/libc.so.6', 'opt/onig/lib/libonig.so.5', `${LIBDIR}/libjq.so.1`, 'lib/x86_64-linux-gnu/libreadline.so.8']) {
+      assert.ok(readFileSync(path.join(image, p)).equals(rootFile(root, p)), `${p} is not the root's`);
+    }
+    // The manifest names the root as where each file came from.
+    const why = run('occlum-bom', ['why', '--root', 'image', '/opt/onig/lib/libonig.so.5'], { cwd: dir });
+    assert.equal(why.code, 0, why.stderr);
+    assert.match(why.stdout, new RegExp(`copied from ${root}/opt/onig/lib/libonig\\.so\\.5[.0-9]*\\n  DT_NEEDED libonig\\.so\\.5 of /${LIBDIR}/libjq\\.so\\.1, found via cache`));
+    // The programs run in the image.
+    mkdirSync(path.join(image, 'proc'));
+    const [cmd, args] = inImage(image, ['/bin/jq', '-n', '[1,2]|add']);
+    const jq = spawnSync(cmd, args, { encoding: 'utf8', env: CLEAN_ENV });
+    assert.equal(jq.stdout, '3\n', jq.stderr);
+    const [cmd2, args2] = inImage(image, ['/bin/lua5.4', '-e', 'print(6*7)']);
+    const lua = spawnSync(cmd2, args2, { encoding: 'utf8', env: CLEAN_ENV });
+    assert.equal(lua.stdout, '42\n', lua.stderr);
+    // A link inside the root re-pointed (libonig.so.5 -> another file) is a change the rebuild copies.
+    const onig = path.join(root, 'opt/onig/lib/libonig.so.5');
+    writeFileSync(`${onig}.patched`, Buffer.concat([rootFile(root, 'opt/onig/lib/libonig.so.5'), Buffer.from('\0')]));
+    rmSync(onig);
+    symlinkSync('libonig.so.5.patched', onig);
+    const again = copyBom(dir, ['-f', 'bom.yaml', '--root', 'image', '--source-root', root]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.ok(readFileSync(path.join(image, 'opt/onig/lib/libonig.so.5')).equals(readFileSync(`${onig}.patched`)));
+  });
+
+  it('a source reached through a link to a host path the root does not hold is an error, and nothing is written', () => {
+    const root = makeRoot(packages.filter((p) => path.basename(p).startsWith('libc6_')), false);
+    const dir = tmp();
+    writeFileSync(path.join(dir, 'bom.yaml'), "targets:\n  - target: /\n    copy:\n      - files: [/data/zones/UTC, '/data/zones/U*', /libs/libc.so.6]\n");
+    assert.ok(existsSync('/usr/share/zoneinfo/UTC'), 'the host holds what the link names');
+    const r = copyBom(dir, ['-f', 'bom.yaml', '--root', 'image', '--source-root', root]);
+    assert.equal(r.code, 254, r.stderr);
+    assert.match(r.stderr, new RegExp(`cannot copy ${root}/data/zones/UTC: no such file or directory`));
+    assert.match(r.stderr, new RegExp(`${root}/data/zones/U\\* matches no file`));
+    assert.ok(!existsSync(path.join(dir, 'image')) || readdirSync(path.join(dir, 'image')).length === 0);
+    // Through the same kind of link, a path the root holds is the root's file (a glob too).
+    writeFileSync(path.join(dir, 'bom.yaml'), "targets:\n  - target: /\n    copy:\n      - files: ['/libs/libc.so.[6]']\n");
+    rmSync(path.join(dir, 'image'), { recursive: true, force: true });
+    const ok = copyBom(dir, ['-f', 'bom.yaml', '--root', 'image', '--source-root', root]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.ok(readFileSync(path.join(dir, 'image/libc.so.6')).equals(rootFile(root, 'lib/x86_64-linux-gnu/libc.so.6')));
+  });
+
+  it('tree --source-root prints paths inside the root and the rule that found each library', () => {
+    const root = makeRoot(packages, true);
+    const r = run('occlum-bom', ['tree', '--source-root', root, 'usr/bin/jq']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /libonig\.so\.5 => \/opt\/onig\/lib\/libonig\.so\.5 \[cache\]/);
+    assert.doesNotMatch(r.stdout, new RegExp(root));
+    const bad = run('occlum-bom', ['deps', '--source-root', path.join(root, 'nope'), '/usr/bin/jq']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /--source-root .*nope: no such file or directory/);
+  });
+});
+
+/** The root's file at `p`: links resolved by the host's realpath, after an absolute first link re-rooted (the loader's /lib64 link). */
+function rootFile(root: string, p: string): Buffer {
+  const at = path.join(root, p);
+  const link = lstatSync(at).isSymbolicLink() ? readlinkSync(at) : null;
+  return readFileSync(realpathSync(link?.startsWith('/') ? path.join(root, link) : at));
+}
