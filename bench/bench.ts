@@ -9,8 +9,11 @@
 //   3. small: many small files, a generated tree (SMALL_FILES=N files of 200 bytes, default
 //      200000; 0 skips it): copy_bom cold, after one source file changed, after the BOM was
 //      touched, and no-op, against `cp -a` and `rsync -a` (cold, the same change, no-op).
+//   4. image: a container image (an OCI layout made with umoci from host trees: the Python
+//      standard library, /usr/include, /usr/share/doc) unpacked by `--source-root oci:...` into
+//      an empty cache, against `umoci unpack` of the same image; and found unpacked the next time.
 // Not a test: nothing here asserts a time. RUNS=N sets the number of runs (default 5);
-// BENCH=deps,big,small the cases run (default all), e.g. `BENCH=small RUNS=1 npm run bench`.
+// BENCH=deps,big,small,image the cases run (default all), e.g. `BENCH=small RUNS=1 npm run bench`.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -19,8 +22,8 @@ import { fileURLToPath } from 'node:url';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const RUNS = Number(process.env.RUNS ?? 5);
-const CASES = (process.env.BENCH ?? 'deps,big,small').split(',').map((c) => c.trim()).filter(Boolean);
-for (const c of CASES) if (!['deps', 'big', 'small'].includes(c)) throw new Error(`BENCH: no case ${c} (deps, big, small)`);
+const CASES = (process.env.BENCH ?? 'deps,big,small,image').split(',').map((c) => c.trim()).filter(Boolean);
+for (const c of CASES) if (!['deps', 'big', 'small', 'image'].includes(c)) throw new Error(`BENCH: no case ${c} (deps, big, small, image)`);
 const SMALL_FILES = Number(process.env.SMALL_FILES ?? 200_000);
 if (!Number.isSafeInteger(SMALL_FILES) || SMALL_FILES < 0) throw new Error(`SMALL_FILES: ${process.env.SMALL_FILES} is not a number of files`);
 const work = mkdtempSync(path.join(tmpdir(), 'occlum-bom-bench-'));
@@ -210,6 +213,36 @@ if (CASES.includes('small') && SMALL_FILES > 0) {
     `runs (s), small files: copy_bom cold ${each('cold')}; cp -a ${each('cp')}; rsync -a ${each('rsyncCold')}; one file changed ${each('changed')}; rsync -a, the same change ${each('rsyncChanged')}; BOM touched ${each('touched')}; no-op ${each('noop')}; rsync -a no-op ${each('rsyncNoop')}`,
   );
   notes.push(`small files, in each run: copy_bom cold / cp -a ${ratios('cold', 'cp')}; one file changed / rsync -a ${ratios('changed', 'rsyncChanged')}; no-op / rsync -a no-op ${ratios('noop', 'rsyncNoop')}`);
+}
+
+// 4. A container image: unpacked by us (into an empty cache) and by umoci.
+if (CASES.includes('image')) {
+  const trees = ['/usr/lib/python3.11', '/usr/include', '/usr/share/doc'].filter((t) => existsSync(t));
+  const layout = path.join(work, 'image-oci');
+  const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  sh('umoci', ['init', '--layout', layout]);
+  sh('umoci', ['new', '--image', `${layout}:app`]);
+  const bundle = path.join(work, 'image-bundle');
+  sh('umoci', ['unpack', '--image', `${layout}:app`, bundle]);
+  for (const t of trees) {
+    mkdirSync(path.join(bundle, 'rootfs', path.dirname(t)), { recursive: true });
+    sh('cp', ['-a', t, path.join(bundle, 'rootfs', path.dirname(t))]);
+  }
+  sh('umoci', ['repack', '--image', `${layout}:app`, bundle]);
+  const counts = execFileSync('sh', ['-c', `find ${bundle}/rootfs | wc -l; du -sk ${bundle}/rootfs | cut -f1; du -sk ${layout} | cut -f1`], { encoding: 'utf8' }).trim().split('\n');
+  const deps = (cache: string) =>
+    timed(process.execPath, [path.join(repo, 'dist/cli/occlum-bom.js'), 'deps', '--source-root', `oci:${layout}:app`, '/usr/lib/python3.11/os.py'], { env: { ...process.env, OCCLUM_BOM_CACHE_DIR: cache } });
+  const t = { ours: [] as number[], umoci: [] as number[], again: [] as number[] };
+  for (let i = 0; i < RUNS; i++) {
+    const cache = fresh(`image-cache-${i}`);
+    t.ours.push(deps(cache).s);
+    t.again.push(deps(cache).s);
+    t.umoci.push(timed('umoci', ['unpack', '--image', `${layout}:app`, path.join(work, `image-umoci-${i}`)]).s);
+  }
+  const size = `${counts[0]} entries, ${(Number(counts[1]) / 1024).toFixed(0)} MB (${(Number(counts[2]) / 1024).toFixed(0)} MB of gzip layers)`;
+  row('image unpack', size, 'occlum-bom --source-root oci:', fmt(median(t.ours)), 'umoci unpack', fmt(median(t.umoci)), `${(median(t.ours) / median(t.umoci)).toFixed(2)}x umoci`);
+  row('', '', 'the same, found unpacked', fmt(median(t.again)), '', '', '');
+  notes.push(`runs (s), image: ours ${runs(t.ours)}; umoci unpack ${runs(t.umoci)}; found unpacked ${runs(t.again)}`);
 }
 
 console.log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}; ${RUNS} runs each, medians\n`);

@@ -15,7 +15,7 @@ import { shown } from '../plan/paths.js';
 import { buildPlan } from '../plan/plan.js';
 import { checkDestinations, resolveBom } from '../plan/resolve.js';
 import { removeStaleTemps } from '../output.js';
-import { Inputs } from '../inputs.js';
+import { Inputs, statSeen } from '../inputs.js';
 import { startRecord } from '../record.js';
 import { missingReport, namesAfterPlan, namesInManifest, printEnd, printMissing, warnIfNotEmpty } from '../report.js';
 import { describedWithParents, removePaths, stalePaths } from '../sync.js';
@@ -66,7 +66,7 @@ export async function main(): Promise<ExitCode> {
   const { root } = opts;
   const rootAbs = realRootOf(root);
   if (rootAbs === '/') throw new UserError(`refusing to use / as the image root (--root ${root})`, Exit.usage);
-  const source = sourceRoot(opts.sourceRoot);
+  const { root: source, named } = await sourceRoot(opts.sourceRoot);
   warnIfNotEmpty(root);
 
   const clock = phases();
@@ -74,6 +74,7 @@ export async function main(): Promise<ExitCode> {
   progress.phase('reading BOMs and scanning sources');
   // What the run reads and warns of, for its record: a rebuild that finds all of it unchanged says the same and stops.
   const inputs = new Inputs();
+  for (const file of named) await statSeen(file, inputs); // an image re-tagged is another root
   const warnings: string[] = [];
   const warn = (m: string) => {
     warnings.push(m);

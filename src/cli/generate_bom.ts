@@ -69,7 +69,7 @@ async function main(): Promise<number> {
     throw e;
   }
   // The RFC's synopsis: a BOM is generated for programs; files and directories come with them.
-  const source = sourceRoot(opts.sourceRoot);
+  const { root: source } = await sourceRoot(opts.sourceRoot);
   const executables = opts.executable ?? [];
   if (executables.length === 0) throw new UserError('at least one executable is needed (-e FILE)', Exit.usage);
 
@@ -82,6 +82,7 @@ async function main(): Promise<number> {
     hash: opts.hash ?? false,
     cwd: process.cwd(),
     source,
+    ...(opts.sourceRoot === undefined ? {} : { sourceName: opts.sourceRoot }),
   });
   const text = renderBom(spec);
   checkRoundTrip(text, spec);

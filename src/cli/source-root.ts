@@ -1,16 +1,43 @@
-// --source-root: the root file system sources are taken from, for copy_bom, generate_bom, deps and tree.
+// --source-root: the root file system sources are taken from, for copy_bom, generate_bom, deps
+// and tree: a directory, or a container image (unpacked once into the cache, src/image/).
 import { SourceRoot } from '../fsops/root.js';
 import { describeFsError, Exit, UserError } from '../errors.js';
+import type { ImageConfig } from '../image/image.js';
+import { ImageError, parseImageRef } from '../image/ref.js';
+import { log } from '../log.js';
 
-export const SOURCE_ROOT_HELP = 'take absolute source paths, and every library, from this root file system instead of / (as `chroot DIR` would see them)';
+export const SOURCE_ROOT_HELP =
+  'take absolute source paths, and every library, from this root file system instead of / (as `chroot DIR` would see them): a directory, or an image as oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:REF]';
+
+export interface Source {
+  root: SourceRoot;
+  /** The image's config, when the root is an image. */
+  image?: { name: string; config: ImageConfig };
+  /** Files that name the root (an image's index or archive): what a run read depends on them too. */
+  named: string[];
+}
 
 /** The root a --source-root value names; none given: the host. */
-export function sourceRoot(value: string | undefined): SourceRoot {
-  if (value === undefined) return new SourceRoot();
-  const transport = /^(oci|oci-archive|docker-archive|docker|containers-storage):/.exec(value);
-  if (transport) throw new UserError(`--source-root ${value}: container images (${transport[1]}:) are not supported yet; unpack the image into a directory (umoci unpack) and give that`, Exit.notImplemented);
+export async function sourceRoot(value: string | undefined): Promise<Source> {
+  if (value === undefined) return { root: new SourceRoot(), named: [] };
+  let dir = value;
+  let image: Source['image'];
+  let named: string[] = [];
   try {
-    return SourceRoot.open(value);
+    const ref = parseImageRef(value);
+    if (ref) {
+      // Loaded only for an image: the tar reader is not what a run of a directory root needs.
+      const { imageRoot } = await import('../image/root.js');
+      const found = await imageRoot(ref, process.env, (m) => log.warn(m));
+      ({ dir, named } = found);
+      image = { name: found.name, config: found.config };
+    }
+  } catch (e) {
+    if (e instanceof ImageError) throw new UserError(`--source-root ${e.message}`, e.damaged ? Exit.copyDir : Exit.usage);
+    throw new UserError(`--source-root ${value}: cannot unpack the image: ${describeFsError(e)}`, Exit.copyDir);
+  }
+  try {
+    return { root: SourceRoot.open(dir), named, ...(image ? { image } : {}) };
   } catch (e) {
     throw new UserError(`--source-root ${value}: ${describeFsError(e)}`, Exit.usage);
   }

@@ -94,9 +94,12 @@ export class FileCache {
   host(path: string): string | { code: string } {
     const absolute = path.startsWith('/') ? path : `${this.cwd.replace(/\/+$/, '')}/${path}`;
     if (!this.root || this.root.isHost) return absolute;
+    const spelled = this.root.host(absolute);
     try {
-      return this.root.reading(this.root.host(absolute), true, this.links);
+      return this.root.reading(spelled, true, this.links);
     } catch (e) {
+      // Seen as missing: a file put there later is a change (the kernel's stat of the spelling says so).
+      this.seen.set(spelled, statState(e as NodeJS.ErrnoException));
       return { code: (e as NodeJS.ErrnoException).code ?? 'ENOENT' };
     }
   }

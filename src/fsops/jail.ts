@@ -51,19 +51,27 @@ export class Jail {
 
   /** Host path of an image path, following every link on the way (the last one too if `followLast`). */
   async resolve(rel: string, followLast = true): Promise<string> {
+    return this.resolveSync(rel, followLast);
+  }
+
+  resolveSync(rel: string, followLast = true): string {
     return this.walk(rel, { create: false, followLast });
   }
 
   /** mkdir -p inside the root; returns the host path of the directory. */
   async mkdirp(rel: string): Promise<string> {
+    return this.mkdirpSync(rel);
+  }
+
+  mkdirpSync(rel: string): string {
     const known = this.dirs.get(rel);
     if (known) return known;
-    const host = await this.walk(rel, { create: true, followLast: true });
+    const host = this.walk(rel, { create: true, followLast: true });
     this.dirs.set(rel, host);
     return host;
   }
 
-  private async walk(rel: string, opts: { create: boolean; followLast: boolean }): Promise<string> {
+  private walk(rel: string, opts: { create: boolean; followLast: boolean }): string {
     const resolved: string[] = [];
     const pending = rel.split('/').filter((p) => p !== '' && p !== '.');
     let links = 0;

@@ -51,7 +51,7 @@ export class SourceRoot {
 
   /** The host spelling of a source path: an absolute one is inside the root, a relative one is the host's. */
   spell(p: string): string {
-    return p.startsWith('/') ? this.host(p) : p;
+    return p.startsWith('/') && !this.isHost ? `${this.root}${p}` : p; // a trailing '/' kept: rsync's "the contents"
   }
 
   /** The path inside the root that a host path spells, or null when it is not below the root (or the root is the host). */
@@ -97,6 +97,11 @@ export class SourceRoot {
       this.stats.set(p, st);
     }
     return st;
+  }
+
+  /** Whether the file at `p` (no link on the way) has an execute bit. */
+  executable(p: string): boolean {
+    return ((Number(this.lstat(p)?.mode ?? 0)) & 0o111) !== 0;
   }
 
   /** What the link at `p` says (readlink). */

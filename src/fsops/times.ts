@@ -1,6 +1,7 @@
 // Modification times to the nanosecond (rsync -t keeps them exactly) through the addon;
 // without it (no compiler at install time), Node's utimes, which is within about a
 // microsecond, and the quick check allows for that.
+import { lutimesSync, utimesSync } from 'node:fs';
 import { lutimes, utimes } from 'node:fs/promises';
 import { native } from './native.js';
 
@@ -40,6 +41,14 @@ export async function setMtime(path: string, mtimeNs: bigint, isLink: boolean): 
   // Access time is not copied (rsync leaves it too); utimes needs one, so "now".
   const now = Date.now() / 1000;
   await (isLink ? lutimes(path, now, seconds) : utimes(path, now, seconds));
+}
+
+/** setMtime, synchronously. */
+export function setMtimeSync(path: string, mtimeNs: bigint, isLink: boolean): void {
+  if (native) return native.utimens(path, ...splitNs(mtimeNs), !isLink);
+  const seconds = Number(mtimeNs) / 1e9;
+  const now = Date.now() / 1000;
+  (isLink ? lutimesSync : utimesSync)(path, now, seconds);
 }
 
 /** rsync's quick check on mtimes: equal, or equal within Node's rounding when times are not exact. */

@@ -34,6 +34,8 @@ export interface GenerateOptions {
   cwd: string;
   /** Where the paths are (--source-root): they are written as seen inside it, and read at their real paths there. */
   source?: SourceRoot;
+  /** How the user named it (a directory or an image), for the copy_bom command the BOM's header shows. */
+  sourceName?: string;
 }
 
 export interface FileSpec {
@@ -128,7 +130,7 @@ export async function resolveInputs(opts: GenerateOptions): Promise<BomSpec> {
     }
   }
 
-  return { includes, target, executables, files, dirs, ...(rooted ? { sourceRoot: rooted.root } : {}) };
+  return { includes, target, executables, files, dirs, ...(rooted ? { sourceRoot: opts.sourceName ?? rooted.root } : {}) };
 }
 
 /** The absolute host path for a command-line path; never through a symbolic link (see the top). */

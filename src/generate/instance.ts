@@ -94,9 +94,10 @@ export function defaultOcclumJson() {
 /**
  * Create the instance directory `dir` (its missing parents too). An existing `dir`, even an
  * empty one, is refused before anything is written: `new` never mixes its layout into a tree
- * it did not make. A failure half-way removes what was made.
+ * it did not make. A failure half-way removes what was made. `made`: another Occlum.json, and
+ * more files at the top of the instance (`occlum-bom new --from-image`).
  */
-export async function createInstance(dir: string): Promise<void> {
+export async function createInstance(dir: string, made: { occlumJson?: object; files?: Record<string, string> } = {}): Promise<void> {
   if (dir === '') throw new UserError('the instance directory name is empty', Exit.usage);
   const abs = path.resolve(dir);
   const exists = () => new UserError(`${dir} already exists: give the name of a new instance directory`, Exit.usage);
@@ -114,7 +115,8 @@ export async function createInstance(dir: string): Promise<void> {
   });
 
   try {
-    await writeFile(path.join(abs, 'Occlum.json'), `${JSON.stringify(defaultOcclumJson(), null, 4)}\n`);
+    await writeFile(path.join(abs, 'Occlum.json'), `${JSON.stringify(made.occlumJson ?? defaultOcclumJson(), null, 4)}\n`);
+    for (const [name, text] of Object.entries(made.files ?? {})) await writeFile(path.join(abs, name), text);
     for (const d of IMAGE_DIRS) await mkdir(path.join(abs, 'image', d), { recursive: true });
     await writeFile(path.join(abs, 'image', 'etc', 'hosts'), ETC_HOSTS);
     for (const d of INITFS_DIRS) await mkdir(path.join(abs, 'initfs', d), { recursive: true });

@@ -31,7 +31,7 @@ an error ("error while loading shared libraries: ..."); the exit status is then 
 }
 
 async function deps(files: string[], opts: { json?: boolean; libraryPath?: string; sourceRoot?: string }): Promise<void> {
-  const resolver = createResolver(resolverOptions(opts));
+  const resolver = createResolver(await resolverOptions(opts));
   const results = await mapLimit(files, CONCURRENCY, (f) => resolver.resolve(f));
   let failed = false;
   const errors: string[] = [];
@@ -57,8 +57,8 @@ async function deps(files: string[], opts: { json?: boolean; libraryPath?: strin
 }
 
 /** The resolver of `deps` and `tree`: inside a source root, relative paths start at its `/` (chroot's working directory). */
-export function resolverOptions(opts: { libraryPath?: string; sourceRoot?: string }): ResolverOptions {
-  const root = sourceRoot(opts.sourceRoot);
+export async function resolverOptions(opts: { libraryPath?: string; sourceRoot?: string }): Promise<ResolverOptions> {
+  const { root } = await sourceRoot(opts.sourceRoot);
   return { ldLibraryPath: opts.libraryPath, ...(root.isHost ? {} : { root, cwd: '/' }) };
 }
 

@@ -64,7 +64,7 @@ the loader would stop with an error.`,
 }
 
 async function tree(files: string[], opts: { json?: boolean; libraryPath?: string; sourceRoot?: string }): Promise<void> {
-  const resolver = createResolver(resolverOptions(opts));
+  const resolver = createResolver(await resolverOptions(opts));
   const trees = await mapLimit(files, CONCURRENCY, async (f) => buildTree(await resolver.resolve(f), resolver));
   const errors = trees.filter((t) => t.error !== undefined).map((t) => `occlum-bom: ${t.file}: ${t.error}\n`);
   process.stdout.write(opts.json ? `${JSON.stringify(trees, null, 2)}\n` : trees.map(renderTree).join(''));
