@@ -9,7 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { hasCommand, tmp } from './helpers.ts';
 
+/** The glibc root's packages; musl's makes a root of its own. */
 export const PACKAGES = ['libc6', 'jq', 'libjq1', 'libonig5', 'lua5.4', 'libreadline8', 'libtinfo6'];
+const ALL = [...PACKAGES, 'musl'];
 export const LIBDIR = 'usr/lib/x86_64-linux-gnu';
 
 /** Why roots of Debian packages cannot be made here, or false. */
@@ -22,12 +24,17 @@ export function skipDebianRoots(): string | false {
 export function debs(): string[] {
   const dir = path.join(os.tmpdir(), 'occlum-bom-debs');
   const have = () => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.deb')) : []);
-  if (!PACKAGES.every((p) => have().some((f) => f.startsWith(`${p}_`)))) {
+  if (!ALL.every((p) => have().some((f) => f.startsWith(`${p}_`)))) {
     mkdirSync(dir, { recursive: true });
-    const r = spawnSync('apt-get', ['download', ...PACKAGES], { cwd: dir, encoding: 'utf8' });
-    assert.equal(r.status, 0, `apt-get download ${PACKAGES.join(' ')}: ${r.stderr}`);
+    const r = spawnSync('apt-get', ['download', ...ALL], { cwd: dir, encoding: 'utf8' });
+    assert.equal(r.status, 0, `apt-get download ${ALL.join(' ')}: ${r.stderr}`);
   }
   return have().map((f) => path.join(dir, f));
+}
+
+/** The packages of `debs()` with these names. */
+export function named(debs: string[], names: readonly string[]): string[] {
+  return debs.filter((d) => names.some((n) => path.basename(d).startsWith(`${n}_`)));
 }
 
 /** A root of the packages; libonig only in /opt/onig/lib (named by ld.so.conf); with ROOT/etc/ld.so.cache or none. */

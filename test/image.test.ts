@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, chownSync, cpSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
-import { debs, makeRoot, skipDebianRoots } from './debian-root.ts';
+import { debs, makeRoot, named, PACKAGES, skipDebianRoots } from './debian-root.ts';
 import { cannotRunImages, CLEAN_ENV, copyBom, hasCommand, inImage, run, tmp } from './helpers.ts';
 
 const tools = ['umoci', 'skopeo', 'python3'].find((c) => !hasCommand(c));
@@ -73,7 +73,7 @@ describe('container images as source roots', { skip }, () => {
   let reference = ''; // umoci unpack's rootfs
 
   before(() => {
-    const root = makeRoot(debs(), true);
+    const root = makeRoot(named(debs(), PACKAGES), true);
     work = tmp('occlum-bom-image-');
     layout = path.join(work, 'oci');
     sh('umoci', ['init', '--layout', layout]);

@@ -9,8 +9,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, s
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { compare, deps, lddDirect, parseLdd, type JsonEntry } from './elf-ldd.ts';
-import { debs, LIBDIR, makeRoot, rootFile, skipDebianRoots } from './debian-root.ts';
-import { cannotRunImages, CLEAN_ENV, copyBom, inImage, run, tmp } from './helpers.ts';
+import { debs, LIBDIR, makeRoot, named, PACKAGES, rootFile, skipDebianRoots } from './debian-root.ts';
+import { cannotRunImages, CLEAN_ENV, copyBom, hasCommand, inImage, run, tmp } from './helpers.ts';
 
 /** Every ELF file of a tree, as paths inside it. */
 function elfFilesIn(root: string, dir = '/'): string[] {
@@ -25,8 +25,10 @@ function elfFilesIn(root: string, dir = '/'): string[] {
 
 describe('--source-root', { skip: cannotRunImages() || skipDebianRoots() }, () => {
   let packages: string[] = [];
+  let musl: string[] = [];
   before(() => {
-    packages = debs();
+    packages = named(debs(), PACKAGES);
+    musl = named(debs(), ['musl']);
   });
 
   for (const withCache of [true, false]) {
@@ -89,7 +91,7 @@ describe('--source-root', { skip: cannotRunImages() || skipDebianRoots() }, () =
   });
 
   it('a source reached through a link to a host path the root does not hold is an error, and nothing is written', () => {
-    const root = makeRoot(packages.filter((p) => path.basename(p).startsWith('libc6_')), false);
+    const root = makeRoot(named(packages, ['libc6']), false);
     const dir = tmp();
     writeFileSync(path.join(dir, 'bom.yaml'), "targets:\n  - target: /\n    copy:\n      - files: [/data/zones/UTC, '/data/zones/U*', /libs/libc.so.6]\n");
     assert.ok(existsSync('/usr/share/zoneinfo/UTC'), 'the host holds what the link names');
@@ -122,6 +124,38 @@ describe('--source-root', { skip: cannotRunImages() || skipDebianRoots() }, () =
     const again = copyBom(dir, ['-f', 'bom.yaml', '--root', 'image', '--source-root', root]);
     assert.equal(again.code, 0, again.stderr);
     assert.ok(readFileSync(path.join(dir, 'image/lib/x86_64-linux-gnu/libtinfo.so.6')).equals(rootFile(root, 'lib/x86_64-linux-gnu/libtinfo.so.6')));
+  });
+
+  it('a musl root: its loader and path file decide, as the root\'s musl loader says under chroot; the image runs', { skip: !hasCommand('musl-gcc') && 'musl-gcc is not installed' }, async () => {
+    const root = tmp('occlum-bom-musl-root-');
+    assert.equal(spawnSync('dpkg-deb', ['-x', musl[0]!, root]).status, 0);
+    const build = tmp();
+    writeFileSync(path.join(build, 'foo.c'), 'int foo(void) { return 41; }\n');
+    writeFileSync(path.join(build, 'main.c'), '#include <stdio.h>\nint foo(void);\nint main(void) { printf("%d\\n", foo() + 1); return 0; }\n');
+    mkdirSync(path.join(root, 'opt/foo/lib'), { recursive: true });
+    mkdirSync(path.join(root, 'opt/foo/bin'), { recursive: true });
+    assert.equal(spawnSync('musl-gcc', ['-shared', '-fPIC', '-o', path.join(root, 'opt/foo/lib/libfoo.so'), path.join(build, 'foo.c')]).status, 0);
+    assert.equal(spawnSync('musl-gcc', ['-o', path.join(root, 'opt/foo/bin/prog'), path.join(build, 'main.c'), `-L${path.join(root, 'opt/foo/lib')}`, '-lfoo']).status, 0);
+    const judge = () => {
+      const r = spawnSync('chroot', [root, '/lib/ld-musl-x86_64.so.1', '--list', '/opt/foo/bin/prog'], { encoding: 'utf8' });
+      return r.stdout.split('\n').filter((l) => l.includes(' => ')).map((l) => l.replace(/^\t(.*) \(0x[0-9a-f]+\)$/, '$1'));
+    };
+    const ours = async () => {
+      const r = await deps(['--source-root', root, '--json', '/opt/foo/bin/prog'], { env: CLEAN_ENV });
+      return (JSON.parse(r.stdout) as JsonEntry[])[0]!.libraries.filter((l) => l.path !== null).map((l) => `${l.name} => ${l.path}`);
+    };
+    // Only the root's path file names /opt/foo/lib: without that line libfoo is not found, with it it is.
+    assert.deepEqual(await ours(), judge());
+    assert.ok(!judge().some((l) => l.startsWith('libfoo.so')));
+    writeFileSync(path.join(root, 'etc/ld-musl-x86_64.path'), `${readFileSync(path.join(root, 'etc/ld-musl-x86_64.path'), 'utf8')}/opt/foo/lib\n`);
+    assert.deepEqual(await ours(), judge());
+    assert.deepEqual(judge(), ['libfoo.so => /opt/foo/lib/libfoo.so', 'libc.so => /lib/ld-musl-x86_64.so.1']);
+    // Built into an image (with the path file, which the loader reads at run time), the program runs.
+    const dir = tmp();
+    writeFileSync(path.join(dir, 'bom.yaml'), 'targets:\n  - target: /bin\n    copy:\n      - files: [/opt/foo/bin/prog]\n  - target: /etc\n    copy:\n      - files: [/etc/ld-musl-x86_64.path]\n');
+    const r = copyBom(dir, ['-f', 'bom.yaml', '--root', 'image', '--source-root', root]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(spawnSync('chroot', [path.join(dir, 'image'), '/bin/prog'], { encoding: 'utf8' }).stdout, '42\n');
   });
 
   it('tree --source-root prints paths inside the root and the rule that found each library', () => {
