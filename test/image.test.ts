@@ -200,6 +200,9 @@ describe('container images as source roots', { skip }, () => {
     const image = path.join(dir, 'inst/image');
     for (const gone of ['tmp/junk', 'var/cache/apt/archives/x.deb', 'var/lib/apt/lists/x_Packages', 'deleteme', 'opq/old']) assert.ok(!existsSync(path.join(image, gone)), `${gone} is in the image`);
     assert.equal(readFileSync(path.join(image, 'etc/keep'), 'utf8'), 'second\n');
+    // why names the image and the path inside it.
+    const why = run('occlum-bom', ['why', '--root', 'image', '/etc/keep'], { cwd: path.join(dir, 'inst'), env });
+    assert.match(why.stdout, new RegExp(`^  copied from /etc/keep in ${names.ociArchive.replace(/[.]/g, '\\.')} \\(unpacked at .*/image-[0-9a-f]{16}/rootfs/etc/keep\\)$`, 'm'));
     // Run with the environment Occlum would give it (PATH stays the host's: chroot is a host program).
     const runEnv = { ...Object.fromEntries(conf.env.default.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)])), PATH: CLEAN_ENV.PATH };
     const [cmd, argv] = inImage(image, conf.from_image.command as string[]);
@@ -261,6 +264,7 @@ describe('container images as source roots', { skip }, () => {
       [[['file', '../evil', 'x']], /path \.\.\/evil contains \.\./],
       [[['file', '/evil', 'x']], /path \/evil is absolute/],
       [[['hardlink', 'etc/pw', '../../../etc/passwd']], /hard link target \.\.\/\.\.\/\.\.\/etc\/passwd contains \.\./],
+      [[['file', '../.wh.tmp']], /path \.\.\/\.wh\.tmp contains \.\./],
     ] as [[string, string, string?][], RegExp][]) {
       const hostile = path.join(work, `hostile-${createHash('sha256').update(JSON.stringify(entries)).digest('hex').slice(0, 8)}`);
       cpSync(layout, hostile, { recursive: true });

@@ -1,4 +1,6 @@
-// How an image is named (skopeo's transports), read without loading what unpacks one.
+// How an image is named (skopeo's transports), and which image an unpacked root came from,
+// read without loading what unpacks one.
+import { readFileSync } from 'node:fs';
 
 export interface ImageRef {
   transport: 'oci' | 'oci-archive' | 'docker-archive';
@@ -39,3 +41,19 @@ export function parseImageRef(value: string): ImageRef | null {
   return ref;
 }
 
+
+/**
+ * The image a host path of an unpacked root belongs to, and the path inside it: ./root.ts
+ * unpacks into `<cache>/image-<key>/rootfs` beside an `image.json` naming the image. Null for
+ * any other path.
+ */
+export function unpackedImageOf(hostPath: string): { image: string; inside: string } | null {
+  const m = /^(.*\/image-[0-9a-f]{16})\/rootfs(\/.*)?$/.exec(hostPath);
+  if (!m) return null;
+  try {
+    const { image } = JSON.parse(readFileSync(`${m[1]}/image.json`, 'utf8')) as { image?: unknown };
+    return typeof image === 'string' ? { image, inside: m[2] ?? '/' } : null;
+  } catch {
+    return null;
+  }
+}

@@ -2,6 +2,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { Exit, UserError } from '../../errors.js';
+import { unpackedImageOf } from '../../image/ref.js';
 import { manifestPath, readManifest, type Entry } from '../../manifest.js';
 
 export function register(program: Command): void {
@@ -39,10 +40,16 @@ function explain(e: Entry, all: readonly Entry[]): string[] {
     case 'link':
       return [what, `  created by ${f.bom} (createlinks)`];
     case 'file':
-      return [what, `  copied from ${f.source}`, `  by ${f.bom} (files)`];
+      return [what, copiedFrom(f.source), `  by ${f.bom} (files)`];
     case 'tree':
-      return [what, `  copied from ${f.source}`, `  as part of the directory copy at ${f.bom} (dirs)`];
+      return [what, copiedFrom(f.source), `  as part of the directory copy at ${f.bom} (dirs)`];
     case 'lib':
-      return [what, `  copied from ${f.source}`, `  ${f.rule}`, `  a dependency of ${f.neededBy}`, `  which ${f.bom} copies`];
+      return [what, copiedFrom(f.source), `  ${f.rule}`, `  a dependency of ${f.neededBy}`, `  which ${f.bom} copies`];
   }
+}
+
+/** Where a file was read; for a container image's unpacked root, the path inside the image and the image. */
+function copiedFrom(source: string | undefined): string {
+  const image = source === undefined ? null : unpackedImageOf(source);
+  return image ? `  copied from ${image.inside} in ${image.image} (unpacked at ${source})` : `  copied from ${source}`;
 }
