@@ -32,36 +32,45 @@ export interface Image {
   name: string;
   config: ImageConfig;
   layers: Layer[];
+  /** Makes the layer files readable: an archive's layers are extracted only for an unpack, not to read the config. */
+  layersReady(): Promise<void>;
   /** Removes what opening it extracted (an archive's members); the layers are unreadable afterwards. */
   close(): void;
 }
 
-/** The image's config and layers; an archive is first extracted into a directory under `scratch`. */
+/** An archive's members read to find the image (indexes, manifests, configs): all are small. */
+const SMALL = 1 << 20;
+
+/** The image's config and layers; an archive's small members are extracted into a directory under `scratch` first. */
 export async function openImage(ref: ImageRef, scratch: string): Promise<Image> {
   const name = `${ref.transport}:${ref.path}${ref.tag === undefined ? '' : `:${ref.tag}`}`;
   if (!existsSync(ref.path)) throw new ImageError(`${name}: ${ref.path} does not exist`);
-  if (ref.transport === 'oci') return { name, ...ociImage(ref.path, ref.tag, name), close: () => undefined };
+  if (ref.transport === 'oci') return { name, ...ociImage(ref.path, ref.tag, name), layersReady: async () => undefined, close: () => undefined };
   const dir = mkdtempSync(path.join(scratch, 'archive-'));
   const close = () => rmSync(dir, { recursive: true, force: true });
   try {
-    await extractArchive(ref.path, dir, name);
+    await extractArchive(ref.path, dir, name, (_p, size) => size <= SMALL);
     const found = ref.transport === 'oci-archive' ? ociImage(dir, ref.tag, name) : dockerImage(dir, ref.tag, name);
-    return { name, ...found, close };
+    const layersReady = async () => {
+      const missing = new Set(found.layers.filter((l) => !existsSync(l.file)).map((l) => path.relative(dir, l.file)));
+      if (missing.size > 0) await extractArchive(ref.path, dir, name, (p) => missing.has(path.normalize(p)));
+    };
+    return { name, ...found, layersReady, close };
   } catch (e) {
     close();
     throw e;
   }
 }
 
-/** The members of an image archive: plain files and directories only, none leaving `dir`. */
-async function extractArchive(file: string, dir: string, name: string): Promise<void> {
+/** The members of an image archive that `want` names: plain files and directories only, none leaving `dir`. */
+async function extractArchive(file: string, dir: string, name: string, want: (path: string, size: number) => boolean): Promise<void> {
   const problems: string[] = [];
   await tar
     .x({
       file,
       cwd: dir,
       strict: true,
-      filter: (_p, entry) => 'type' in entry && (entry.type === 'File' || entry.type === 'Directory' || entry.type === 'OldFile'),
+      filter: (p, entry) => 'type' in entry && (entry.type === 'Directory' || ((entry.type === 'File' || entry.type === 'OldFile') && want(p, entry.size ?? 0))),
       onwarn: (_code, message) => problems.push(message),
     })
     .catch((e: Error) => {

@@ -37,6 +37,7 @@ export async function imageRoot(ref: ImageRef, env: NodeJS.ProcessEnv, warn: (m:
       if (!trusted(dir)) {
         const rootfs = path.join(scratch, 'rootfs');
         mkdirSync(rootfs, { mode: 0o755 });
+        await image.layersReady();
         await unpackLayers(image.layers, rootfs, image.name, warn);
         writeFileSync(path.join(scratch, 'image.json'), `${JSON.stringify({ image: image.name, layers: image.layers.map((l) => l.digest) }, null, 2)}\n`, { mode: 0o644 });
         fresh = true;

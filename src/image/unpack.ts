@@ -171,6 +171,7 @@ function applyLayer(file: string, rootfs: string, what: string, warn: (m: string
     tar.t({
       file,
       sync: true,
+      maxReadSize: 1 << 20, // bounded memory: a read and what it inflates to, not 16 MB at a time
       strict: true,
       onReadEntry: onEntry,
       onwarn: (_code: string, message: string) => {
