@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, cpSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { debs, makeRoot, named, PACKAGES, skipDebianRoots } from './debian-root.ts';
@@ -141,10 +141,22 @@ describe('container images as source roots', { skip }, () => {
       const [dir, ...more] = unpacked(cache);
       assert.ok(dir && more.length === 0, `${name}: one unpacked root in the cache`);
       assert.deepEqual(snapshot(path.join(dir, 'rootfs')), want, name);
-      // The next run finds it there and unpacks nothing.
-      const before = statSync(path.join(dir, 'image.json')).mtimeMs;
+      // The next run finds it there and unpacks nothing (the same directory, its use noted).
+      const before = statSync(path.join(dir, 'rootfs')).ino;
+      utimesSync(path.join(dir, 'image.json'), 1000, 1000);
       assert.equal(run('occlum-bom', ['deps', '--source-root', name, '/usr/bin/jq'], { env }).code, 0);
-      assert.equal(statSync(path.join(dir, 'image.json')).mtimeMs, before, `${name}: unpacked again`);
+      assert.equal(statSync(path.join(dir, 'rootfs')).ino, before, `${name}: unpacked again`);
+      assert.ok(statSync(path.join(dir, 'image.json')).mtimeMs > 1000_000, `${name}: its use is not noted`);
+      // One unused for 31 days goes when another is used; so does an unpack left by a killed run.
+      const old = path.join(cache, 'image-0123456789abcdef');
+      mkdirSync(path.join(old, 'rootfs'), { recursive: true });
+      writeFileSync(path.join(old, 'image.json'), '{}');
+      utimesSync(path.join(old, 'image.json'), new Date(Date.now() - 31 * 86_400_000), new Date(Date.now() - 31 * 86_400_000));
+      const left = path.join(cache, 'image-unpack-XXXXXX');
+      mkdirSync(left);
+      utimesSync(left, new Date(Date.now() - 2 * 86_400_000), new Date(Date.now() - 2 * 86_400_000));
+      assert.equal(run('occlum-bom', ['deps', '--source-root', name, '/usr/bin/jq'], { env }).code, 0);
+      assert.ok(!existsSync(old) && !existsSync(left) && existsSync(path.join(dir, 'rootfs')));
     }
   });
 

@@ -1,10 +1,12 @@
 // A container image as a directory: unpacked once into the cache directory, under a name made
 // of its layers' digests, and reused by every run after (the layers, not the tag, say what the
 // root holds). An unpack is made in a temporary directory and renamed into place when complete,
-// so a killed run leaves no half root to be reused. With the cache turned off (an empty
-// OCCLUM_BOM_CACHE_DIR) the root is unpacked into a temporary directory removed at exit.
+// so a killed run leaves no half root to be reused. A root not used for 30 days is removed
+// (its image.json is touched at each use), and so is an unpack a killed run left a day ago.
+// With the cache turned off (an empty OCCLUM_BOM_CACHE_DIR) the root is unpacked into a
+// temporary directory removed at exit.
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { cacheDir } from '../elf/cache.js';
@@ -48,7 +50,11 @@ export async function imageRoot(ref: ImageRef, env: NodeJS.ProcessEnv, warn: (m:
     if (fresh) {
       rmSync(dir, { recursive: true, force: true }); // one not ours, or left half-way by hand
       renameSync(scratch, dir);
+    } else {
+      const now = new Date();
+      utimesSync(path.join(dir, 'image.json'), now, now); // used: kept for another 30 days
     }
+    if (cache !== '') prune(base);
     const named = [ref.transport === 'oci' ? path.resolve(ref.path, 'index.json') : path.resolve(ref.path)];
     return { dir: path.join(dir, 'rootfs'), name: image.name, config: image.config, named };
   } finally {
@@ -64,6 +70,19 @@ function trusted(dir: string): boolean {
     return st.isDirectory() && ours && (st.mode & 0o022) === 0 && statSync(path.join(dir, 'image.json')).isFile() && statSync(path.join(dir, 'rootfs')).isDirectory();
   } catch {
     return false;
+  }
+}
+
+const DAY_MS = 24 * 3600 * 1000;
+
+/** Unpacked roots unused for 30 days, and unpacks a killed run left a day ago. */
+function prune(base: string): void {
+  for (const name of readdirSync(base)) {
+    const kept = /^image-[0-9a-f]{16}$/.test(name);
+    if (!kept && !name.startsWith('image-unpack-')) continue;
+    const p = path.join(base, name);
+    const used = statSync(kept ? path.join(p, 'image.json') : p, { throwIfNoEntry: false })?.mtimeMs;
+    if (used !== undefined && Date.now() - used > (kept ? 30 * DAY_MS : DAY_MS)) rmSync(p, { recursive: true, force: true });
   }
 }
 
