@@ -43,7 +43,10 @@ export function makeRoot(packages: string[], withCache: boolean): string {
   for (const deb of packages) {
     const r = spawnSync('dpkg-deb', ['-x', deb, root], { encoding: 'utf8' });
     assert.equal(r.status, 0, `dpkg-deb -x ${deb}: ${r.stderr}`);
+    register(root, deb);
   }
+  // Its own distribution: not the host's.
+  writeFileSync(path.join(root, 'etc/os-release'), 'ID=testroot\nVERSION_ID="7"\n');
   mkdirSync(path.join(root, 'opt/onig/lib'), { recursive: true });
   for (const f of readdirSync(path.join(root, LIBDIR)).filter((f) => f.startsWith('libonig.so'))) {
     renameSync(path.join(root, LIBDIR, f), path.join(root, 'opt/onig/lib', f));
@@ -63,6 +66,18 @@ export function makeRoot(packages: string[], withCache: boolean): string {
     assert.ok(existsSync(path.join(root, 'etc/ld.so.cache')));
   }
   return root;
+}
+
+/** What dpkg would record of an installed package: its stanza in var/lib/dpkg/status and the paths in info/<name>[:<arch>].list. */
+function register(root: string, deb: string): void {
+  const control = spawnSync('dpkg-deb', ['-f', deb], { encoding: 'utf8' }).stdout.trimEnd();
+  const field = (name: string) => new RegExp(`^${name}: (.*)$`, 'm').exec(control)?.[1];
+  const names = spawnSync('sh', ['-c', 'dpkg-deb --fsys-tarfile "$1" | tar -t', 'sh', deb], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+  const db = path.join(root, 'var/lib/dpkg');
+  mkdirSync(path.join(db, 'info'), { recursive: true });
+  const list = field('Multi-Arch') === 'same' ? `${field('Package')}:${field('Architecture')}` : field('Package');
+  writeFileSync(path.join(db, 'info', `${list}.list`), names.map((n) => (n === './' ? '/.' : n.slice(1).replace(/\/$/, ''))).join('\n') + '\n');
+  writeFileSync(path.join(db, 'status'), `${control.replace(/^Package: .*$/m, (l) => `${l}\nStatus: install ok installed`)}\n\n`, { flag: 'a' });
 }
 
 /** The root's file at `p`: links resolved by the host's realpath, after an absolute first link re-rooted (the loader's /lib64 link). */

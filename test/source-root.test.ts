@@ -72,6 +72,17 @@ describe('--source-root', { skip: cannotRunImages() || skipDebianRoots() }, () =
     const why = run('occlum-bom', ['why', '--root', 'image', '/opt/onig/lib/libonig.so.5'], { cwd: dir });
     assert.equal(why.code, 0, why.stderr);
     assert.match(why.stdout, new RegExp(`copied from ${root}/opt/onig/lib/libonig\\.so\\.5[.0-9]*\\n  DT_NEEDED libonig\\.so\\.5 of /${LIBDIR}/libjq\\.so\\.1, found via cache`));
+    // The SBOM ties each file to the root's package and version, in the root's distribution.
+    const sbom = run('occlum-bom', ['sbom', '--root', 'image', '--source-root', root], { cwd: dir });
+    assert.equal(sbom.code, 0, sbom.stderr);
+    const doc = JSON.parse(sbom.stdout) as { components: { name: string; version?: string; purl?: string }[] };
+    const version = (pkg: string) => spawnSync('dpkg-deb', ['-f', packages.find((d) => path.basename(d).startsWith(`${pkg}_`))!, 'Version'], { encoding: 'utf8' }).stdout.trim();
+    for (const pkg of ['jq', 'libjq1', 'libc6', 'lua5.4']) {
+      const c = doc.components.find((x) => x.name === pkg);
+      assert.ok(c, `${pkg} is in the SBOM`);
+      assert.equal(c.version, version(pkg));
+      assert.match(c.purl ?? '', /^pkg:deb\/testroot\/.*distro=testroot-7/);
+    }
     // The programs run in the image.
     mkdirSync(path.join(image, 'proc'));
     const [cmd, args] = inImage(image, ['/bin/jq', '-n', '[1,2]|add']);

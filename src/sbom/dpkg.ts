@@ -4,6 +4,7 @@
 import { lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { describeFsError, Exit, UserError } from '../errors.js';
+import type { SourceRoot } from '../fsops/root.js';
 
 export interface DebPackage {
   name: string;
@@ -22,16 +23,22 @@ export interface DpkgOptions {
    * usr/lib, ...). Default: those that are such links here.
    */
   mergedUsr?: readonly string[];
+  /**
+   * The root the image's files were read from (--source-root): files below it are looked up
+   * by their paths inside it, in its own database (`admindir` inside it) and merged /usr.
+   */
+  root?: SourceRoot;
 }
 
 /** The directories merged /usr turns into links (usrmerge, debootstrap --merged-usr). */
 const MERGEABLE = ['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32', 'libo32'];
 
-/** Which of /bin, /lib, ... are links to usr/bin, usr/lib, ... on this host. */
-export function hostMergedUsr(): string[] {
+/** Which of /bin, /lib, ... are links to usr/bin, usr/lib, ... on this host, or inside `root`. */
+export function hostMergedUsr(root?: SourceRoot): string[] {
   return MERGEABLE.filter((d) => {
     try {
-      return lstatSync(`/${d}`).isSymbolicLink() && path.posix.normalize(path.posix.resolve('/', readlinkSync(`/${d}`))) === `/usr/${d}`;
+      const target = root ? (root.walk(`/${d}`, false).type === 'link' ? root.readlink(`/${d}`) : null) : lstatSync(`/${d}`).isSymbolicLink() ? readlinkSync(`/${d}`) : null;
+      return target !== null && path.posix.normalize(path.posix.resolve('/', target)) === `/usr/${d}`;
     } catch {
       return false;
     }
@@ -52,8 +59,9 @@ export function aliases(file: string, merged: readonly string[]): string[] {
 
 /** The owners of each file (absolute host paths); a file no package lists gets none. */
 export function findOwners(files: Iterable<string>, options: DpkgOptions = {}): Map<string, DebPackage[]> {
-  const admindir = options.admindir ?? '/var/lib/dpkg';
-  const merged = options.mergedUsr ?? hostMergedUsr();
+  const root = options.root && !options.root.isHost ? options.root : undefined;
+  const admindir = readDb(() => inRoot(options.admindir ?? '/var/lib/dpkg', root), options.admindir ?? '/var/lib/dpkg');
+  const merged = options.mergedUsr ?? hostMergedUsr(root);
   // Each file is looked up by the path it resolves to: the package that installed the bytes
   // the image holds (/usr/bin/python3 is python3-minimal's link to python3.11-minimal's file;
   // /etc/alternatives/java belongs to no package, the JDK's bin/java does). Failing that, by
@@ -61,10 +69,10 @@ export function findOwners(files: Iterable<string>, options: DpkgOptions = {}): 
   const byPath = new Map<string, string[][]>();
   const wanted = new Set<string>();
   for (const file of files) {
-    const copied = path.posix.normalize(file);
+    const copied = path.posix.normalize(root?.inside(file) ?? file);
     let real: string | null = null;
     try {
-      real = realpathSync(file);
+      real = root ? root.inside(root.reading(file, true)) : realpathSync(file);
     } catch {
       // Gone from the host since the image was built: only its recorded path can be looked up.
     }
@@ -144,10 +152,10 @@ export interface Distro {
   release: string | null;
 }
 
-export function hostDistro(osRelease = '/etc/os-release'): Distro {
+export function hostDistro(osRelease = '/etc/os-release', root?: SourceRoot): Distro {
   let text = '';
   try {
-    text = readFileSync(osRelease, 'utf8');
+    text = readFileSync(inRoot(osRelease, root), 'utf8');
   } catch {
     return { vendor: 'debian', release: null };
   }
@@ -155,6 +163,11 @@ export function hostDistro(osRelease = '/etc/os-release'): Distro {
   const vendor = (field('ID') || 'debian').toLowerCase();
   const version = field('VERSION_ID');
   return { vendor, release: version ? `${vendor}-${version}` : null };
+}
+
+/** The host path to read for a path inside `root` (as a process chrooted there reads it); the path itself without one. Throws fs errors. */
+function inRoot(p: string, root: SourceRoot | undefined): string {
+  return root && !root.isHost ? root.reading(root.spell(p), true) : p;
 }
 
 function readDb<T>(read: () => T, what: string): T {

@@ -67,7 +67,7 @@ export function buildInventory(manifest: Manifest, options: InventoryOptions): I
     digest: manifest.digest,
     files,
     packages: [...packages.values()].sort((a, b) => (packageKey(a) < packageKey(b) ? -1 : 1)),
-    distro: options.distro ?? hostDistro(),
+    distro: options.distro ?? hostDistro(undefined, options.dpkg?.root),
   };
 }
 
