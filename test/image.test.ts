@@ -197,6 +197,12 @@ describe('container images as source roots', { skip }, () => {
     const env = { ...CLEAN_ENV, OCCLUM_BOM_CACHE_DIR: path.join(dir, 'cache') };
     const made = run('occlum-bom', ['new', 'inst', '--from-image', names.ociArchive], { cwd: dir, env });
     assert.equal(made.code, 0, made.stderr);
+    for (const [bad, message] of [['docker://debian:12', /^occlum-bom: --from-image docker:\/\/debian:12: images are read from files only/], [`oci:${layout}:nope`, /^occlum-bom: --from-image oci:.*:nope: no manifest is tagged nope/]] as const) {
+      const r = run('occlum-bom', ['new', 'bad', '--from-image', bad], { cwd: dir, env });
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, message);
+      assert.ok(!existsSync(path.join(dir, 'bad')));
+    }
     const conf = JSON.parse(readFileSync(path.join(dir, 'inst/Occlum.json'), 'utf8')) as { entry_points: string[]; env: { default: string[] }; from_image: Record<string, unknown> };
     assert.deepEqual(conf.from_image.command, ['/usr/bin/jq', '-n', '[1,2]|add']); // jq found in the image's PATH
     assert.deepEqual(conf.from_image.entrypoint, ['jq']);

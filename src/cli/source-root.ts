@@ -17,8 +17,8 @@ export interface Source {
   named: string[];
 }
 
-/** The root a --source-root value names; none given: the host. */
-export async function sourceRoot(value: string | undefined): Promise<Source> {
+/** The root a --source-root value names (`option` names the option in errors); none given: the host. */
+export async function sourceRoot(value: string | undefined, option = '--source-root'): Promise<Source> {
   if (value === undefined) return { root: new SourceRoot(), named: [] };
   let dir = value;
   let image: Source['image'];
@@ -33,12 +33,12 @@ export async function sourceRoot(value: string | undefined): Promise<Source> {
       image = { name: found.name, config: found.config };
     }
   } catch (e) {
-    if (e instanceof ImageError) throw new UserError(`--source-root ${e.message}`, e.damaged ? Exit.copyDir : Exit.usage);
-    throw new UserError(`--source-root ${value}: cannot unpack the image: ${describeFsError(e)}`, Exit.copyDir);
+    if (e instanceof ImageError) throw new UserError(`${option} ${e.message}`, e.damaged ? Exit.copyDir : Exit.usage);
+    throw new UserError(`${option} ${value}: cannot unpack the image: ${describeFsError(e)}`, Exit.copyDir);
   }
   try {
     return { root: SourceRoot.open(dir), named, ...(image ? { image } : {}) };
   } catch (e) {
-    throw new UserError(`--source-root ${value}: ${describeFsError(e)}`, Exit.usage);
+    throw new UserError(`${option} ${value}: ${describeFsError(e)}`, Exit.usage);
   }
 }
