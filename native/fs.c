@@ -19,7 +19,10 @@
  *   more than the copy of a small file). `jobs` a Buffer of fields each ended by NUL, ten a
  *   job: src, tmp, dest, size, sec, nsec, mode, uid, gid, sha256 (or empty). Resolves with the
  *   64-hex digests one after the other; at the first failure it stops and rejects with that
- *   copy's error, its `index` the job's.
+ *   copy's error, its `index` the job's. A mode with FRESH (0x10000) says nothing is at `dest`
+ *   (its directory was made by this run): the file is then written unnamed (O_TMPFILE) and
+ *   linked in at `dest` when whole, one directory change instead of a create and a rename,
+ *   falling back to `tmp` where the file system or the process cannot.
  *
  * sha256(path) -> Promise<hex SHA-256>: a file's digest, off the main thread.
  *
@@ -216,10 +219,38 @@ static void run_digest(job_t *j) {
   close(in);
 }
 
+#define FRESH 0x10000
+/* Cleared for good at the first file system or process that cannot link an unnamed file in. */
+static volatile int unnamed_ok = 1;
+
+/* An unnamed file in `dest`'s directory (O_TMPFILE), or -1. */
+static int open_unnamed(const char *dest) {
+  const char *slash = strrchr(dest, '/');
+  if (!slash || !unnamed_ok) return -1;
+  char dir[PATH_BYTES];
+  size_t len = slash == dest ? 1 : (size_t)(slash - dest);
+  memcpy(dir, dest, len);
+  dir[len] = 0;
+  int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) unnamed_ok = 0;
+  return fd;
+}
+
+/* Give the unnamed file `fd` the name `dest`: AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH, /proc/self/fd does not. */
+static int link_unnamed(int fd, const char *dest) {
+  if (linkat(fd, "", AT_FDCWD, dest, AT_EMPTY_PATH) == 0) return 0;
+  if (errno != EPERM && errno != EACCES && errno != ENOENT && errno != EINVAL) return -1;
+  char proc[64];
+  snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+  return linkat(AT_FDCWD, proc, AT_FDCWD, dest, AT_SYMLINK_FOLLOW);
+}
+
 static void run_copy(job_t *j) {
   int in = open(j->src, O_RDONLY | O_CLOEXEC);
   if (in < 0) { fail(j, "open", j->src); return; }
-  int out = open(j->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  int out = (j->mode & FRESH) ? open_unnamed(j->dest) : -1;
+  int unnamed = out >= 0;
+  if (!unnamed) out = open(j->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (out < 0) { fail(j, "open", j->tmp); close(in); return; }
   int64_t total;
   struct stat st;
@@ -238,10 +269,22 @@ static void run_copy(job_t *j) {
   if (!rc && j->chown && fchown(out, j->uid, j->gid) != 0) rc = fail(j, "fchown", j->tmp);
   if (!rc && fchmod(out, j->mode & 07777) != 0) rc = fail(j, "fchmod", j->tmp);
   if (!rc && futimens(out, times) != 0) rc = fail(j, "futimens", j->tmp);
-  if (close(out) != 0 && !rc) rc = fail(j, "close", j->tmp);
+  if (!rc && unnamed && link_unnamed(out, j->dest) != 0) {
+    /* Something is at dest after all (EEXIST), or no way to link an unnamed file here: the named way. */
+    if (errno != EEXIST) unnamed_ok = 0;
+    close(out);
+    close(in);
+    j->mode &= ~FRESH;
+    run_copy(j);
+    return;
+  }
+  if (close(out) != 0 && !rc) {
+    rc = fail(j, "close", j->tmp);
+    if (unnamed) unlink(j->dest);
+  }
   close(in);
-  if (!rc && rename(j->tmp, j->dest) != 0) rc = fail(j, "rename", j->dest);
-  if (rc) unlink(j->tmp);
+  if (!rc && !unnamed && rename(j->tmp, j->dest) != 0) rc = fail(j, "rename", j->dest);
+  if (rc && !unnamed) unlink(j->tmp);
 }
 
 static void execute(napi_env env, void *data) {
@@ -422,7 +465,7 @@ static napi_value copy_batch(napi_env env, napi_callback_info info) {
     if (at) at = number(at, end, &uid);
     if (at) at = number(at, end, &gid);
     if (at) at = field(at, end, j->expect, sizeof j->expect);
-    if (at && (!j->src[0] || !j->tmp[0] || !j->dest[0] || j->nsec < 0 || j->nsec > 999999999 || mode < 0 || mode > 0xffff || uid < 0 ||
+    if (at && (!j->src[0] || !j->tmp[0] || !j->dest[0] || j->nsec < 0 || j->nsec > 999999999 || mode < 0 || mode > (0xffff | FRESH) || uid < 0 ||
                uid > UINT32_MAX || gid < 0 || gid > UINT32_MAX || (j->expect[0] && strlen(j->expect) != 64)))
       at = NULL;
     j->mode = (uint32_t)mode, j->uid = (uint32_t)uid, j->gid = (uint32_t)gid, j->chown = chown;

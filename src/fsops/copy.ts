@@ -229,6 +229,9 @@ function wrote(meta: Meta, sha256: string, stats: CopyStats, mtimeNs = meta.mtim
   return { mode: meta.mode & 0o7777, size: meta.size, mtimeNs, sha256 };
 }
 
+/** The addon's flag on a copy's mode: nothing is at the destination (native/fs.c, copyBatch). */
+const FRESH = 0x10000;
+
 /** A batch of the addon's: at most this many files or (unless one file is more) bytes. */
 const BATCH_FILES = 64;
 const BATCH_BYTES = 8 << 20;
@@ -253,7 +256,8 @@ async function copyRows(rows: readonly number[], out: TreeCopy, stats: CopyStats
     const fields: (string | number)[] = [];
     for (const i of batch) {
       const dest = out.at(i);
-      fields.push(t.src(i), tempName(dest), dest, t.size[i]!, t.mtimeSec[i]!, t.mtimeNsec[i]!, t.mode[i]!, t.uid[i]!, t.gid[i]!, '');
+      // In a directory this run made nothing is at the destination: the addon may link the file in whole (FRESH).
+      fields.push(t.src(i), tempName(dest), dest, t.size[i]!, t.mtimeSec[i]!, t.mtimeNsec[i]!, t.mode[i]! | (out.inMade(i) ? FRESH : 0), t.uid[i]!, t.gid[i]!, '');
     }
     const digests = await native!.copyBatch(Buffer.from(`${fields.join('\0')}\0`), batch.length, keepOwner).catch((e: NodeJS.ErrnoException & { index?: number }) => {
       throw checkError(e, t.src(batch[e.index ?? 0]!));
