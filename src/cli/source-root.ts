@@ -1,5 +1,6 @@
 // --source-root: the root file system sources are taken from, for copy_bom, generate_bom, deps
 // and tree: a directory, or a container image (unpacked once into the cache, src/image/).
+import path from 'node:path';
 import { SourceRoot } from '../fsops/root.js';
 import { describeFsError, Exit, UserError } from '../errors.js';
 import type { ImageConfig } from '../image/image.js';
@@ -15,6 +16,18 @@ export interface Source {
   image?: { name: string; config: ImageConfig };
   /** Files that name the root (an image's index or archive): what a run read depends on them too. */
   named: string[];
+}
+
+/** An image as named on the command line, spelled with an absolute path (so that a command printed with it works anywhere); null when the value names no image. */
+export function absoluteImage(value: string, option: string): string | null {
+  let ref;
+  try {
+    ref = parseImageRef(value);
+  } catch (e) {
+    if (e instanceof ImageError) throw new UserError(`${option} ${e.message}`, Exit.usage);
+    throw e;
+  }
+  return ref && `${ref.transport}:${path.resolve(ref.path)}${ref.tag === undefined ? '' : `:${ref.tag}`}`;
 }
 
 /** The root a --source-root value names (`option` names the option in errors); none given: the host. */

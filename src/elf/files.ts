@@ -94,12 +94,11 @@ export class FileCache {
   host(path: string): string | { code: string } {
     const absolute = path.startsWith('/') ? path : `${this.cwd.replace(/\/+$/, '')}/${path}`;
     if (!this.root || this.root.isHost) return absolute;
-    const spelled = this.root.host(absolute);
     try {
-      return this.root.reading(spelled, true, this.links);
+      return this.root.real(absolute, this.links);
     } catch (e) {
       // Seen as missing: a file put there later is a change (the kernel's stat of the spelling says so).
-      this.seen.set(spelled, statState(e as NodeJS.ErrnoException));
+      this.seen.set(this.root.spell(absolute), statState(e as NodeJS.ErrnoException));
       return { code: (e as NodeJS.ErrnoException).code ?? 'ENOENT' };
     }
   }

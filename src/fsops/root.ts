@@ -54,6 +54,14 @@ export class SourceRoot {
     return p.startsWith('/') && !this.isHost ? `${this.root}${p}` : p; // a trailing '/' kept: rsync's "the contents"
   }
 
+  /**
+   * The host path to read for `p`, a path as seen inside the root (absolute), every link on it
+   * followed there: `reading` of its spelling. On the host, `p` itself. Throws as `reading`.
+   */
+  real(p: string, links?: Pick<Inputs, 'add'>): string {
+    return this.reading(this.spell(p), true, links);
+  }
+
   /** The path inside the root that a host path spells, or null when it is not below the root (or the root is the host). */
   inside(hostPath: string): string | null {
     if (this.isHost) return null;

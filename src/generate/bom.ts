@@ -72,7 +72,7 @@ export async function resolveInputs(opts: GenerateOptions): Promise<BomSpec> {
   const taken = new Map<string, { source: string; option: string }>();
   // The host path to read for a path as written (inside the source root, if any).
   const rooted = opts.source && !opts.source.isHost ? opts.source : undefined;
-  const read = (p: string) => (rooted ? rooted.reading(rooted.spell(p), true) : p);
+  const read = (p: string) => (rooted ? rooted.real(p) : p);
   const inputCwd = rooted ? '/' : opts.cwd;
 
   const claim = (source: string, option: string): boolean => {

@@ -107,7 +107,7 @@ async function analyseAll(boms: readonly ResolvedBom[], ctx: AutodepContext, see
   const root = ctx.source && !ctx.source.isHost ? ctx.source : undefined;
   const hostOf = (p: string, where: Where): string => {
     try {
-      return root ? root.reading(root.host(p), true) : p;
+      return root ? root.real(p) : p;
     } catch (e) {
       throw new UserError(`cannot copy library ${p} from ${root!.root}: ${describeFsError(e)}`, Exit.copyFile, where);
     }

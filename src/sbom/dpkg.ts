@@ -1,10 +1,10 @@
 // Which Debian package owns a host file, from dpkg's own database, read once: what `dpkg -S`
 // answers, without a process per file. `info/<package>[:<arch>].list` lists every path a
 // package installed, `status` gives each package's version, architecture and section.
-import { lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
+import { readdirSync, readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { describeFsError, Exit, UserError } from '../errors.js';
-import type { SourceRoot } from '../fsops/root.js';
+import { SourceRoot } from '../fsops/root.js';
 
 export interface DebPackage {
   name: string;
@@ -34,11 +34,10 @@ export interface DpkgOptions {
 const MERGEABLE = ['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32', 'libo32'];
 
 /** Which of /bin, /lib, ... are links to usr/bin, usr/lib, ... on this host, or inside `root`. */
-export function hostMergedUsr(root?: SourceRoot): string[] {
+export function hostMergedUsr(root = new SourceRoot()): string[] {
   return MERGEABLE.filter((d) => {
     try {
-      const target = root ? (root.walk(`/${d}`, false).type === 'link' ? root.readlink(`/${d}`) : null) : lstatSync(`/${d}`).isSymbolicLink() ? readlinkSync(`/${d}`) : null;
-      return target !== null && path.posix.normalize(path.posix.resolve('/', target)) === `/usr/${d}`;
+      return root.walk(`/${d}`, false).type === 'link' && path.posix.normalize(path.posix.resolve('/', root.readlink(`/${d}`))) === `/usr/${d}`;
     } catch {
       return false;
     }
@@ -60,7 +59,7 @@ export function aliases(file: string, merged: readonly string[]): string[] {
 /** The owners of each file (absolute host paths); a file no package lists gets none. */
 export function findOwners(files: Iterable<string>, options: DpkgOptions = {}): Map<string, DebPackage[]> {
   const root = options.root && !options.root.isHost ? options.root : undefined;
-  const admindir = readDb(() => inRoot(options.admindir ?? '/var/lib/dpkg', root), options.admindir ?? '/var/lib/dpkg');
+  const admindir = readDb(() => (root ? root.real(options.admindir ?? '/var/lib/dpkg') : (options.admindir ?? '/var/lib/dpkg')), options.admindir ?? '/var/lib/dpkg');
   const merged = options.mergedUsr ?? hostMergedUsr(root);
   // Each file is looked up by the path it resolves to: the package that installed the bytes
   // the image holds (/usr/bin/python3 is python3-minimal's link to python3.11-minimal's file;
@@ -155,7 +154,7 @@ export interface Distro {
 export function hostDistro(osRelease = '/etc/os-release', root?: SourceRoot): Distro {
   let text = '';
   try {
-    text = readFileSync(inRoot(osRelease, root), 'utf8');
+    text = readFileSync(root ? root.real(osRelease) : osRelease, 'utf8');
   } catch {
     return { vendor: 'debian', release: null };
   }
@@ -163,11 +162,6 @@ export function hostDistro(osRelease = '/etc/os-release', root?: SourceRoot): Di
   const vendor = (field('ID') || 'debian').toLowerCase();
   const version = field('VERSION_ID');
   return { vendor, release: version ? `${vendor}-${version}` : null };
-}
-
-/** The host path to read for a path inside `root` (as a process chrooted there reads it); the path itself without one. Throws fs errors. */
-function inRoot(p: string, root: SourceRoot | undefined): string {
-  return root && !root.isHost ? root.reading(root.spell(p), true) : p;
 }
 
 function readDb<T>(read: () => T, what: string): T {

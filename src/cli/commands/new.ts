@@ -1,12 +1,10 @@
 // `occlum-bom new DIR`: a fresh Occlum instance directory (the layout `occlum new` makes),
 // ready for `copy_bom -f app.yaml --root image --include-dir templates`.
 import type { Command } from 'commander';
-import path from 'node:path';
 import { Exit, UserError } from '../../errors.js';
 import { fromImage } from '../../generate/from-image.js';
 import { createInstance, defaultOcclumJson, IMAGE_DIRS, INITFS_DIRS } from '../../generate/instance.js';
-import { ImageError, parseImageRef } from '../../image/ref.js';
-import { sourceRoot } from '../source-root.js';
+import { absoluteImage, sourceRoot } from '../source-root.js';
 
 export function register(program: Command): void {
   program
@@ -42,17 +40,9 @@ not be created (what was made is removed).`,
         process.stdout.write(`${dir}: Occlum instance created; build its image with\n  cd ${shellQuote(dir)} && copy_bom -f <bom.yaml> --root image --include-dir templates\n`);
         return;
       }
-      const ref = (() => {
-        try {
-          return parseImageRef(opts.fromImage);
-        } catch (e) {
-          if (e instanceof ImageError) throw new UserError(`--from-image ${e.message}`, Exit.usage);
-          throw e;
-        }
-      })();
-      if (!ref) throw new UserError(`--from-image ${opts.fromImage}: not an image (oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REF])`, Exit.usage);
       // Named by an absolute path: the command printed works from the instance directory.
-      const image = `${ref.transport}:${path.resolve(ref.path)}${ref.tag === undefined ? '' : `:${ref.tag}`}`;
+      const image = absoluteImage(opts.fromImage, '--from-image');
+      if (image === null) throw new UserError(`--from-image ${opts.fromImage}: not an image (oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REF])`, Exit.usage);
       const source = await sourceRoot(image, '--from-image');
       const made = fromImage(defaultOcclumJson(), source.image!.config, image, source.root);
       await createInstance(dir, { occlumJson: made.occlumJson, files: { 'image.yaml': made.bom } });

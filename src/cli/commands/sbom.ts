@@ -64,7 +64,7 @@ async function sbom(opts: Options): Promise<void> {
 
 function hasDb(admindir: string, source: SourceRoot): boolean {
   try {
-    return existsSync(source.reading(source.spell(admindir), true));
+    return existsSync(source.real(admindir));
   } catch {
     return false;
   }
