@@ -73,8 +73,12 @@ function applyLayer(file: string, rootfs: string, what: string, warn: (m: string
   const keepingTimes = (dir: string, change: () => void) => {
     const before = lstatSync(dir, { bigint: true }).mtimeNs;
     change();
-    jail.forget(); // what was removed or made may have been a directory on some path
     setMtimeSync(dir, before, false);
+  };
+  /** Remove what is at `host`; the jail forgets the directories it knew, one of which may have been on its way. */
+  const remove = (host: string) => {
+    rmSync(host, { recursive: true, force: true });
+    jail.forget();
   };
   const finish = (host: string, entry: tar.ReadEntry, link: boolean) => {
     made.add(host);
@@ -85,7 +89,7 @@ function applyLayer(file: string, rootfs: string, what: string, warn: (m: string
   const clear = (host: string, keepDir: boolean) => {
     const st = lstatSync(host, { throwIfNoEntry: false });
     if (!st || (keepDir && st.isDirectory())) return;
-    rmSync(host, { recursive: true, force: true });
+    remove(host);
   };
 
   const onEntry = (entry: tar.ReadEntry) => {
@@ -102,11 +106,11 @@ function applyLayer(file: string, rootfs: string, what: string, warn: (m: string
         const dir = parentOf(rel);
         if (base === '.wh..wh..opq') {
           keepingTimes(dir, () => {
-            for (const name of readdirSync(dir)) if (!made.has(path.join(dir, name))) rmSync(path.join(dir, name), { recursive: true, force: true });
+            for (const name of readdirSync(dir)) if (!made.has(path.join(dir, name))) remove(path.join(dir, name));
           });
         } else {
           const victim = path.join(dir, base.slice('.wh.'.length));
-          if (!made.has(victim)) keepingTimes(dir, () => rmSync(victim, { recursive: true, force: true }));
+          if (!made.has(victim)) keepingTimes(dir, () => remove(victim));
         }
         return entry.resume();
       }
