@@ -164,6 +164,46 @@ typedef struct {
   napi_deferred deferred;
 } job_t;
 
+/* Text without printf (which costs more than the stat it formats): decimal, octal, nine-digit nanoseconds, hex. */
+static char *put_u(char *p, unsigned long long v) {
+  char t[20];
+  int n = 0;
+  do t[n++] = (char)('0' + v % 10); while ((v /= 10));
+  while (n) *p++ = t[--n];
+  return p;
+}
+
+static char *put_i(char *p, long long v) {
+  if (v >= 0) return put_u(p, (unsigned long long)v);
+  *p++ = '-';
+  return put_u(p, 0ULL - (unsigned long long)v);
+}
+
+static char *put_o(char *p, unsigned v) {
+  char t[12];
+  int n = 0;
+  do t[n++] = (char)('0' + (v & 7)); while ((v >>= 3));
+  while (n) *p++ = t[--n];
+  return p;
+}
+
+static char *put_9(char *p, long v) {
+  for (int i = 8; i >= 0; i--, v /= 10) p[i] = (char)('0' + v % 10);
+  return p + 9;
+}
+
+static char *put_s(char *p, const char *s) {
+  while (*s) *p++ = *s++;
+  return p;
+}
+
+/* 32 bytes as 64 lowercase hex digits and a NUL. */
+static void hex32(char *out, const unsigned char *md) {
+  static const char digits[] = "0123456789abcdef";
+  for (int i = 0; i < 32; i++) out[2 * i] = digits[md[i] >> 4], out[2 * i + 1] = digits[md[i] & 15];
+  out[64] = 0;
+}
+
 static _Thread_local unsigned char *buffer;
 
 static int fail(job_t *j, const char *syscall, const char *path) {
@@ -203,11 +243,13 @@ static int pump(job_t *j, int in, int out, const char *out_path, int64_t limit, 
       done += w;
     }
     if (rc) break;
+    /* Fewer bytes than asked of a regular file is its end: with all `limit` of them read, the read that would say so is spared (the caller's fstat checks the size). */
+    if (limit >= 0 && *total == limit && (size_t)n < want) break;
   }
   unsigned char md[32];
   EVP_DigestFinal_ex(ctx, md, NULL);
   EVP_MD_CTX_free(ctx);
-  for (int i = 0; i < 32; i++) snprintf(j->hex + 2 * i, 3, "%02x", md[i]);
+  hex32(j->hex, md);
   return rc;
 }
 
@@ -557,9 +599,9 @@ static int listing(states_t *j, const char *dir, char *line, size_t size) {
   for (size_t i = 0; i < n; i++) free(names[i]);
   free(names);
   if (rc) return j->err = ENOMEM, -1;
-  int len = snprintf(line, size, "list:");
-  for (int i = 0; i < 32; i++) len += snprintf(line + len, size - len, "%02x", md[i]);
-  return len;
+  memcpy(line, "list:", 5);
+  hex32(line + 5, md);
+  return 5 + 64;
 }
 
 static const char *type_of(mode_t m) {
@@ -608,9 +650,17 @@ static void run_states(napi_env env, void *data) {
       if (fstatat(fd, name, &st, j->kinds[i] == 'S' ? 0 : AT_SYMLINK_NOFOLLOW) != 0) {
         len = snprintf(line, sizeof line, "missing:%s", uv_err_name(-errno));
       } else {
-        len = snprintf(line, sizeof line, "%s:%o:%llu:%llu:%lld:%lld.%09ld:%lld.%09ld", type_of(st.st_mode), (unsigned)(st.st_mode & 07777),
-                       (unsigned long long)st.st_dev, (unsigned long long)st.st_ino, (long long)st.st_size, (long long)st.st_mtim.tv_sec,
-                       st.st_mtim.tv_nsec, (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
+        /* type:mode:dev:ino:size:mtime:ctime, as "%s:%o:%llu:%llu:%lld:%lld.%09ld:%lld.%09ld" would write it */
+        char *q = put_s(line, type_of(st.st_mode));
+        *q++ = ':', q = put_o(q, (unsigned)(st.st_mode & 07777));
+        *q++ = ':', q = put_u(q, (unsigned long long)st.st_dev);
+        *q++ = ':', q = put_u(q, (unsigned long long)st.st_ino);
+        *q++ = ':', q = put_i(q, (long long)st.st_size);
+        *q++ = ':', q = put_i(q, (long long)st.st_mtim.tv_sec);
+        *q++ = '.', q = put_9(q, st.st_mtim.tv_nsec);
+        *q++ = ':', q = put_i(q, (long long)st.st_ctim.tv_sec);
+        *q++ = '.', q = put_9(q, st.st_ctim.tv_nsec);
+        len = (int)(q - line);
       }
     }
     uint64_t h = fnv1a(line, (size_t)len);
