@@ -124,7 +124,7 @@ export async function scanImage(root: string): Promise<Entry[]> {
 
 /** The content of an entry, as the digest and `verify` compare it (not provenance, not times). */
 export function contentLine(e: Entry): string {
-  return [e.path, e.type, e.mode ?? '', e.size ?? '', e.sha256 ?? '', e.target ?? ''].join('\t');
+  return `${e.path}\t${e.type}\t${e.mode ?? ''}\t${e.size ?? ''}\t${e.sha256 ?? ''}\t${e.target ?? ''}`;
 }
 
 export function digestOf(entries: readonly Entry[]): string {

@@ -14,7 +14,7 @@ import path from 'node:path';
 import type { Applied, Placed } from './apply.js';
 import { cacheDir, readTrusted } from './elf/cache.js';
 import { describeFsError, Exit, formatWhere, UserError } from './errors.js';
-import { countNames, LEFTOVER, UNCHANGED, type FileState } from './fsops/copy.js';
+import { countNames, LEFTOVER, UNCHANGED, type FileState, type TreeCopy } from './fsops/copy.js';
 import { hashFile } from './fsops/hash.js';
 import { DIR, FILE } from './fsops/tree.js';
 import { decimalSeconds, setMtime } from './fsops/times.js';
@@ -200,6 +200,15 @@ export async function imageOfRun(rootAbs: string, applied: Applied, known: Known
     if (b === undefined) boms.set(pl, (b = pl.op.where ? formatWhere({ ...pl.op.where, file: path.resolve(pl.op.where.file) }) : 'command line'));
     return b;
   };
+  // A tree whose directory is named in normal form has its rows' sources in normal form too
+  // (names from a listing hold no '/' and are never '.' or '..'): only its top is resolved.
+  const normalTops = new Map<Placed, boolean>();
+  const sourceOf = (pl: Placed & { copy: TreeCopy }, row: number) => {
+    const t = pl.copy.tree;
+    let normal = normalTops.get(pl);
+    if (normal === undefined) normalTops.set(pl, (normal = resolved(t.dirPath(0)) === t.dirPath(0)));
+    return row !== 0 && normal ? t.src(row) : resolved(t.src(row));
+  };
   const entry = (i: number): Entry => {
     const p = paths[i]!;
     const ref = refs[i]!;
@@ -221,7 +230,7 @@ export async function imageOfRun(rootAbs: string, applied: Applied, known: Known
         e.type = 'link';
         e.target = t.target(row)!;
       }
-      e.from = { bom: bomOf(pl), op: 'tree', source: resolved(t.src(row)) };
+      e.from = { bom: bomOf(pl), op: 'tree', source: sourceOf(pl, row) };
       return e;
     }
     const { op } = pl;
@@ -328,10 +337,12 @@ export function writeManifest(file: string, img: RunImage, unchangedKey: string 
   const lines = linesTemp(file);
   const content = createHash('sha256');
   const body = createHash('sha256');
-  const sha = Buffer.alloc(32 * img.paths.length);
+  // The hashes as hex text, decoded a megabyte at a time (a flush ends between two of them): 200,000 decodings cost more.
+  const sha: Buffer[] = [];
+  const shaHex = sink((hex) => sha.push(Buffer.from(hex.toString('latin1'), 'hex')));
+  let count = 0;
   const filePaths = collector();
   const sizeMtime = collector();
-  let count = 0;
   const placeholder = `sha256:${'0'.repeat(64)}`;
   const head = HEAD(placeholder);
   let fd: number | undefined;
@@ -353,12 +364,14 @@ export function writeManifest(file: string, img: RunImage, unchangedKey: string 
       if (e.type === 'file' && e.sha256) {
         filePaths.add(`${e.path}\0`);
         sizeMtime.add(`${e.size} ${e.mtime}\0`);
-        sha.write(e.sha256, 32 * count++, 'hex');
+        shaHex(e.sha256);
+        count++;
       }
     }
     out(img.paths.length ? '\n ]\n}\n' : ']\n}\n');
     out(null);
     contentLines(null);
+    shaHex(null);
     if (lines) closeLines(lines);
     const digest = `sha256:${content.digest('hex')}`;
     writeSync(fd, digest, head.indexOf(placeholder));
@@ -367,7 +380,7 @@ export function writeManifest(file: string, img: RunImage, unchangedKey: string 
     const key = createHash('sha256').update(`${digest}\n${body.digest('hex')}`).digest('hex');
     if (key === unchangedKey) unlinkSync(tmp);
     else renameSync(tmp, file);
-    return { digest, key, files: { paths: filePaths.bytes(), sizeMtime: sizeMtime.bytes(), sha: sha.subarray(0, 32 * count), count }, lines };
+    return { digest, key, files: { paths: filePaths.bytes(), sizeMtime: sizeMtime.bytes(), sha: Buffer.concat(sha), count }, lines };
   } catch (e) {
     if (fd !== undefined) closeSync(fd);
     if (lines) dropLines(lines);
