@@ -22,7 +22,8 @@
  *   copy's error, its `index` the job's. A mode with FRESH (0x10000) says nothing is at `dest`
  *   (its directory was made by this run): the file is then written unnamed (O_TMPFILE) and
  *   linked in at `dest` when whole, one directory change instead of a create and a rename,
- *   falling back to `tmp` where the file system or the process cannot.
+ *   falling back to `tmp` where the file system or the process cannot (an empty `tmp`: a name
+ *   made as src/fsops/copy.ts tempName makes it, only then).
  *
  * sha256(path) -> Promise<hex SHA-256>: a file's digest, off the main thread.
  *
@@ -287,17 +288,34 @@ static int link_unnamed(int fd, const char *dest) {
   return linkat(AT_FDCWD, proc, AT_FDCWD, dest, AT_SYMLINK_FOLLOW);
 }
 
+/* Seeded at load: temporary names differ from those of another process's copies. */
+static uint32_t temp_counter;
+
+/* An empty `tmp` (FRESH copies name one only if they fall back): `.<name>.copy_bom.<8 hex>.tmp` beside dest, as src/fsops/copy.ts tempName makes it. */
+static int name_temp(job_t *j) {
+  if (j->tmp[0]) return 0;
+  const char *slash = strrchr(j->dest, '/');
+  const char *name = slash ? slash + 1 : j->dest;
+  int dir = slash ? (int)(slash - j->dest) : 0;
+  unsigned n = __atomic_add_fetch(&temp_counter, 1, __ATOMIC_RELAXED);
+  int len = snprintf(j->tmp, sizeof j->tmp, "%.*s%s.%s.copy_bom.%08x.tmp", dir, j->dest, slash ? "/" : "", strlen(name) > 200 ? "~" : name, n);
+  if (len < 0 || (size_t)len >= sizeof j->tmp) return errno = ENAMETOOLONG, fail(j, "open", j->dest);
+  return 0;
+}
+
 static void run_copy(job_t *j) {
   int in = open(j->src, O_RDONLY | O_CLOEXEC);
   if (in < 0) { fail(j, "open", j->src); return; }
   int out = (j->mode & FRESH) ? open_unnamed(j->dest) : -1;
   int unnamed = out >= 0;
+  if (!unnamed && name_temp(j) != 0) { close(in); return; }
   if (!unnamed) out = open(j->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  const char *out_path = unnamed ? j->dest : j->tmp; /* for messages: an unnamed file has no name yet */
   if (out < 0) { fail(j, "open", j->tmp); close(in); return; }
   int64_t total;
   struct stat st;
   struct timespec times[2] = {{0, UTIME_OMIT}, {(time_t)j->sec, (long)j->nsec}};
-  int rc = pump(j, in, out, j->tmp, j->size, &total);
+  int rc = pump(j, in, out, out_path, j->size, &total);
   if (!rc && fstat(in, &st) != 0) rc = fail(j, "fstat", j->src);
   if (!rc && (total != j->size || st.st_size != j->size || st.st_mtim.tv_sec != j->sec || st.st_mtim.tv_nsec != j->nsec)) {
     j->err = -1;
@@ -308,9 +326,9 @@ static void run_copy(job_t *j) {
     rc = -1;
   }
   /* Owner before mode: chown clears the set-id bits. */
-  if (!rc && j->chown && fchown(out, j->uid, j->gid) != 0) rc = fail(j, "fchown", j->tmp);
-  if (!rc && fchmod(out, j->mode & 07777) != 0) rc = fail(j, "fchmod", j->tmp);
-  if (!rc && futimens(out, times) != 0) rc = fail(j, "futimens", j->tmp);
+  if (!rc && j->chown && fchown(out, j->uid, j->gid) != 0) rc = fail(j, "fchown", out_path);
+  if (!rc && fchmod(out, j->mode & 07777) != 0) rc = fail(j, "fchmod", out_path);
+  if (!rc && futimens(out, times) != 0) rc = fail(j, "futimens", out_path);
   if (!rc && unnamed && link_unnamed(out, j->dest) != 0) {
     /* Something is at dest after all (EEXIST), or no way to link an unnamed file here: the named way. */
     if (errno != EEXIST) unnamed_ok = 0;
@@ -321,7 +339,7 @@ static void run_copy(job_t *j) {
     return;
   }
   if (close(out) != 0 && !rc) {
-    rc = fail(j, "close", j->tmp);
+    rc = fail(j, "close", out_path);
     if (unnamed) unlink(j->dest);
   }
   close(in);
@@ -507,7 +525,7 @@ static napi_value copy_batch(napi_env env, napi_callback_info info) {
     if (at) at = number(at, end, &uid);
     if (at) at = number(at, end, &gid);
     if (at) at = field(at, end, j->expect, sizeof j->expect);
-    if (at && (!j->src[0] || !j->tmp[0] || !j->dest[0] || j->nsec < 0 || j->nsec > 999999999 || mode < 0 || mode > (0xffff | FRESH) || uid < 0 ||
+    if (at && (!j->src[0] || (!j->tmp[0] && !(mode & FRESH)) || !j->dest[0] || j->nsec < 0 || j->nsec > 999999999 || mode < 0 || mode > (0xffff | FRESH) || uid < 0 ||
                uid > UINT32_MAX || gid < 0 || gid > UINT32_MAX || (j->expect[0] && strlen(j->expect) != 64)))
       at = NULL;
     j->mode = (uint32_t)mode, j->uid = (uint32_t)uid, j->gid = (uint32_t)gid, j->chown = chown;
@@ -1083,6 +1101,7 @@ static napi_value subdirs(napi_env env, napi_callback_info info) {
 
 NAPI_MODULE_INIT() {
   napi_value fn;
+  temp_counter = (uint32_t)getpid() * 2654435761u ^ (uint32_t)uv_hrtime();
   napi_create_function(env, "utimens", NAPI_AUTO_LENGTH, utimens, NULL, &fn);
   napi_set_named_property(env, exports, "utimens", fn);
   napi_create_function(env, "copy", NAPI_AUTO_LENGTH, copy, NULL, &fn);

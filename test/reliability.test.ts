@@ -9,6 +9,8 @@ import { CopyCheckError, copyFileAtomic, copyTree, newStats } from '../src/fsops
 import { metaOf, scanTree } from '../src/fsops/tree.ts';
 import { hashFile } from '../src/fsops/hash.ts';
 import { lockPath } from '../src/fsops/lock.ts';
+import { native } from '../src/fsops/native.ts';
+import { splitNs } from '../src/fsops/times.ts';
 import { copyBom, readTree, repo, tmp, writeTree } from './helpers.ts';
 
 function instance() {
@@ -133,6 +135,27 @@ describe('a tree copy (the addon copies it in batches)', () => {
     await assert.rejects(copyTree(entries, root, newStats()), (e) => e instanceof CopyCheckError && e.reason === 'changed' && e.message.includes(changed));
     assert.equal(existsSync(path.join(root, 'src/d1/f99')), false);
     assert.deepEqual(leftovers(root), []);
+  });
+});
+
+describe('a copy into a directory the run made (written unnamed, linked in whole)', () => {
+  it('falls back to a temporary name the addon makes when a name appeared there meanwhile', { skip: !native && 'the addon is not built' }, async () => {
+    const dir = tmp();
+    const src = path.join(dir, 'src');
+    const dest = path.join(dir, 'made', 'f');
+    writeFileSync(src, 'new content');
+    mkdirSync(path.dirname(dest));
+    writeFileSync(dest, 'old'); // appeared after the run made the directory
+    const st = statSync(src, { bigint: true });
+    const [sec, nsec] = splitNs(st.mtimeNs);
+    // No temporary name given (tmp empty), nothing said to be at dest (the FRESH flag, 0x10000).
+    const job = [src, '', dest, st.size, sec, nsec, 0o640 | 0x10000, st.uid, st.gid, ''].join('\0');
+    const digest = await native!.copyBatch(Buffer.from(`${job}\0`), 1, false);
+    assert.equal(digest, createHash('sha256').update('new content').digest('hex'));
+    assert.equal(readFileSync(dest, 'utf8'), 'new content');
+    assert.equal(statSync(dest).mode & 0o7777, 0o640);
+    assert.equal(statSync(dest, { bigint: true }).mtimeNs, st.mtimeNs);
+    assert.deepEqual(readdirSync(path.dirname(dest)), ['f'], 'no temporary file left');
   });
 });
 

@@ -253,13 +253,15 @@ async function copyRows(rows: readonly number[], out: TreeCopy, stats: CopyStats
     bytes += t.size[i]!;
   }
   await mapLimit(batches, PARALLEL_COPIES, async (batch) => {
-    const fields: (string | number)[] = [];
+    let jobs = '';
     for (const i of batch) {
       const dest = out.at(i);
-      // In a directory this run made nothing is at the destination: the addon may link the file in whole (FRESH).
-      fields.push(t.src(i), tempName(dest), dest, t.size[i]!, t.mtimeSec[i]!, t.mtimeNsec[i]!, t.mode[i]! | (out.inMade(i) ? FRESH : 0), t.uid[i]!, t.gid[i]!, '');
+      // In a directory this run made nothing is at the destination: the addon may link the file
+      // in whole (FRESH), and names a temporary file itself only if it cannot.
+      const fresh = out.inMade(i);
+      jobs += `${t.src(i)}\0${fresh ? '' : tempName(dest)}\0${dest}\0${t.size[i]}\0${t.mtimeSec[i]}\0${t.mtimeNsec[i]}\0${t.mode[i]! | (fresh ? FRESH : 0)}\0${t.uid[i]}\0${t.gid[i]}\0\0`;
     }
-    const digests = await native!.copyBatch(Buffer.from(`${fields.join('\0')}\0`), batch.length, keepOwner).catch((e: NodeJS.ErrnoException & { index?: number }) => {
+    const digests = await native!.copyBatch(Buffer.from(jobs), batch.length, keepOwner).catch((e: NodeJS.ErrnoException & { index?: number }) => {
       throw checkError(e, t.src(batch[e.index ?? 0]!));
     });
     batch.forEach((i, k) => {
