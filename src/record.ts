@@ -205,19 +205,19 @@ interface Part {
 function partsOf(total: number, count: number, each: (add: (kind: Kind, p: string) => void) => void): Part[] | null {
   const size = Math.max(1, Math.ceil(total / count));
   const parts: Part[] = [];
-  let kinds = '';
+  let kinds: Kind[] = []; // joined once: a string grown a letter at a time is a chain of 200,000 pieces
   let paths = collector();
   let n = 0;
   let bad = false;
-  const end = () => parts.push({ kinds, paths: paths.bytes() });
+  const end = () => parts.push({ kinds: kinds.join(''), paths: paths.bytes() });
   each((kind, p) => {
     if (p.includes('\0')) bad = true;
     if (n > 0 && n % size === 0) {
       end();
-      [kinds, paths] = ['', collector()];
+      [kinds, paths] = [[], collector()];
     } else if (n > 0) paths.add('\0');
     n++;
-    kinds += kind;
+    kinds.push(kind);
     paths.add(p);
   });
   if (n > 0) end();
@@ -234,7 +234,7 @@ function partsOf(total: number, count: number, each: (add: (kind: Kind, p: strin
  * its shortcut.
  */
 export function startRecord(run: { argv: readonly string[]; inputs: Inputs; analysis: readonly [string, string][] | null; startedNs: bigint }): {
-  image: (root: string, rootAbs: string, manifest: { paths: readonly string[]; isDir(i: number): boolean }) => void;
+  image: (root: string, rootAbs: string, manifest: { paths: readonly string[]; isDir(i: number): boolean }) => Promise<void>;
   finish: (manifestFile: string, outcome: Outcome) => Promise<void>;
 } {
   const key = keyOf(run.argv, process.cwd(), process.env);
@@ -255,12 +255,43 @@ export function startRecord(run: { argv: readonly string[]; inputs: Inputs; anal
       return null;
     }
   })();
-  inputs?.lines.catch(() => undefined); // awaited in finish
+  inputs?.lines.catch(() => undefined); // awaited in image
+  /**
+   * The hashes of what the run read, when each path is as the run found it and settled (see
+   * the top): the lines themselves (14 MB for 200,000 sources) are let go before the manifest
+   * is written.
+   */
+  const settledHashes = async (): Promise<Buffer[] | null> => {
+    if (!inputs) return null;
+    const settled = earlierThan(run.startedNs - RACY_NS);
+    // The states in the order the paths were given (the inputs, then the analysis), read a line at a time.
+    const states = await inputs.lines;
+    const texts = states.map(([text]) => text);
+    let part = 0;
+    let at = 0;
+    const next = () => {
+      while (at >= texts[part]!.length) [part, at] = [part + 1, 0];
+      const end = texts[part]!.indexOf('\n', at);
+      const line = texts[part]!.slice(at, end);
+      at = end + 1;
+      return line;
+    };
+    let same = true;
+    run.inputs.forEach((_kind, _p, was) => {
+      if (same && !unchangedSince(was, next(), settled)) same = false;
+    });
+    return same && run.analysis!.every(([, state]) => analysisState(next()) === state) ? states.map(([, h]) => h) : null;
+  };
+  let read: Buffer[] | null = null;
   let image: { root: string; parts: Part[]; hashes: Promise<Buffer[]> } | null = null;
   return {
-    // The image as the manifest lists it, stat'ed on the thread pool while the manifest is written.
-    image: (root, rootAbs, manifest) => {
+    // What the run read, checked; then the image as the manifest lists it, stat'ed on the
+    // thread pool while the manifest is written (not at all when the record is not kept).
+    image: async (root, rootAbs, manifest) => {
       if (!inputs) return;
+      // First (its states were made while the image was listed), so that its lines are let go before the image's paths are made.
+      read = await settledHashes().catch(() => null);
+      if (!read) return;
       // The root as named (not normalised: `sym/..` is the kernel's), and where it leads: a link re-pointed elsewhere is a change.
       const named = root.startsWith('/') ? root : `${process.cwd()}/${root}`;
       let dirs = 0;
@@ -280,31 +311,11 @@ export function startRecord(run: { argv: readonly string[]; inputs: Inputs; anal
       image.hashes.catch(() => undefined); // awaited in finish
     },
     finish: async (manifestFile, outcome) => {
-      if (!inputs || !file || !image || manifestFile.includes('\0')) return;
+      if (!inputs || !read || !file || !image || manifestFile.includes('\0')) return;
       try {
-        const { lines } = inputs;
-        const settled = earlierThan(run.startedNs - RACY_NS);
-        // The states in the order the paths were given (the inputs, then the analysis), read a line at a time.
-        const states = await lines;
-        const texts = states.map(([text]) => text);
-        let part = 0;
-        let at = 0;
-        const next = () => {
-          while (at >= texts[part]!.length) [part, at] = [part + 1, 0];
-          const end = texts[part]!.indexOf('\n', at);
-          const line = texts[part]!.slice(at, end);
-          at = end + 1;
-          return line;
-        };
-        let same = true;
-        run.inputs.forEach((_kind, _p, was) => {
-          if (same && !unchangedSince(was, next(), settled)) same = false;
-        });
-        if (!same) return;
-        if (!run.analysis!.every(([, state]) => analysisState(next()) === state)) return;
         const written = partsOf(1, 1, (add) => add('L', manifestFile))![0]!; // stat'ed now that it is written
         const [manifestHashes, imageHashes] = await Promise.all([statesNow(written.kinds, written.paths, 'hashes'), image.hashes]);
-        const hashes = [...states.map(([, h]) => h), manifestHashes, ...imageHashes];
+        const hashes = [...read, manifestHashes, ...imageHashes];
         const all = [...inputs.parts, written, ...image.parts];
         const stored: Stored = { version: VERSION, key, env: [...run.inputs.env], root: image.root, inputs: inputs.parts.length, deltas: 0, parts: all.map((p) => ({ kinds: p.kinds, bytes: p.paths.length })), outcome };
         keep(file, stored, all.map((p) => p.paths), hashes);

@@ -315,13 +315,19 @@ export function manifestKey(text: string, digest: string): string {
   return createHash('sha256').update(`${digest}\n${createHash('sha256').update(body).digest('hex')}`).digest('hex');
 }
 
-/** The files of a manifest as its index keeps them, in path order: each path, and `<size> <mtime>`, ended by NUL; 32 bytes of SHA-256 each. */
+/**
+ * The files of a manifest as its index keeps them, in path order: each path, and `<size>
+ * <mtime>`, ended by NUL; 32 bytes of SHA-256 each. Each section in pieces, written one after
+ * the other (joined, they would be made again at the moment memory peaks).
+ */
 export interface Files {
-  paths: Buffer;
-  sizeMtime: Buffer;
-  sha: Buffer;
+  paths: readonly Buffer[];
+  sizeMtime: readonly Buffer[];
+  sha: readonly Buffer[];
   count: number;
 }
+
+const bytesOf = (pieces: readonly Buffer[]) => pieces.reduce((n, b) => n + b.length, 0);
 
 
 /**
@@ -380,7 +386,7 @@ export function writeManifest(file: string, img: RunImage, unchangedKey: string 
     const key = createHash('sha256').update(`${digest}\n${body.digest('hex')}`).digest('hex');
     if (key === unchangedKey) unlinkSync(tmp);
     else renameSync(tmp, file);
-    return { digest, key, files: { paths: filePaths.bytes(), sizeMtime: sizeMtime.bytes(), sha: Buffer.concat(sha), count }, lines };
+    return { digest, key, files: { paths: filePaths.chunks(), sizeMtime: sizeMtime.chunks(), sha, count }, lines };
   } catch (e) {
     if (fd !== undefined) closeSync(fd);
     if (lines) dropLines(lines);
@@ -501,11 +507,11 @@ export function writeIndex(manifestFile: string, key: string, files: Files, line
     if (!where || !lines) return;
     const st = lstatSync(manifestFile, { bigint: true });
     const bytes = lines instanceof Uint8Array ? lines.length : lines.bytes;
-    const header: IndexHeader = { version: INDEX_VERSION, manifest: identity(st), key, count: files.count, paths: files.paths.length, meta: files.sizeMtime.length, lines: bytes };
+    const header: IndexHeader = { version: INDEX_VERSION, manifest: identity(st), key, count: files.count, paths: bytesOf(files.paths), meta: bytesOf(files.sizeMtime), lines: bytes };
     mkdirSync(path.dirname(where.index), { recursive: true, mode: 0o700 });
     if (lines instanceof Uint8Array) writeAtomically(where.lines, lines, 0o600);
     else renameSync(lines.tmp, where.lines);
-    writeAtomically(where.index, [Buffer.from(`${JSON.stringify(header)}\0`), files.paths, files.sizeMtime, files.sha], 0o600);
+    writeAtomically(where.index, [Buffer.from(`${JSON.stringify(header)}\0`), ...files.paths, ...files.sizeMtime, ...files.sha], 0o600);
   } catch {
     // a read-only cache: the next run parses the manifest
   } finally {
@@ -575,7 +581,7 @@ export function patchedManifest(text: Buffer, index: NonNullable<ReturnType<type
   for (const p of pieces.slice(1)) body.update(p);
   const key = createHash('sha256').update(`${digest}\n${body.digest('hex')}`).digest('hex');
   const sizeMtime = Buffer.concat(spliced(index.sizeMtime, metaEdits.sort((a, b) => a[0] - b[0])));
-  return { pieces, digest, key, files: { paths: index.paths, sizeMtime, sha, count: index.header.count }, lines: newLines };
+  return { pieces, digest, key, files: { paths: [index.paths], sizeMtime: [sizeMtime], sha: [sha], count: index.header.count }, lines: newLines };
 }
 
 /** `bytes` from `from` on with the ranges [start, end) replaced by the texts (ranges sorted, not overlapping). */

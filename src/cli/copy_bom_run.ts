@@ -123,7 +123,7 @@ export async function main(): Promise<ExitCode> {
     const image = await imageOfRun(rootAbs, applied, known, (described) => {
       if (opts.delete) for (const p of removePaths(rootAbs, stalePaths(previous, described.has), described)) process.stdout.write(`removed ${shown(root, p.slice(1))}\n`);
     });
-    record.image(root, rootAbs, image);
+    await record.image(root, rootAbs, image);
     removeStaleTemps(manifestFile);
     const { digest, key, files, lines } = writeManifest(manifestFile, image, unchangedKey);
     writeIndex(manifestFile, key, files, lines);

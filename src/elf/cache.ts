@@ -177,19 +177,33 @@ export class ElfCache {
     if (p.elf.ok) this.keep(file, identity(st), { id: p.id, size: p.size, head: p.head.toString('base64'), elf: encode(p.elf) });
   }
 
-  /** Write what changed, once: the files this run looked at (and no others), the analysis. Failures only cost speed. */
+  /**
+   * Write what changed, once: the files this run looked at (and no others), the analysis.
+   * Failures only cost speed. The identities of plain files (11 MB for 200,000) are let go:
+   * nothing is written after this, and the manifest is made next.
+   */
   save(): void {
     if (!this.base || this.saved) return;
-    this.saved = true;
+    try {
+      this.write(this.base);
+    } finally {
+      this.saved = true;
+      this.plainLoaded = null;
+      this.plainNow = new Float64Array(PLAIN * 1024);
+      this.plainCount = 0;
+    }
+  }
+
+  private write(base: string): void {
     const files = this.filesChanged || (this.loaded !== null && this.now.size !== this.loaded.size);
     const plain = this.plainChanged || (this.plainLoaded !== null && PLAIN * this.plainCount !== this.plainLoaded.length);
     if (!files && !plain && !this.analysisChanged) return;
     try {
-      mkdirSync(path.dirname(this.base), { recursive: true, mode: 0o700 });
-      if (files) writeAtomically(`${this.base}.files.json`, JSON.stringify({ version: VERSION, entries: Object.fromEntries(this.now) }), 0o600);
-      if (plain) writeAtomically(`${this.base}.plain.bin`, plainBytes(this.plainNow.subarray(0, PLAIN * this.plainCount)), 0o600);
-      if (this.analysisChanged) writeAtomically(`${this.base}.analysis.json`, JSON.stringify({ version: VERSION, ...this.lastAnalysis }), 0o600);
-      pruneOld(path.dirname(this.base));
+      mkdirSync(path.dirname(base), { recursive: true, mode: 0o700 });
+      if (files) writeAtomically(`${base}.files.json`, JSON.stringify({ version: VERSION, entries: Object.fromEntries(this.now) }), 0o600);
+      if (plain) writeAtomically(`${base}.plain.bin`, plainBytes(this.plainNow.subarray(0, PLAIN * this.plainCount)), 0o600);
+      if (this.analysisChanged) writeAtomically(`${base}.analysis.json`, JSON.stringify({ version: VERSION, ...this.lastAnalysis }), 0o600);
+      pruneOld(path.dirname(base));
     } catch {
       // a read-only home, a full disk: the next run reads the files again
     }
