@@ -193,6 +193,10 @@ export async function imageOfRun(rootAbs: string, applied: Applied, known: Known
     if ('copy' in pl) pl.copy.setSha(ref % ROWS, sha);
     else fileStates.get(h.entry.path)!.sha256 = sha;
   });
+  // Each path's place is in `refs` now: the tables (10 MB for 200,000 paths) go before the manifest is written.
+  at.clear();
+  implied.clear();
+  placedHosts.clear();
 
   const boms = new Map<Placed, string>();
   const bomOf = (pl: Placed) => {
