@@ -18,7 +18,9 @@
  *   one after the other in one trip to the thread pool (a trip per file costs the main thread
  *   more than the copy of a small file). `jobs` a Buffer of fields each ended by NUL, ten a
  *   job: src, tmp, dest, size, sec, nsec, mode, uid, gid, sha256 (or empty). Resolves with the
- *   64-hex digests one after the other; at the first failure it stops and rejects with that
+ *   64-hex digests one after the other, each followed by one digit of what the copy read first:
+ *   2 the ELF magic (\x7fELF), 1 not, 0 not known (fewer than four bytes came in the first
+ *   read): a tree's files are screened for ELF by their copies. At the first failure it stops and rejects with that
  *   copy's error, its `index` the job's. A mode with FRESH (0x10000) says nothing is at `dest`
  *   (its directory was made by this run): the file is then written unnamed (O_TMPFILE) and
  *   linked in at `dest` when whole, one directory change instead of a create and a rename,
@@ -159,6 +161,7 @@ typedef struct {
   bool chown;
   /* result */
   char hex[65];
+  char head;               /* '2' the first bytes read are the ELF magic, '1' they are not, '0' not known (a first read of fewer than 4) */
   int err;                 /* errno, or -1: source changed, -2: digest differs from `expect` */
   const char *syscall, *path;
   napi_async_work work;
@@ -235,6 +238,7 @@ static int pump(job_t *j, int in, int out, const char *out_path, int64_t limit, 
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) { rc = fail(j, "read", j->src); break; }
     if (n == 0) break;
+    if (*total == 0) j->head = n < 4 ? '0' : memcmp(buffer, "\x7f" "ELF", 4) ? '1' : '2';
     *total += n;
     EVP_DigestUpdate(ctx, buffer, (size_t)n);
     for (ssize_t done = 0; out >= 0 && done < n;) {
@@ -462,10 +466,10 @@ static void batch_done(napi_env env, napi_status status, void *data) {
     napi_set_named_property(env, result, "index", index);
     napi_reject_deferred(env, b->deferred, result);
   } else {
-    char *hex = malloc(64 * b->count + 1);
+    char *hex = malloc(65 * b->count + 1);
     if (hex) {
-      for (size_t i = 0; i < b->count; i++) memcpy(hex + 64 * i, b->jobs[i].hex, 64);
-      napi_create_string_utf8(env, hex, 64 * b->count, &result);
+      for (size_t i = 0; i < b->count; i++) memcpy(hex + 65 * i, b->jobs[i].hex, 64), hex[65 * i + 64] = b->jobs[i].head ? b->jobs[i].head : '0';
+      napi_create_string_utf8(env, hex, 65 * b->count, &result);
       napi_resolve_deferred(env, b->deferred, result);
       free(hex);
     } else {

@@ -97,12 +97,18 @@ export interface Applied {
   made: Set<string>;
 }
 
-/** `root` as the user named it (for messages), `rootAbs` its real path (fsops/jail.ts realRoot). */
-export async function applyPlan(plan: Plan, root: string, rootAbs: string, progress: Progress): Promise<Applied> {
+/**
+ * `root` as the user named it (for messages), `rootAbs` its real path (fsops/jail.ts realRoot).
+ * `after`: what an earlier part of the same plan applied, to be continued (its stats, its
+ * placed operations and the directories it made grow).
+ */
+export async function applyPlan(plan: Plan, root: string, rootAbs: string, progress: Progress, after?: Applied): Promise<Applied> {
   const jail = new Jail(rootAbs);
-  const stats = newStats(repeatedSources(plan));
-  const placed: Placed[] = [];
-  progress.copying(stats, planTotals(plan));
+  const stats = after?.stats ?? newStats(repeatedSources(plan));
+  const placed: Placed[] = after?.placed ?? [];
+  const totals = planTotals(plan);
+  if (after) [totals.files, totals.bytes] = [totals.files + stats.files + stats.linked + stats.unchanged, totals.bytes + stats.bytes]; // counted on from there
+  progress.copying(stats, totals);
   const fail = (op: Op, e: unknown): never => {
     if (e instanceof UserError) throw e;
     if (e instanceof CopyCheckError) throw new UserError(e.message, e.reason === 'hash' ? Exit.wrongHash : FAILURE[op.kind], op.where ?? undefined);
@@ -152,6 +158,7 @@ export async function applyPlan(plan: Plan, root: string, rootAbs: string, progr
   } finally {
     progress.done();
   }
+  if (after) for (const d of jail.made) after.made.add(d);
   return { stats, placed, made: jail.made };
 }
 

@@ -151,11 +151,27 @@ describe('a copy into a directory the run made (written unnamed, linked in whole
     // No temporary name given (tmp empty), nothing said to be at dest (the FRESH flag, 0x10000).
     const job = [src, '', dest, st.size, sec, nsec, 0o640 | 0x10000, st.uid, st.gid, ''].join('\0');
     const digest = await native!.copyBatch(Buffer.from(`${job}\0`), 1, false);
-    assert.equal(digest, createHash('sha256').update('new content').digest('hex'));
+    assert.equal(digest, `${createHash('sha256').update('new content').digest('hex')}1`, 'the digest, and 1: the copy did not start with the ELF magic');
     assert.equal(readFileSync(dest, 'utf8'), 'new content');
     assert.equal(statSync(dest).mode & 0o7777, 0o640);
     assert.equal(statSync(dest, { bigint: true }).mtimeNs, st.mtimeNs);
     assert.deepEqual(readdirSync(path.dirname(dest)), ['f'], 'no temporary file left');
+  });
+
+  it('says which files start with the ELF magic, from the bytes it copied', { skip: !native && 'the addon is not built' }, async () => {
+    const dir = tmp();
+    const files = { elf: Buffer.from('\x7fELF\x02\x01\x01', 'latin1'), text: Buffer.from('#!/bin/sh\n'), short: Buffer.from('\x7fE', 'latin1'), empty: Buffer.alloc(0) };
+    mkdirSync(path.join(dir, 'out'));
+    const jobs = Object.entries(files).map(([name, bytes]) => {
+      writeFileSync(path.join(dir, name), bytes);
+      const st = statSync(path.join(dir, name), { bigint: true });
+      const [sec, nsec] = splitNs(st.mtimeNs);
+      return [path.join(dir, name), '', path.join(dir, 'out', name), st.size, sec, nsec, 0o644 | 0x10000, st.uid, st.gid, ''].join('\0');
+    });
+    const result = await native!.copyBatch(Buffer.from(`${jobs.join('\0')}\0`), jobs.length, false);
+    // 2: the ELF magic; 1: not; 0: not known (fewer than four bytes read).
+    assert.deepEqual([0, 1, 2, 3].map((k) => result[65 * k + 64]), ['2', '1', '0', '0']);
+    for (const [name, bytes] of Object.entries(files)) assert.deepEqual(readFileSync(path.join(dir, 'out', name)), bytes);
   });
 });
 

@@ -1,6 +1,6 @@
 // A copy_bom run: load -> collect -> resolve -> plan -> apply -> report, and its record.
 import { Command, CommanderError } from '../vendor.js';
-import { applyPlan, describeOp } from '../apply.js';
+import { applyPlan, describeOp, type Applied } from '../apply.js';
 import { collectBoms } from '../bom/collect.js';
 import { describeFsError, Exit, UserError, UserErrors, type ExitCode } from '../errors.js';
 import { realRoot } from '../fsops/jail.js';
@@ -9,10 +9,11 @@ import { log } from '../log.js';
 import { Progress } from '../progress.js';
 import { manifestPath, provenance, readManifest, readManifestText, type Manifest } from '../manifest.js';
 import { ElfCache } from '../elf/index.js';
-import { analyseDependencies } from '../plan/autodep.js';
+import { analyseDependencies, analyseInSteps, screenSources, type Analysis, type Screen } from '../plan/autodep.js';
 import { DEFAULT_LOADER_CONFIG, loadLoaderConfig } from '../plan/loaders.js';
 import { shown } from '../plan/paths.js';
 import { buildPlan } from '../plan/plan.js';
+import { HEAD_ELF, HEAD_PLAIN } from '../fsops/copy.js';
 import { checkDestinations, resolveBom } from '../plan/resolve.js';
 import { removeStaleTemps } from '../output.js';
 import { Inputs, statSeen } from '../inputs.js';
@@ -95,12 +96,16 @@ export async function main(): Promise<ExitCode> {
   progress.phase('analysing ELF files');
   const loaders = await loadLoaderConfig(opts.loaderConfig ?? (process.env.OCCLUM_ELF_LOADER_CONFIG || undefined), inputs);
   const cache = ElfCache.forImage(root);
-  const deps = await analyseDependencies(resolved, { rootAbs, loaders, cache, source, debug: log.debug });
+  const autodep = { rootAbs, loaders, cache, source, debug: log.debug };
+  // A dry run screens the trees' files now, to print the whole plan; a run that copies them
+  // has their copies say which start with the ELF magic, and copies their libraries last.
+  const analysis: Analysis = opts.dryRun ? { deps: await analyseDependencies(resolved, autodep) } : await analyseInSteps(resolved, autodep);
   clock.mark('dependencies');
   progress.done();
-  const plan = buildPlan(resolved, deps);
+  const plan = buildPlan(resolved, analysis.deps);
   for (const w of plan.warnings) warn(w);
   const manifestFile = manifestPath(root, opts.manifest);
+  let deps = analysis.deps;
 
   if (opts.dryRun) {
     const keep = describedWithParents(provenance(plan).keys());
@@ -114,6 +119,15 @@ export async function main(): Promise<ExitCode> {
   try {
     const { known, unchangedKey, previous } = lastRun(manifestFile, opts.delete === true); // before anything is written
     const applied = await applyPlan(plan, root, rootAbs, progress);
+    if (analysis.later) {
+      deps = await analysis.later(screenedByCopies(applied));
+      // The trees' libraries are the end of the whole plan: what follows the plan applied.
+      const whole = buildPlan(resolved, deps);
+      const told = new Set(plan.warnings);
+      for (const w of whole.warnings) if (!told.has(w)) warn(w);
+      const libraries = whole.ops.slice(plan.ops.length);
+      if (libraries.length) await applyPlan({ ops: libraries, warnings: [] }, root, rootAbs, progress, applied);
+    }
     const { stats } = applied;
     clock.mark('copy');
     progress.phase('writing the manifest');
@@ -165,6 +179,22 @@ function previousManifest(file: string, forDelete: boolean): ReturnType<typeof r
     log.warn(`${e.message}; it is written anew`);
     return undefined;
   }
+}
+
+/**
+ * The screen of the trees' files by what their copies read first; those no copy of the addon's
+ * read (kept by the quick check, copied by Node, of a tree a later one replaces) are read at
+ * their sources.
+ */
+function screenedByCopies(applied: Applied): Screen {
+  const copies = new Map(applied.placed.flatMap((pl) => ('copy' in pl ? [[pl.copy.tree, pl.copy] as const] : [])));
+  return async (rows) => {
+    const magic = rows.map(({ tree, row }) => copies.get(tree)?.head[row]);
+    const unread = rows.filter((_, k) => magic[k] !== HEAD_ELF && magic[k] !== HEAD_PLAIN);
+    const read = unread.length ? await screenSources(unread) : [];
+    let next = 0;
+    return magic.map((m) => (m === HEAD_ELF ? true : m === HEAD_PLAIN ? false : read[next++]!));
+  };
 }
 
 /** The root's real path (UserError when it cannot be found: a loop, a file in the way). */

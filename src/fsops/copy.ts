@@ -265,13 +265,18 @@ async function copyRows(rows: readonly number[], out: TreeCopy, stats: CopyStats
       throw checkError(e, t.src(batch[e.index ?? 0]!));
     });
     batch.forEach((i, k) => {
-      out.sha.write(digests.slice(64 * k, 64 * k + 64), 32 * i, 'hex');
+      out.sha.write(digests.slice(65 * k, 65 * k + 64), 32 * i, 'hex');
+      out.head[i] = digests.charCodeAt(65 * k + 64) - 48;
       out.state[i] = WRITTEN;
       stats.files++;
       stats.bytes += t.size[i]!;
     });
   });
 }
+
+/** TreeCopy.head of a file row. */
+export const HEAD_PLAIN = 1;
+export const HEAD_ELF = 2;
 
 /** A row's state in a TreeCopy. */
 export const UNTOUCHED = 0;
@@ -288,6 +293,11 @@ export class TreeCopy {
   readonly mtimeNs = new Map<number, bigint>();
   /** Directory rows this run made (they held nothing before). */
   readonly made: Uint8Array;
+  /**
+   * What the addon's copy of a file row read first: HEAD_ELF the ELF magic, HEAD_PLAIN not,
+   * 0 not known (not copied by the addon, or a first read of fewer than four bytes).
+   */
+  readonly head: Uint8Array;
 
   /** `base`: the real directory in the image the tree's rows go into. */
   constructor(
@@ -297,6 +307,7 @@ export class TreeCopy {
     this.state = new Uint8Array(tree.length);
     this.sha = Buffer.alloc(32 * tree.length);
     this.made = new Uint8Array(tree.length);
+    this.head = new Uint8Array(tree.length);
   }
 
   /** The host path of a row in the image. */

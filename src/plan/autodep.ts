@@ -1,7 +1,10 @@
 // Automatic dependencies: the shared libraries (and the loader) each ELF file needs, found by
-// reading the ELF files as the dynamic loader would (src/elf), never by running anything.
-// Done before the first write, so the plan is complete: for `files` entries and for every
-// regular file of every copied tree (analysed at its source, which is what gets copied).
+// reading the ELF files as the dynamic loader would (src/elf), never by running anything:
+// for `files` entries and for every regular file of every copied tree (analysed at its source,
+// which is what gets copied). The `files` entries before the first write; the files of copied
+// trees either then too (a dry run prints the whole plan) or, in two steps (Analysis), after
+// their copies said which of them start with the ELF magic (their libraries are copied last,
+// where the plan has them anyway).
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
@@ -55,11 +58,35 @@ export interface AutodepContext {
   debug: (message: string) => void;
 }
 
+/** Whether each of a copied tree's file rows starts with the ELF magic (see Analysis.later). */
+export type Screen = (rows: readonly { tree: Tree; row: number }[]) => Promise<boolean[]>;
+
+/** The files of copied trees screened by reading their first bytes at their sources. */
+export const screenSources: Screen = (rows) => elfFiles(rows.map(({ tree, row }) => tree.src(row)));
+
 /**
- * The libraries to copy for every ELF file the BOMs copy. With a cache, the answer of the
- * last run is reused when its inputs and every path it looked at are unchanged.
+ * An analysis in two steps: `deps` before the files of copied trees are screened for ELF
+ * (complete, and no `later`, when the cache gave the whole answer); `later` screens them with
+ * the screen given (their copies read their first bytes anyway: copy_bom's cold build has the
+ * copies say it) and gives the whole answer, whose trees' libraries `deps` does not have.
+ */
+export interface Analysis {
+  deps: Dependencies;
+  later?: (screen: Screen) => Promise<Dependencies>;
+}
+
+/**
+ * The libraries to copy for every ELF file the BOMs copy, the trees' files screened at their
+ * sources. With a cache, the answer of the last run is reused when its inputs and every path
+ * it looked at are unchanged.
  */
 export async function analyseDependencies(boms: readonly ResolvedBom[], ctx: AutodepContext): Promise<Dependencies> {
+  const { deps, later } = await analyseInSteps(boms, ctx);
+  return later ? later(screenSources) : deps;
+}
+
+/** analyseDependencies in two steps (Analysis). */
+export async function analyseInSteps(boms: readonly ResolvedBom[], ctx: AutodepContext): Promise<Analysis> {
   if (!ctx.cache) return analyseAll(boms, ctx);
   const key = inputsKey(boms, ctx);
   const kept = ctx.cache.analysis(key);
@@ -67,16 +94,22 @@ export async function analyseDependencies(boms: readonly ResolvedBom[], ctx: Aut
     const { answer, debug } = decodeAnswer(kept);
     for (const message of debug) ctx.debug(message);
     ctx.debug('dependencies: as in the last run (the files analysed and every path looked at are unchanged)');
-    return answer;
+    return { deps: answer };
   }
   const debug: string[] = [];
   const seen = new Map<string, string | null>();
-  const answer = await analyseAll(boms, { ...ctx, debug: (m) => (debug.push(m), ctx.debug(m)) }, seen);
+  const first = await analyseAll(boms, { ...ctx, debug: (m) => (debug.push(m), ctx.debug(m)) }, seen);
   const cache = ctx.cache;
-  // The files hashed into the key must not have changed within RACY_NS of the run either.
-  const racy = boms.some((b) => b.trees.some(({ tree: t }) => t.ctimeSec.subarray(0, t.length).some((sec, i) => t.kind[i] === FILE && cache.racyTime(sec, t.ctimeNsec[i]!))));
-  cache.rememberAnalysis(key, seen, encodeAnswer(answer, debug), racy);
-  return answer;
+  return {
+    deps: first.deps,
+    later: async (screen) => {
+      const answer = await first.later(screen);
+      // The files hashed into the key must not have changed within RACY_NS of the run either.
+      const racy = boms.some((b) => b.trees.some(({ tree: t }) => t.ctimeSec.subarray(0, t.length).some((sec, i) => t.kind[i] === FILE && cache.racyTime(sec, t.ctimeNsec[i]!))));
+      cache.rememberAnalysis(key, seen, encodeAnswer(answer, debug), racy);
+      return answer;
+    },
+  };
 }
 
 /** Everything an analysis depends on besides the file system: the files and trees, their sources' identities, the loaders, the root, the working directory. */
@@ -100,8 +133,8 @@ const encodeAnswer = (answer: Dependencies, debug: string[]) =>
 const decodeAnswer = (text: string) =>
   JSON.parse(text, (k, v: unknown) => (k === 'mtimeNs' && typeof v === 'string' ? BigInt(v.slice(0, -1)) : v)) as { answer: Dependencies; debug: string[] };
 
-/** The analysis itself; `seen` gets every path it looked at with what `stat` said of it (null if it said two things). */
-async function analyseAll(boms: readonly ResolvedBom[], ctx: AutodepContext, seen?: Map<string, string | null>): Promise<Dependencies> {
+/** The analysis itself, in two steps; `seen` gets every path it looked at with what `stat` said of it (null if it said two things). */
+async function analyseAll(boms: readonly ResolvedBom[], ctx: AutodepContext, seen?: Map<string, string | null>): Promise<Required<Analysis>> {
   const note = (p: string, state: string) => seen?.set(p, seen.has(p) && seen.get(p) !== state ? null : state);
   // Paths the loader model gives are inside the source root; what is copied is read at their real paths there.
   const root = ctx.source && !ctx.source.isHost ? ctx.source : undefined;
@@ -188,10 +221,8 @@ async function analyseAll(boms: readonly ResolvedBom[], ctx: AutodepContext, see
     return out;
   };
 
-  // The files of copied trees are screened first: most are not ELF, and four bytes (or the
-  // cache, by identity) say so without the resolver's machinery. Those the cache does not know
-  // are read on the thread pool while the `files` entries are analysed (the scan found them to
-  // be regular files: safe to open). 52: the smallest ELF header.
+  // The files of copied trees are screened: most are not ELF, and four bytes (or the cache,
+  // by identity) say so without the resolver's machinery. 52: the smallest ELF header.
   const id = new Float64Array(7);
   const identityOf = (t: Tree, i: number) => {
     id[0] = t.dev[i]!;
@@ -203,28 +234,31 @@ async function analyseAll(boms: readonly ResolvedBom[], ctx: AutodepContext, see
     id[6] = t.ctimeNsec[i]!;
     return id;
   };
-  const unknown: { t: Tree; i: number; where: Where }[] = [];
+  const unknown: { tree: Tree; row: number; where: Where }[] = [];
   for (const b of boms) {
     for (const { tree: t, where } of b.trees) {
-      for (let i = 0; i < t.length; i++) if (t.kind[i] === FILE && t.size[i]! >= 52 && !ctx.cache?.isPlain(identityOf(t, i))) unknown.push({ t, i, where });
+      for (let i = 0; i < t.length; i++) if (t.kind[i] === FILE && t.size[i]! >= 52 && !ctx.cache?.isPlain(identityOf(t, i))) unknown.push({ tree: t, row: i, where });
     }
   }
-  const screened = elfFiles(unknown.map(({ t, i }) => t.src(i)));
-  screened.catch(() => undefined); // awaited below, unless an analysis fails first
+  const bySource = (a: MissingLib, b: MissingLib) => (a.neededBy < b.neededBy ? -1 : a.neededBy > b.neededBy ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
   // Analysed in parallel, gathered in BOM order, so the plan does not depend on timing.
   const perBom = await Promise.all(
     boms.map(async (b) => (await mapLimit(b.files.filter((f) => f.autodep), 64, (f) => analyse(f.source, f.dest, f.where, false))).flat()),
   );
-  const magic = await screened;
-  const treeFiles = unknown.filter(({ t, i }, k) => {
-    if (!magic[k]) ctx.cache?.rememberPlain(identityOf(t, i));
-    return magic[k];
-  });
-  const fromFiles = new Set(perBom.flat().map((l) => `${l.source}\0${l.dest}`));
-  const trees = (await mapLimit(treeFiles, 64, ({ t, i, where }) => analyse(t.src(i), null, where, true))).flat().filter((l) => !fromFiles.has(`${l.source}\0${l.dest}`));
-  missing.sort((a, b) => (a.neededBy < b.neededBy ? -1 : a.neededBy > b.neededBy ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  for (const r of resolvers.values()) for (const [p, state] of r.seen()) note(p, state);
-  return { perBom, trees, missing };
+  return {
+    deps: { perBom, trees: [], missing: [...missing].sort(bySource) },
+    later: async (screen) => {
+      const magic = await screen(unknown);
+      const treeFiles = unknown.filter(({ tree, row }, k) => {
+        if (!magic[k]) ctx.cache?.rememberPlain(identityOf(tree, row));
+        return magic[k];
+      });
+      const fromFiles = new Set(perBom.flat().map((l) => `${l.source}\0${l.dest}`));
+      const trees = (await mapLimit(treeFiles, 64, ({ tree, row, where }) => analyse(tree.src(row), null, where, true))).flat().filter((l) => !fromFiles.has(`${l.source}\0${l.dest}`));
+      for (const r of resolvers.values()) for (const [p, state] of r.seen()) note(p, state);
+      return { perBom, trees, missing: missing.sort(bySource) };
+    },
+  };
 }
 
 /** Found through a $ORIGIN entry of the analysed file's own RPATH/RUNPATH. */
