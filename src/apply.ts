@@ -3,7 +3,7 @@ import { existsSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { describeFsError, Exit, UserError, type ExitCode } from './errors.js';
-import { CopyCheckError, copyFileAtomic, copyMany, copyTree, makeLink, newStats, typeConflict, type CopyStats, type TreeCopy } from './fsops/copy.js';
+import { CopyCheckError, copyFileAtomic, copyMany, copyTree, makeLink, newStats, shareWritten, typeConflict, type CopyStats, type TreeCopy } from './fsops/copy.js';
 import { FILE } from './fsops/tree.js';
 import { Jail } from './fsops/jail.js';
 import { log } from './log.js';
@@ -86,6 +86,13 @@ function repeatedSources(plan: Plan): string[] {
   return [...repeated];
 }
 
+/** The files and libraries of `plan` that are host files a tree copy of `applied` wrote: hard links to those (shareWritten). */
+function shareTreeFiles(plan: Plan, applied: Applied): void {
+  const wanted = new Map<string, string>();
+  for (const op of plan.ops) if ((op.kind === 'file' || op.kind === 'lib') && op.meta.identity !== undefined) wanted.set(op.meta.identity.split(':', 2).join(':'), op.meta.identity);
+  if (wanted.size) for (const pl of applied.placed) if ('copy' in pl) shareWritten(pl.copy, wanted, applied.stats);
+}
+
 /** What an operation left in the image: a host path, or a tree's copy. */
 export type Placed = { op: Exclude<Op, { kind: 'tree' }>; host: string } | { op: Extract<Op, { kind: 'tree' }>; copy: TreeCopy };
 
@@ -106,6 +113,7 @@ export async function applyPlan(plan: Plan, root: string, rootAbs: string, progr
   const jail = new Jail(rootAbs);
   const stats = after?.stats ?? newStats(repeatedSources(plan));
   const placed: Placed[] = after?.placed ?? [];
+  if (after) shareTreeFiles(plan, after);
   const totals = planTotals(plan);
   if (after) [totals.files, totals.bytes] = [totals.files + stats.files + stats.linked + stats.unchanged, totals.bytes + stats.bytes]; // counted on from there
   progress.copying(stats, totals);

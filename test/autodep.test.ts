@@ -2,7 +2,7 @@
 // are run with chroot (root only) to show they work.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { copyBom, hasCommand, readTree, tmp } from './helpers.ts';
@@ -74,6 +74,26 @@ describe('automatic dependencies', { skip: !hasCommand('gcc') && 'gcc is not ins
     const r = copyBom(dir, ['-f', 'bom.yaml', '--root', 'image']);
     assert.equal(r.code, 0, r.stderr);
     if (isRoot) assert.equal(runInImage(path.join(dir, 'image'), '/bin/prog').stdout, 'answer 42\n');
+  });
+
+  it("a tree program's library that is a file of the tree under another path is a hard link to the tree's copy", () => {
+    // The trees' libraries are found after the trees were copied (from what the copies read):
+    // one that is a host file a tree's copy wrote is linked to that copy, not written twice.
+    const dir = tmp();
+    cc('gcc', path.join(dir, 'app/lib/libanswer.so'), LIB, '-shared', '-fPIC');
+    symlinkSync('app', path.join(dir, 'alias'));
+    cc('gcc', path.join(dir, 'app/bin/prog'), MAIN, `-L${dir}/app/lib`, '-lanswer', `-Wl,-rpath,${dir}/alias/lib`, '-Wl,--enable-new-dtags');
+    bom(dir, 'targets:\n  - target: /opt\n    copy:\n      - dirs: [app]\n');
+    const dry = copyBom(dir, ['-f', 'bom.yaml', '--root', 'image', '--dry-run']);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, new RegExp(`copy lib ${dir}/alias/lib/libanswer\\.so image${dir}/alias/lib/libanswer\\.so \\(needed by app/bin/prog\\)`), 'the dry run plans it');
+    const r = copyBom(dir, ['-f', 'bom.yaml', '--root', 'image']);
+    assert.equal(r.code, 0, r.stderr);
+    const inTree = statSync(path.join(dir, 'image/opt/app/lib/libanswer.so'));
+    const asLib = statSync(path.join(dir, `image${dir}/alias/lib/libanswer.so`));
+    assert.equal(asLib.ino, inTree.ino, 'one file under both names');
+    assert.equal(inTree.nlink, 2);
+    if (isRoot) assert.equal(runInImage(path.join(dir, 'image'), '/opt/app/bin/prog').stdout, 'answer 42\n');
   });
 
   it('a plug-in (no PT_INTERP) inside a copied directory gets its libraries', () => {

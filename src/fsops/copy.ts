@@ -278,6 +278,25 @@ async function copyRows(rows: readonly number[], out: TreeCopy, stats: CopyStats
 export const HEAD_PLAIN = 1;
 export const HEAD_ELF = 2;
 
+/**
+ * Offer the files a tree copy wrote as the first copies of host files that copies planned
+ * after it will write (`wanted`: their identities by `dev:ino`): each such later copy (a
+ * library found once the trees were copied) becomes a hard link to the tree's file, as it does
+ * when one plan has both (repeatedSources in src/apply.ts).
+ */
+export function shareWritten(copy: TreeCopy, wanted: ReadonlyMap<string, string>, stats: CopyStats): void {
+  const t = copy.tree;
+  for (let i = 0; i < t.length; i++) {
+    if (t.kind[i] !== FILE || copy.state[i] !== WRITTEN) continue;
+    const inode = `${t.dev[i]}:${t.ino[i]}`;
+    const id = wanted.get(inode);
+    if (id === undefined || t.identity(i) !== id || stats.shared.get(id)) continue;
+    const state = { mode: t.mode[i]! & 0o7777, size: t.size[i]!, mtimeNs: copy.mtimeNs.get(i) ?? t.mtimeNs(i), sha256: copy.shaOf(i) };
+    stats.shared.set(id, Promise.resolve({ dest: copy.at(i), state }));
+    stats.sharedInos.add(inode);
+  }
+}
+
 /** A row's state in a TreeCopy. */
 export const UNTOUCHED = 0;
 export const UNCHANGED = 1;
