@@ -86,13 +86,6 @@ function repeatedSources(plan: Plan): string[] {
   return [...repeated];
 }
 
-/** The files and libraries of `plan` that are host files a tree copy of `applied` wrote: hard links to those (shareWritten). */
-function shareTreeFiles(plan: Plan, applied: Applied): void {
-  const wanted = new Map<string, string>();
-  for (const op of plan.ops) if ((op.kind === 'file' || op.kind === 'lib') && op.meta.identity !== undefined) wanted.set(op.meta.identity.split(':', 2).join(':'), op.meta.identity);
-  if (wanted.size) for (const pl of applied.placed) if ('copy' in pl) shareWritten(pl.copy, wanted, applied.stats);
-}
-
 /** What an operation left in the image: a host path, or a tree's copy. */
 export type Placed = { op: Exclude<Op, { kind: 'tree' }>; host: string } | { op: Extract<Op, { kind: 'tree' }>; copy: TreeCopy };
 
@@ -113,9 +106,15 @@ export async function applyPlan(plan: Plan, root: string, rootAbs: string, progr
   const jail = new Jail(rootAbs);
   const stats = after?.stats ?? newStats(repeatedSources(plan));
   const placed: Placed[] = after?.placed ?? [];
-  if (after) shareTreeFiles(plan, after);
   const totals = planTotals(plan);
-  if (after) [totals.files, totals.bytes] = [totals.files + stats.files + stats.linked + stats.unchanged, totals.bytes + stats.bytes]; // counted on from there
+  if (after) {
+    // The files and libraries that are host files a tree of the earlier part wrote: hard links to those.
+    const identities = plan.ops.flatMap((op) => ((op.kind === 'file' || op.kind === 'lib') && op.meta.identity !== undefined ? [op.meta.identity] : []));
+    shareWritten(after.placed.flatMap((pl) => ('copy' in pl ? [pl.copy] : [])), identities, stats);
+    // Progress counts on from where the earlier part stopped.
+    totals.files += stats.files + stats.linked + stats.unchanged;
+    totals.bytes += stats.bytes;
+  }
   progress.copying(stats, totals);
   const fail = (op: Op, e: unknown): never => {
     if (e instanceof UserError) throw e;

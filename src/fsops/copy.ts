@@ -54,8 +54,11 @@ export const newStats = (repeated: Iterable<string> = []): CopyStats => ({
   bytes: 0,
   done: new Map(),
   shared: new Map(Array.from(repeated, (id) => [id, null])),
-  sharedInos: new Set(Array.from(repeated, (id) => id.split(':', 2).join(':'))),
+  sharedInos: new Set(Array.from(repeated, inodeOf)),
 });
+
+/** `dev:ino` of an identity (`dev:ino:size:mtime:ctime`, tree.ts identity), as sharedInos keeps it. */
+const inodeOf = (identity: string) => identity.split(':', 2).join(':');
 
 /**
  * `.<name>.copy_bom.<8 hex>.tmp` beside the destination: distinctive, so leftovers of a killed
@@ -279,21 +282,25 @@ export const HEAD_PLAIN = 1;
 export const HEAD_ELF = 2;
 
 /**
- * Offer the files a tree copy wrote as the first copies of host files that copies planned
- * after it will write (`wanted`: their identities by `dev:ino`): each such later copy (a
- * library found once the trees were copied) becomes a hard link to the tree's file, as it does
- * when one plan has both (repeatedSources in src/apply.ts).
+ * Offer the files tree copies wrote as the first copies of host files that copies planned
+ * after them will write (`identities`): each such later copy (a library found once the trees
+ * were copied) becomes a hard link to the tree's file, as it does when one plan has both
+ * (repeatedSources in src/apply.ts).
  */
-export function shareWritten(copy: TreeCopy, wanted: ReadonlyMap<string, string>, stats: CopyStats): void {
-  const t = copy.tree;
-  for (let i = 0; i < t.length; i++) {
-    if (t.kind[i] !== FILE || copy.state[i] !== WRITTEN) continue;
-    const inode = `${t.dev[i]}:${t.ino[i]}`;
-    const id = wanted.get(inode);
-    if (id === undefined || t.identity(i) !== id || stats.shared.get(id)) continue;
-    const state = { mode: t.mode[i]! & 0o7777, size: t.size[i]!, mtimeNs: copy.mtimeNs.get(i) ?? t.mtimeNs(i), sha256: copy.shaOf(i) };
-    stats.shared.set(id, Promise.resolve({ dest: copy.at(i), state }));
-    stats.sharedInos.add(inode);
+export function shareWritten(copies: readonly TreeCopy[], identities: Iterable<string>, stats: CopyStats): void {
+  const wanted = new Map(Array.from(identities, (id) => [inodeOf(id), id]));
+  if (wanted.size === 0) return;
+  for (const copy of copies) {
+    const t = copy.tree;
+    for (let i = 0; i < t.length; i++) {
+      if (t.kind[i] !== FILE || copy.state[i] !== WRITTEN) continue;
+      const inode = `${t.dev[i]}:${t.ino[i]}`;
+      const id = wanted.get(inode);
+      if (id === undefined || t.identity(i) !== id || stats.shared.get(id)) continue;
+      const state = { mode: t.mode[i]! & 0o7777, size: t.size[i]!, mtimeNs: copy.mtimeNs.get(i) ?? t.mtimeNs(i), sha256: copy.shaOf(i) };
+      stats.shared.set(id, Promise.resolve({ dest: copy.at(i), state }));
+      stats.sharedInos.add(inode);
+    }
   }
 }
 
