@@ -29,7 +29,7 @@
  *
  * sha256(path) -> Promise<hex SHA-256>: a file's digest, off the main thread.
  *
- * states(paths, kinds, mode) -> Promise: what each path is now, one line per path (see
+ * states(paths, kinds, mode, listedNs?) -> Promise: what each path is now, one line per path (see
  *   src/record.ts): `paths` a Buffer of NUL-separated paths, `kinds` one letter a path: S stat,
  *   L lstat (a line `<type>:<mode>:<dev>:<ino>:<size>:<mtime sec.nsec>:<ctime sec.nsec>`),
  *   D the directory's names (`list:<SHA-256 of the names sorted bytewise, each ended by NUL>`),
@@ -38,7 +38,10 @@
  *   (without the newline), 8 bytes little-endian. `mode` 'lines': resolves with [the lines, each ended
  *   by a newline; a Buffer of their hashes]; 'hashes': the Buffer of hashes; a Buffer of
  *   hashes (as 'hashes' gave them earlier): a Buffer of the u32 (little-endian) indices of the
- *   paths whose hash is not that one. Thousands of system calls in one trip to the thread pool.
+ *   paths whose hash is not that one; with `listedNs` (when those D lines were made), a D line
+ *   right after the L line of the same directory, unchanged, whose ctime came well before it
+ *   (names_settled) is not listed again: its names cannot have changed. Thousands of system
+ *   calls in one trip to the thread pool.
  *
  * elfMagic(paths) -> Promise<Buffer>: for each path of a Buffer of NUL-separated paths, 1 if the
  *   file starts with the ELF magic (\x7fELF), else 0 (also when it cannot be read). Opened
@@ -571,6 +574,7 @@ typedef struct {
   unsigned char *expected;  /* the hashes to compare with, or NULL */
   uint32_t *differ;         /* the indices whose hash is not the expected one */
   size_t ndiffer;
+  int64_t listed_ns;        /* with `expected`: when the D lines were made (ns since 1970), or 0 (see run_states) */
   int err;
   napi_async_work work;
   napi_deferred deferred;
@@ -654,22 +658,36 @@ static uint64_t fnv1a(const char *s, size_t n) {
   return h;
 }
 
+/*
+ * Whether a directory whose lstat line is unchanged still has the names a D line listed at
+ * `listed_ns`: when its ctime came before that by more than a timestamp can lag the clock
+ * (the kernel stamps from a clock that lags by up to a tick; a file system of whole seconds
+ * truncates), any change of its names since would have given it a later ctime. 50 ms for a
+ * ctime with a fraction, 2 s (src/elf/cache.ts RACY_NS) for one of whole seconds.
+ */
+static bool names_settled(const struct stat *st, int64_t listed_ns) {
+  int64_t lag = st->st_ctim.tv_nsec ? 50000000LL : 2000000000LL; /* a ctime is the kernel's clock: no overflow before 2262 */
+  return (int64_t)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec + lag < listed_ns;
+}
+
 static void run_states(napi_env env, void *data) {
   states_t *j = data;
-  const char *p = j->paths;
+  const char *p = j->paths, *settled_dir = NULL; /* the last L path unchanged whose names are settled */
   char line[256];
   dircache_t dirs = DIRCACHE_INIT;
   for (size_t i = 0; i < j->npaths && !j->err; i++, p += strlen(p) + 1) {
     int len;
+    if (j->kinds[i] == 'D' && settled_dir && !strcmp(settled_dir, p)) continue; /* unchanged: not listed */
+    struct stat st;
+    bool stated = false;
     if (j->kinds[i] == 'D') {
       if ((len = listing(j, p, line, sizeof line)) < 0) break;
     } else if (j->kinds[i] == 'C') {
       if ((len = content(p, line, sizeof line)) < 0) { j->err = ENOMEM; break; }
     } else {
-      struct stat st;
       const char *name;
       int fd = at_dir(&dirs, p, &name);
-      if (fstatat(fd, name, &st, j->kinds[i] == 'S' ? 0 : AT_SYMLINK_NOFOLLOW) != 0) {
+      if (!(stated = fstatat(fd, name, &st, j->kinds[i] == 'S' ? 0 : AT_SYMLINK_NOFOLLOW) == 0)) {
         len = snprintf(line, sizeof line, "missing:%s", uv_err_name(-errno));
       } else {
         /* type:mode:dev:ino:size:mtime:ctime, as "%s:%o:%llu:%llu:%lld:%lld.%09ld:%lld.%09ld" would write it */
@@ -689,7 +707,9 @@ static void run_states(napi_env env, void *data) {
     unsigned char md[8];
     memcpy(md, &h, 8); /* little-endian on the platforms built for, as src/record.ts writes it */
     if (j->expected) {
-      if (memcmp(j->expected + 8 * i, md, 8) != 0) j->differ[j->ndiffer++] = (uint32_t)i;
+      bool same = memcmp(j->expected + 8 * i, md, 8) == 0;
+      if (!same) j->differ[j->ndiffer++] = (uint32_t)i;
+      settled_dir = same && stated && j->kinds[i] == 'L' && S_ISDIR(st.st_mode) && j->listed_ns && names_settled(&st, j->listed_ns) ? p : NULL;
     } else {
       memcpy(j->hashes + 8 * i, md, 8);
     }
@@ -758,17 +778,19 @@ static char *paths_of(napi_env env, napi_value v, size_t *len, size_t *count) {
 }
 
 static napi_value states(napi_env env, napi_callback_info info) {
-  static const char usage[] = "states(paths: Buffer, kinds: string (S, L, D or C for each NUL-separated path), mode: 'lines' | 'hashes' | Buffer)";
-  size_t argc = 3, plen = 0, klen = 0, count = 0, elen = 0;
-  napi_value argv[3], promise;
+  static const char usage[] = "states(paths: Buffer, kinds: string (S, L, D or C for each NUL-separated path), mode: 'lines' | 'hashes' | Buffer, listedNs?: bigint)";
+  size_t argc = 4, plen = 0, klen = 0, count = 0, elen = 0;
+  napi_value argv[4], promise;
   char mode[8] = "";
   void *expected = NULL;
   bool is_buffer = false;
   states_t *j = calloc(1, sizeof *j);
-  bool ok = j && napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc == 3 && (j->paths = paths_of(env, argv[0], &plen, &count)) &&
+  bool lossless;
+  bool ok = j && napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && (argc == 3 || argc == 4) && (j->paths = paths_of(env, argv[0], &plen, &count)) &&
             (j->kinds = utf8(env, argv[1], &klen)) && napi_is_buffer(env, argv[2], &is_buffer) == napi_ok;
-  if (ok && is_buffer) ok = napi_get_buffer_info(env, argv[2], &expected, &elen) == napi_ok;
-  else if (ok) ok = napi_get_value_string_utf8(env, argv[2], mode, sizeof mode, NULL) == napi_ok && (!strcmp(mode, "lines") || !strcmp(mode, "hashes"));
+  if (ok && is_buffer) ok = napi_get_buffer_info(env, argv[2], &expected, &elen) == napi_ok &&
+                            (argc == 3 || (napi_get_value_bigint_int64(env, argv[3], &j->listed_ns, &lossless) == napi_ok && lossless && j->listed_ns > 0));
+  else if (ok) ok = argc == 3 && napi_get_value_string_utf8(env, argv[2], mode, sizeof mode, NULL) == napi_ok && (!strcmp(mode, "lines") || !strcmp(mode, "hashes"));
   if (ok) {
     if (!plen && klen) count = 1; /* a single empty path */
     for (size_t i = 0; i < klen; i++) if (!strchr("SLDC", j->kinds[i]) || !j->kinds[i]) count = (size_t)-1;

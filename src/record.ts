@@ -15,7 +15,9 @@
 // cache): a change made within the file system's timestamp granularity of the moment it was
 // looked at, or during the run, could leave it stating the same. That covers directories too:
 // a directory whose state is unchanged has the same names in it. The image's directories are
-// written by the run itself, so their names are compared instead (the D lines).
+// written by the run itself, so their names are recorded too (the D lines); the next run lists
+// again only those whose ctime is too close to the moment of that listing for their lstat to
+// tell (native/fs.c names_settled).
 import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -29,7 +31,7 @@ import { earlierThan, splitNs } from './fsops/times.js';
 import { entriesAt } from './nul-list.js';
 import type { Found, Inputs, Kind } from './inputs.js';
 
-const VERSION = 3; // 2: the root as named is recorded too; 3: a hash a path
+const VERSION = 4; // 2: the root as named is recorded too; 3: a hash a path; 4: listedNs
 /** Bytes of each path's hash: the 64-bit FNV-1a of its line (a check of change, cheap enough for 400,000 lines a run). */
 const HASH = 8;
 /** The hash of a path that changed too recently to be trusted (see the top): no line has it, so the next run looks again. */
@@ -61,6 +63,8 @@ interface Stored {
   root: string;
   /** How many parts are what the run read (the sources, BOMs, code and what the analysis looked at). */
   inputs: number;
+  /** When the image's states were taken (ns since 1970, decimal): its D lines were made after. */
+  listedNs: string;
   /** How many delta runs (src/delta.ts) refreshed the record since the full run that made it. */
   deltas: number;
   /** Checked in parallel: the kind of each path and the length of their bytes. */
@@ -96,9 +100,9 @@ function ctimeSettled(state: string, settled: ReturnType<typeof earlierThan>): b
 /** What each path is now (`paths` NUL-separated, one kind letter each), as native/fs.c `states` says it (see there for `mode`). */
 function statesNow(kinds: string, paths: Buffer, mode: 'lines'): Promise<[string, Buffer]>;
 function statesNow(kinds: string, paths: Buffer, mode: 'hashes'): Promise<Buffer>;
-function statesNow(kinds: string, paths: Buffer, mode: Buffer): Promise<Buffer>;
-async function statesNow(kinds: string, paths: Buffer, mode: 'lines' | 'hashes' | Buffer): Promise<[string, Buffer] | Buffer> {
-  if (native) return native.states(paths, kinds, mode as never);
+function statesNow(kinds: string, paths: Buffer, mode: Buffer, listedNs?: bigint): Promise<Buffer>;
+async function statesNow(kinds: string, paths: Buffer, mode: 'lines' | 'hashes' | Buffer, listedNs?: bigint): Promise<[string, Buffer] | Buffer> {
+  if (native) return Buffer.isBuffer(mode) && listedNs !== undefined ? native.states(paths, kinds, mode, listedNs) : native.states(paths, kinds, mode as never);
   const names = kinds === '' ? [] : paths.toString().split('\0');
   const lines = names.map((p, i) => stateOf(kinds[i] as Kind, p));
   const hashes = Buffer.concat(lines.map(lineHash));
@@ -283,7 +287,7 @@ export function startRecord(run: { argv: readonly string[]; inputs: Inputs; anal
     return same && run.analysis!.every(([, state]) => analysisState(next()) === state) ? states.map(([, h]) => h) : null;
   };
   let read: Buffer[] | null = null;
-  let image: { root: string; parts: Part[]; hashes: Promise<Buffer[]> } | null = null;
+  let image: { root: string; parts: Part[]; listedNs: bigint; hashes: Promise<Buffer[]> } | null = null;
   return {
     // What the run read, checked; then the image as the manifest lists it, stat'ed on the
     // thread pool while the manifest is written (not at all when the record is not kept).
@@ -307,7 +311,7 @@ export function startRecord(run: { argv: readonly string[]; inputs: Inputs; anal
       });
       if (!parts) return;
       // Only the hashes of the image's states are kept: the addon makes them without handing over the lines.
-      image = { root, parts, hashes: Promise.all(parts.map((p) => statesNow(p.kinds, p.paths, 'hashes'))) };
+      image = { root, parts, listedNs: BigInt(Date.now()) * 1_000_000n, hashes: Promise.all(parts.map((p) => statesNow(p.kinds, p.paths, 'hashes'))) };
       image.hashes.catch(() => undefined); // awaited in finish
     },
     finish: async (manifestFile, outcome) => {
@@ -317,7 +321,7 @@ export function startRecord(run: { argv: readonly string[]; inputs: Inputs; anal
         const [manifestHashes, imageHashes] = await Promise.all([statesNow(written.kinds, written.paths, 'hashes'), image.hashes]);
         const hashes = [...read, manifestHashes, ...imageHashes];
         const all = [...inputs.parts, written, ...image.parts];
-        const stored: Stored = { version: VERSION, key, env: [...run.inputs.env], root: image.root, inputs: inputs.parts.length, deltas: 0, parts: all.map((p) => ({ kinds: p.kinds, bytes: p.paths.length })), outcome };
+        const stored: Stored = { version: VERSION, key, env: [...run.inputs.env], root: image.root, listedNs: String(image.listedNs), inputs: inputs.parts.length, deltas: 0, parts: all.map((p) => ({ kinds: p.kinds, bytes: p.paths.length })), outcome };
         keep(file, stored, all.map((p) => p.paths), hashes);
       } catch {
         // a read-only cache, a path that vanished: the next run is a full one
@@ -357,7 +361,8 @@ export async function lastRun(argv: readonly string[], cwd: string, env: NodeJS.
     const parts: LoadedRecord['parts'] = stored.parts.map((p) => ({ kinds: p.kinds, paths: data.subarray(at, (at += p.bytes)), hashes: Buffer.alloc(0) }));
     for (const p of parts) p.hashes = data.subarray(at, (at += HASH * p.kinds.length));
     if (at !== data.length) return undefined;
-    const differ = await Promise.all(parts.map((p) => statesNow(p.kinds, p.paths, p.hashes)));
+    const listedNs = BigInt(stored.listedNs);
+    const differ = await Promise.all(parts.map((p) => statesNow(p.kinds, p.paths, p.hashes, listedNs)));
     const changed = differ.flatMap((d, part) => Array.from({ length: d.length / 4 }, (_, k) => ({ part, index: d.readUInt32LE(4 * k) })));
     const last = { root: stored.root, outcome: stored.outcome };
     if (changed.length === 0) {

@@ -292,6 +292,28 @@ describe('the record of the last run', { skip: !hasCommand('gcc') && 'gcc is not
   });
 });
 
+describe("an image directory's names", { skip: !native && 'the addon is not built' }, () => {
+  it('are listed again unless its lstat is unchanged and its ctime came well before they were listed', async () => {
+    const dir = path.join(tmp(), 'image-dir');
+    mkdirSync(dir);
+    writeFileSync(path.join(dir, 'a'), 'a\n');
+    const paths = Buffer.from(`${dir}\0${dir}`);
+    const [lines, hashes] = await native!.states(paths, 'LD', 'lines');
+    const ctime = lines.split('\n')[0]!.split(':').at(-1)!;
+    const ctimeNs = BigInt(ctime.replace('.', ''));
+    // A D line that does not hold (as if the names had changed without the directory's lstat changing).
+    const wrongNames = Buffer.concat([hashes.subarray(0, 8), Buffer.alloc(8)]);
+    const differ = async (expected: Buffer, listedNs?: bigint) => [...new Uint32Array((await native!.states(paths, 'LD', expected, ...(listedNs === undefined ? [] : [listedNs]))).buffer.slice(0))];
+    assert.deepEqual(await differ(hashes), [], 'unchanged');
+    assert.deepEqual(await differ(wrongNames), [1], 'without the moment of the listing, the names are listed');
+    assert.deepEqual(await differ(wrongNames, ctimeNs + 10_000_000n), [1], 'listed 10 ms after the last change: listed again');
+    assert.deepEqual(await differ(wrongNames, ctimeNs + 1_000_000_000n), [], 'listed 1 s after it: the names cannot have changed with the lstat the same');
+    await sleep(20);
+    writeFileSync(path.join(dir, 'b'), 'b\n');
+    assert.deepEqual(await differ(hashes, ctimeNs + 1_000_000_000n), [0, 1], 'a name added: both lines differ');
+  });
+});
+
 describe('a source replaced while the run copies', () => {
   it('is not recorded as what the run copied', async () => {
     const ws = tmp();

@@ -14,10 +14,12 @@ export interface Native {
   /**
    * What each path is now (src/record.ts): `paths` NUL-separated, `kinds` a letter each (S, L,
    * D, C): the lines and their hashes (8 bytes each), only the hashes, or (given hashes) the
-   * u32 indices of the paths whose hash differs.
+   * u32 indices of the paths whose hash differs; `listedNs`: when the D lines were made (a
+   * directory whose names are settled since is not listed again, see native/fs.c).
    */
   states(paths: Buffer, kinds: string, mode: 'lines'): Promise<[string, Buffer]>;
-  states(paths: Buffer, kinds: string, mode: 'hashes' | Buffer): Promise<Buffer>;
+  states(paths: Buffer, kinds: string, mode: 'hashes'): Promise<Buffer>;
+  states(paths: Buffer, kinds: string, mode: Buffer, listedNs?: bigint): Promise<Buffer>;
   /** For each of the NUL-separated paths, 1 if the file starts with the ELF magic, else 0. */
   elfMagic(paths: Buffer): Promise<Buffer>;
   /** A directory's entries, sorted, each lstat'ed, in one trip to the thread pool (see native/fs.c for the layout). */
