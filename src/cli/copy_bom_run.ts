@@ -9,6 +9,7 @@ import { log } from '../log.js';
 import { Progress } from '../progress.js';
 import { manifestPath, provenance, readManifest, readManifestText, type Manifest } from '../manifest.js';
 import { ElfCache } from '../elf/index.js';
+import { collectGarbage } from '../gc.js';
 import { analyseDependencies, analyseInSteps, screenSources, type Analysis, type Screen } from '../plan/autodep.js';
 import { DEFAULT_LOADER_CONFIG, loadLoaderConfig } from '../plan/loaders.js';
 import { shown } from '../plan/paths.js';
@@ -134,6 +135,7 @@ export async function main(): Promise<ExitCode> {
     // What the run read is stat'ed on the thread pool while the manifest is made.
     const record = startRecord({ argv: process.argv.slice(2), inputs, analysis: cache.analysisInputs(), startedNs });
     cache.save();
+    collectGarbage(); // what the copies left, before the manifest's paths are made (src/gc.ts)
     const image = await imageOfRun(rootAbs, applied, known, (described) => {
       if (opts.delete) for (const p of removePaths(rootAbs, stalePaths(previous, described.has), described)) process.stdout.write(`removed ${shown(root, p.slice(1))}\n`);
     });
