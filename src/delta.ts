@@ -85,7 +85,7 @@ async function underLock(last: Changed, sources: readonly { part: number; index:
   const patched = patchedManifest(text, index, changes);
   if (!patched) return undefined;
   writeAtomically(manifestFile, patched.pieces, 0o644);
-  writeIndex(manifestFile, patched.key, patched.files, patched.lines);
+  writeIndex(manifestFile, patched.key, patched.index);
   // The record: the sources as they are now, the manifest, the image files and their directories.
   const touched = new Set([...work.map((w) => w.host), ...dirs.keys()]);
   const refresh = [...sources, { part: record.stored.inputs, index: 0 }];

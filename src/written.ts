@@ -9,7 +9,7 @@
 // Memory stays near the tree's own: one string a path (for the order of the manifest), and
 // each entry made only while it is hashed into the digest or written out.
 import { createHash } from 'node:crypto';
-import { closeSync, lstatSync, mkdirSync, openSync, renameSync, rmSync, unlinkSync, writeSync, type BigIntStats } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, openSync, readSync, renameSync, rmSync, unlinkSync, writeSync, type BigIntStats } from 'node:fs';
 import path from 'node:path';
 import type { Applied, Placed } from './apply.js';
 import { cacheDir, readTrusted } from './elf/cache.js';
@@ -20,7 +20,7 @@ import { DIR, FILE } from './fsops/tree.js';
 import { decimalSeconds, setMtime } from './fsops/times.js';
 import { contentLine, entryOnDisk, MANIFEST_VERSION, namesIn, octal, type Entry, type Manifest } from './manifest.js';
 import { identity } from './inputs.js';
-import { collector, sink, writeAll, writeAtomically } from './output.js';
+import { sink, writeAll, writeAtomically } from './output.js';
 import { indicesOf, rangesAt } from './nul-list.js';
 import { mapLimit } from './pool.js';
 import { resolved } from './plan/paths.js';
@@ -320,18 +320,20 @@ export function manifestKey(text: string, digest: string): string {
 }
 
 /**
- * The files of a manifest as its index keeps them, in path order: each path, and `<size>
- * <mtime>`, ended by NUL; 32 bytes of SHA-256 each. Each section in pieces, written one after
- * the other (joined, they would be made again at the moment memory peaks).
+ * What the index of a manifest holds besides its header: the lines its digest hashes, and its
+ * files in path order: each path, and `<size> <mtime>`, ended by NUL; 32 bytes of SHA-256 each.
+ * A run writes each section to a temporary file beside the index as the manifest is written
+ * (17 MB for 200,000 files, not held while memory peaks); a delta run has them in memory.
  */
-export interface Files {
-  paths: readonly Buffer[];
-  sizeMtime: readonly Buffer[];
-  sha: readonly Buffer[];
+export interface IndexSections<S extends Section = Section> {
+  lines: S;
+  paths: S;
+  sizeMtime: S;
+  sha: S;
   count: number;
 }
 
-const bytesOf = (pieces: readonly Buffer[]) => pieces.reduce((n, b) => n + b.length, 0);
+type Section = Spool | Buffer;
 
 
 /**
@@ -339,20 +341,14 @@ const bytesOf = (pieces: readonly Buffer[]) => pieces.reduce((n, b) => n + b.len
  * (the digest, which comes first in the text, is written into its place at the end),
  * through a temporary file beside `file`, renamed into place unless its key (manifestKey) is
  * `unchangedKey` (a run that changes nothing leaves the file alone). Returns the digest, the
- * key and the files, for the index; the lines the digest hashes go to a temporary file of the
- * index's (`lines`, null without a cache directory), as they are hashed.
+ * key and the sections of the index, written to temporary files as the manifest is (null
+ * without a cache directory).
  */
-export function writeManifest(file: string, img: RunImage, unchangedKey: string | undefined): { digest: string; key: string; files: Files; lines: Lines | null } {
+export function writeManifest(file: string, img: RunImage, unchangedKey: string | undefined): { digest: string; key: string; index: IndexSections | null } {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-  const lines = linesTemp(file);
+  const index = sectionsTemp(file);
   const content = createHash('sha256');
   const body = createHash('sha256');
-  // The hashes as hex text, decoded a megabyte at a time (a flush ends between two of them): 200,000 decodings cost more.
-  const sha: Buffer[] = [];
-  const shaHex = sink((hex) => sha.push(Buffer.from(hex.toString('latin1'), 'hex')));
-  let count = 0;
-  const filePaths = collector();
-  const sizeMtime = collector();
   const placeholder = `sha256:${'0'.repeat(64)}`;
   const head = HEAD(placeholder);
   let fd: number | undefined;
@@ -365,24 +361,26 @@ export function writeManifest(file: string, img: RunImage, unchangedKey: string 
     });
     const contentLines = sink((bytes) => {
       content.update(bytes);
-      if (lines) lines.bytes += writeAll(lines.fd!, bytes);
+      if (index) spoolBytes(index.lines, bytes);
     });
+    const filePaths = index ? sink((bytes) => spoolBytes(index.paths, bytes)) : undefined;
+    const sizeMtime = index ? sink((bytes) => spoolBytes(index.sizeMtime, bytes)) : undefined;
+    // The hashes as hex text, decoded a megabyte at a time (a flush ends between two of them): 200,000 decodings cost more.
+    const shaHex = index ? sink((hex) => spoolBytes(index.sha, Buffer.from(hex.toString('latin1'), 'hex'))) : undefined;
     for (let i = 0; i < img.paths.length; i++) {
       const e = img.entry(i);
       contentLines(`${contentLine(e)}\n`);
       out(`${i ? ',' : ''}\n${entryText(e)}`);
-      if (e.type === 'file' && e.sha256) {
-        filePaths.add(`${e.path}\0`);
-        sizeMtime.add(`${e.size} ${e.mtime}\0`);
-        shaHex(e.sha256);
-        count++;
+      if (index && e.type === 'file' && e.sha256) {
+        filePaths!(`${e.path}\0`);
+        sizeMtime!(`${e.size} ${e.mtime}\0`);
+        shaHex!(e.sha256);
+        index.count++;
       }
     }
     out(img.paths.length ? '\n ]\n}\n' : ']\n}\n');
-    out(null);
-    contentLines(null);
-    shaHex(null);
-    if (lines) closeLines(lines);
+    for (const end of [out, contentLines, filePaths, sizeMtime, shaHex]) end?.(null);
+    if (index) for (const section of spools(index)) closeSpool(section);
     const digest = `sha256:${content.digest('hex')}`;
     writeSync(fd, digest, head.indexOf(placeholder));
     closeSync(fd);
@@ -390,10 +388,10 @@ export function writeManifest(file: string, img: RunImage, unchangedKey: string 
     const key = createHash('sha256').update(`${digest}\n${body.digest('hex')}`).digest('hex');
     if (key === unchangedKey) unlinkSync(tmp);
     else renameSync(tmp, file);
-    return { digest, key, files: { paths: filePaths.chunks(), sizeMtime: sizeMtime.chunks(), sha, count }, lines };
+    return { digest, key, index };
   } catch (e) {
     if (fd !== undefined) closeSync(fd);
-    if (lines) dropLines(lines);
+    if (index) for (const section of spools(index)) dropSpool(section);
     try {
       unlinkSync(tmp);
     } catch {
@@ -434,33 +432,63 @@ function indexFiles(manifestFile: string, env: NodeJS.ProcessEnv): { index: stri
   return { index, lines: `${index}.lines` };
 }
 
-/** The content lines of a manifest being written, in a temporary file. */
-interface Lines {
+/** A section of an index being written, in a temporary file beside the index. */
+interface Spool {
   tmp: string;
   fd?: number;
   bytes: number;
 }
 
-function linesTemp(manifestFile: string): Lines | null {
+/** Temporary files for the sections of the index of a manifest about to be written; null without a (writable) cache directory. */
+function sectionsTemp(manifestFile: string): IndexSections<Spool> | null {
   const files = indexFiles(manifestFile, process.env);
   if (!files) return null;
+  const made: Spool[] = [];
+  const spool = (name: string): Spool => {
+    const tmp = `${files.index}.${name}.${process.pid}.tmp`;
+    made.push({ tmp, fd: openSync(tmp, 'w', 0o600), bytes: 0 });
+    return made.at(-1)!;
+  };
   try {
-    mkdirSync(path.dirname(files.lines), { recursive: true, mode: 0o700 });
-    const tmp = `${files.lines}.${process.pid}.tmp`;
-    return { tmp, fd: openSync(tmp, 'w', 0o600), bytes: 0 };
+    mkdirSync(path.dirname(files.index), { recursive: true, mode: 0o700 });
+    return { lines: spool('lines'), paths: spool('paths'), sizeMtime: spool('meta'), sha: spool('sha'), count: 0 };
   } catch {
+    for (const s of made) dropSpool(s);
     return null; // a read-only cache: no index
   }
 }
 
-function closeLines(lines: Lines): void {
-  if (lines.fd !== undefined) closeSync(lines.fd);
-  lines.fd = undefined;
+const isSpool = (s: Section): s is Spool => !Buffer.isBuffer(s);
+const spools = (index: IndexSections): Spool[] => [index.lines, index.paths, index.sizeMtime, index.sha].filter(isSpool);
+const sectionBytes = (s: Section) => (isSpool(s) ? s.bytes : s.length);
+
+function spoolBytes(s: Spool, bytes: Buffer): void {
+  s.bytes += writeAll(s.fd!, bytes);
 }
 
-function dropLines(lines: Lines): void {
-  closeLines(lines);
-  rmSync(lines.tmp, { force: true });
+function closeSpool(s: Spool): void {
+  if (s.fd !== undefined) closeSync(s.fd);
+  s.fd = undefined;
+}
+
+function dropSpool(s: Spool): void {
+  closeSpool(s);
+  rmSync(s.tmp, { force: true });
+}
+
+/** A section's bytes appended at the descriptor's position: a spool's copied a megabyte at a time. */
+function appendSection(fd: number, s: Section): void {
+  if (!isSpool(s)) {
+    writeAll(fd, s);
+    return;
+  }
+  const from = openSync(s.tmp, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(1 << 20);
+    for (let n; (n = readSync(from, buf, 0, buf.length, null)) > 0; ) writeAll(fd, buf.subarray(0, n));
+  } finally {
+    closeSync(from);
+  }
 }
 
 /** The index as stored: its header and sections, the lines file's bytes; undefined when there is none to trust. */
@@ -500,26 +528,34 @@ export function readIndex(manifestFile: string, env: NodeJS.ProcessEnv = process
 }
 
 /**
- * Keep the index of the manifest just written (or left alone) and the lines of its digest
- * (renamed into place from the temporary file writeManifest made, or written from the bytes a
- * delta run made); a failure
- * only costs the next run a parse.
+ * Keep the index of the manifest just written (or left alone): the lines of its digest renamed
+ * into place (or written), the index written whole through a temporary name; the temporary
+ * files of the sections are removed in any case. A failure only costs the next run a parse.
  */
-export function writeIndex(manifestFile: string, key: string, files: Files, lines: Lines | Uint8Array | null, env: NodeJS.ProcessEnv = process.env): void {
+export function writeIndex(manifestFile: string, key: string, index: IndexSections | null, env: NodeJS.ProcessEnv = process.env): void {
   const where = indexFiles(manifestFile, env);
   try {
-    if (!where || !lines) return;
+    if (!where || !index) return;
     const st = lstatSync(manifestFile, { bigint: true });
-    const bytes = lines instanceof Uint8Array ? lines.length : lines.bytes;
-    const header: IndexHeader = { version: INDEX_VERSION, manifest: identity(st), key, count: files.count, paths: bytesOf(files.paths), meta: bytesOf(files.sizeMtime), lines: bytes };
+    const { count, lines, paths, sizeMtime, sha } = index;
+    const header: IndexHeader = { version: INDEX_VERSION, manifest: identity(st), key, count, paths: sectionBytes(paths), meta: sectionBytes(sizeMtime), lines: sectionBytes(lines) };
     mkdirSync(path.dirname(where.index), { recursive: true, mode: 0o700 });
-    if (lines instanceof Uint8Array) writeAtomically(where.lines, lines, 0o600);
-    else renameSync(lines.tmp, where.lines);
-    writeAtomically(where.index, [Buffer.from(`${JSON.stringify(header)}\0`), ...files.paths, ...files.sizeMtime, ...files.sha], 0o600);
+    if (isSpool(lines)) renameSync(lines.tmp, where.lines);
+    else writeAtomically(where.lines, lines, 0o600);
+    const tmp = `${where.index}.${process.pid}.tmp`;
+    const fd = openSync(tmp, 'w', 0o600);
+    try {
+      writeAll(fd, Buffer.from(`${JSON.stringify(header)}\0`));
+      for (const section of [paths, sizeMtime, sha]) appendSection(fd, section);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, where.index);
   } catch {
     // a read-only cache: the next run parses the manifest
   } finally {
-    if (lines && !(lines instanceof Uint8Array)) dropLines(lines); // nothing left behind if not renamed
+    if (index) for (const section of spools(index)) dropSpool(section); // nothing left behind
+    if (where) rmSync(`${where.index}.${process.pid}.tmp`, { force: true });
   }
 }
 
@@ -553,7 +589,7 @@ export function treeEntryOf(text: Buffer, source: string): { start: number; end:
  * sizes, mtimes and hashes. Undefined when the index does not hold what the text says.
  * Nothing is written.
  */
-export function patchedManifest(text: Buffer, index: NonNullable<ReturnType<typeof readIndexFile>>, changes: readonly EntryChange[]): { pieces: Buffer[]; digest: string; key: string; files: Files; lines: Buffer } | undefined {
+export function patchedManifest(text: Buffer, index: NonNullable<ReturnType<typeof readIndexFile>>, changes: readonly EntryChange[]): { pieces: Buffer[]; digest: string; key: string; index: IndexSections } | undefined {
   // The digest (`sha256:` and 64 hex) where HEAD puts it; the text must start with HEAD of it.
   const empty = HEAD('');
   const digestAt = empty.indexOf('"digest": "') + '"digest": "'.length;
@@ -585,7 +621,7 @@ export function patchedManifest(text: Buffer, index: NonNullable<ReturnType<type
   for (const p of pieces.slice(1)) body.update(p);
   const key = createHash('sha256').update(`${digest}\n${body.digest('hex')}`).digest('hex');
   const sizeMtime = Buffer.concat(spliced(index.sizeMtime, metaEdits.sort((a, b) => a[0] - b[0])));
-  return { pieces, digest, key, files: { paths: [index.paths], sizeMtime: [sizeMtime], sha: [sha], count: index.header.count }, lines: newLines };
+  return { pieces, digest, key, index: { lines: newLines, paths: index.paths, sizeMtime, sha, count: index.header.count } };
 }
 
 /** `bytes` from `from` on with the ranges [start, end) replaced by the texts (ranges sorted, not overlapping). */

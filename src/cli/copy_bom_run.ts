@@ -141,8 +141,8 @@ export async function main(): Promise<ExitCode> {
     });
     await record.image(root, rootAbs, image);
     removeStaleTemps(manifestFile);
-    const { digest, key, files, lines } = writeManifest(manifestFile, image, unchangedKey);
-    writeIndex(manifestFile, key, files, lines);
+    const { digest, key, index } = writeManifest(manifestFile, image, unchangedKey);
+    writeIndex(manifestFile, key, index);
     progress.done();
     clock.mark('manifest');
     const outcome = { warnings, digest, missing: missingReport(deps.missing, deps.missing.length ? namesInManifest(image.paths, image.isDir) : new Set<string>()) };
