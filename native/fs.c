@@ -29,7 +29,7 @@
  *
  * sha256(path) -> Promise<hex SHA-256>: a file's digest, off the main thread.
  *
- * states(paths, kinds, mode, listedNs?) -> Promise: what each path is now, one line per path (see
+ * states(paths, kinds, mode, listedNs? | settledNs) -> Promise: what each path is now, one line per path (see
  *   src/record.ts): `paths` a Buffer of NUL-separated paths, `kinds` one letter a path: S stat,
  *   L lstat (a line `<type>:<mode>:<dev>:<ino>:<size>:<mtime sec.nsec>:<ctime sec.nsec>`),
  *   D the directory's names (`list:<SHA-256 of the names sorted bytewise, each ended by NUL>`),
@@ -38,7 +38,10 @@
  *   (without the newline), 8 bytes little-endian. `mode` 'lines': resolves with [the lines, each ended
  *   by a newline; a Buffer of their hashes]; 'hashes': the Buffer of hashes; a Buffer of
  *   hashes (as 'hashes' gave them earlier): a Buffer of the u32 (little-endian) indices of the
- *   paths whose hash is not that one; with `listedNs` (when those D lines were made), a D line
+ *   paths whose hash is not that one; a Float64Array `ids` (with `settledNs`): the Buffer of
+ *   hashes if every path (S or L) has the device and inode given, two numbers a path (-1: it
+ *   must be missing), and a ctime before `settledNs`, else null (the first that has not ends
+ *   the job). With `listedNs` (when those D lines were made), a D line
  *   right after the L line of the same directory, unchanged, whose ctime came well before it
  *   (names_settled) is not listed again: its names cannot have changed. Thousands of system
  *   calls in one trip to the thread pool.
@@ -575,6 +578,9 @@ typedef struct {
   uint32_t *differ;         /* the indices whose hash is not the expected one */
   size_t ndiffer;
   int64_t listed_ns;        /* with `expected`: when the D lines were made (ns since 1970), or 0 (see run_states) */
+  double *ids;              /* or: the device and inode each path must have (-1: none, it must be missing), */
+  int64_t settled_ns;       /*   with a ctime before this */
+  bool unsettled;           /*   one path is not as expected */
   int err;
   napi_async_work work;
   napi_deferred deferred;
@@ -706,6 +712,16 @@ static void run_states(napi_env env, void *data) {
     uint64_t h = fnv1a(line, (size_t)len);
     unsigned char md[8];
     memcpy(md, &h, 8); /* little-endian on the platforms built for, as src/record.ts writes it */
+    if (j->ids) {
+      double dev = j->ids[2 * i], ino = j->ids[2 * i + 1];
+      bool as_seen = dev == -1 ? !stated
+                               : stated && dev >= 0 && st.st_dev < (1ULL << 53) && st.st_ino < (1ULL << 53) && (double)st.st_dev == dev && (double)st.st_ino == ino &&
+                                     (int64_t)st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec < j->settled_ns;
+      if (!as_seen) {
+        j->unsettled = true;
+        break;
+      }
+    }
     if (j->expected) {
       bool same = memcmp(j->expected + 8 * i, md, 8) == 0;
       if (!same) j->differ[j->ndiffer++] = (uint32_t)i;
@@ -726,6 +742,7 @@ static void states_free(states_t *j) {
   free(j->hashes);
   free(j->expected);
   free(j->differ);
+  free(j->ids);
   free(j);
 }
 
@@ -745,6 +762,8 @@ static void states_done(napi_env env, napi_status status, void *data) {
       napi_create_array_with_length(env, 2, &result);
       napi_set_element(env, result, 0, lines);
       napi_set_element(env, result, 1, hashes);
+    } else if (j->unsettled) {
+      napi_get_null(env, &result);
     } else if (!j->expected) {
       result = hashes;
     }
@@ -778,17 +797,24 @@ static char *paths_of(napi_env env, napi_value v, size_t *len, size_t *count) {
 }
 
 static napi_value states(napi_env env, napi_callback_info info) {
-  static const char usage[] = "states(paths: Buffer, kinds: string (S, L, D or C for each NUL-separated path), mode: 'lines' | 'hashes' | Buffer, listedNs?: bigint)";
+  static const char usage[] = "states(paths: Buffer, kinds: string (S, L, D or C for each NUL-separated path), mode: 'lines' | 'hashes' | Buffer, listedNs?: bigint) "
+                              "or states(paths: Buffer, kinds: string (S or L), ids: Float64Array, settledNs: bigint)";
   size_t argc = 4, plen = 0, klen = 0, count = 0, elen = 0;
   napi_value argv[4], promise;
   char mode[8] = "";
   void *expected = NULL;
-  bool is_buffer = false;
+  bool is_buffer = false, is_typed = false, is_ids = false, lossless;
+  napi_typedarray_type type;
+  size_t ids_len = 0;
+  void *ids = NULL;
   states_t *j = calloc(1, sizeof *j);
-  bool lossless;
   bool ok = j && napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && (argc == 3 || argc == 4) && (j->paths = paths_of(env, argv[0], &plen, &count)) &&
-            (j->kinds = utf8(env, argv[1], &klen)) && napi_is_buffer(env, argv[2], &is_buffer) == napi_ok;
-  if (ok && is_buffer) ok = napi_get_buffer_info(env, argv[2], &expected, &elen) == napi_ok &&
+            (j->kinds = utf8(env, argv[1], &klen)) && napi_is_buffer(env, argv[2], &is_buffer) == napi_ok && napi_is_typedarray(env, argv[2], &is_typed) == napi_ok;
+  if (ok && is_typed && (ok = napi_get_typedarray_info(env, argv[2], &type, &ids_len, &ids, NULL, NULL) == napi_ok) && type == napi_float64_array)
+    is_ids = true, is_buffer = false; /* napi_is_buffer says true of any typed array */
+  if (ok && is_ids) ok = argc == 4 && ids_len == 2 * klen && strspn(j->kinds, "SL") == klen &&
+                         napi_get_value_bigint_int64(env, argv[3], &j->settled_ns, &lossless) == napi_ok && lossless;
+  else if (ok && is_buffer) ok = napi_get_buffer_info(env, argv[2], &expected, &elen) == napi_ok &&
                             (argc == 3 || (napi_get_value_bigint_int64(env, argv[3], &j->listed_ns, &lossless) == napi_ok && lossless && j->listed_ns > 0));
   else if (ok) ok = argc == 3 && napi_get_value_string_utf8(env, argv[2], mode, sizeof mode, NULL) == napi_ok && (!strcmp(mode, "lines") || !strcmp(mode, "hashes"));
   if (ok) {
@@ -810,6 +836,12 @@ static napi_value states(napi_env env, napi_callback_info info) {
     return NULL;
   }
   if (is_buffer) memcpy(j->expected, expected, elen);
+  if (is_ids && !(j->ids = malloc(16 * klen + 1))) {
+    states_free(j);
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  if (j->ids) memcpy(j->ids, ids, 16 * klen);
   if (!(promise = start(env, "occlum-bom:states", j, run_states, states_done, &j->deferred, &j->work))) {
     states_free(j);
     napi_throw_error(env, NULL, "cannot queue states");

@@ -101,11 +101,16 @@ function ctimeSettled(state: string, settled: ReturnType<typeof earlierThan>): b
 function statesNow(kinds: string, paths: Buffer, mode: 'lines'): Promise<[string, Buffer]>;
 function statesNow(kinds: string, paths: Buffer, mode: 'hashes'): Promise<Buffer>;
 function statesNow(kinds: string, paths: Buffer, mode: Buffer, listedNs?: bigint): Promise<Buffer>;
-async function statesNow(kinds: string, paths: Buffer, mode: 'lines' | 'hashes' | Buffer, listedNs?: bigint): Promise<[string, Buffer] | Buffer> {
-  if (native) return Buffer.isBuffer(mode) && listedNs !== undefined ? native.states(paths, kinds, mode, listedNs) : native.states(paths, kinds, mode as never);
+function statesNow(kinds: string, paths: Buffer, mode: Float64Array, settledNs: bigint): Promise<Buffer | null>;
+async function statesNow(kinds: string, paths: Buffer, mode: 'lines' | 'hashes' | Buffer | Float64Array, ns?: bigint): Promise<[string, Buffer] | Buffer | null> {
+  if (native) return ns !== undefined ? native.states(paths, kinds, mode as never, ns) : native.states(paths, kinds, mode as never);
   const names = kinds === '' ? [] : paths.toString().split('\0');
   const lines = names.map((p, i) => stateOf(kinds[i] as Kind, p));
   const hashes = Buffer.concat(lines.map(lineHash));
+  if (mode instanceof Float64Array) {
+    const settled = earlierThan(ns!);
+    return lines.every((line, i) => unchangedSince(mode[2 * i] === -1 ? 'missing' : `${mode[2 * i]}:${mode[2 * i + 1]}`, line, settled)) ? hashes : null;
+  }
   if (mode === 'lines') return [lines.map((l) => `${l}\n`).join(''), hashes];
   if (mode === 'hashes') return hashes;
   const differ = [];
@@ -164,6 +169,14 @@ export function stateOf(kind: Kind, p: string): string {
   } catch (e) {
     return `missing:${(e as NodeJS.ErrnoException).code ?? 'EIO'}`;
   }
+}
+
+/** The device and inode of what a run found (src/inputs.ts found), as the addon compares them: -1 for nothing; undefined past 2^53. */
+function idOf(was: Found | null): [number, number] | undefined {
+  if (was === 'missing') return [-1, 0];
+  const colon = was?.indexOf(':') ?? -1;
+  const [dev, ino] = colon < 0 ? [NaN, NaN] : [Number(was!.slice(0, colon)), Number(was!.slice(colon + 1))];
+  return Number.isSafeInteger(dev) && Number.isSafeInteger(ino) && dev >= 0 && ino >= 0 ? [dev, ino] : undefined;
 }
 
 /** The ELF cache's state of a path (src/elf/cache.ts statState) from a line of ours. */
@@ -243,48 +256,49 @@ export function startRecord(run: { argv: readonly string[]; inputs: Inputs; anal
 } {
   const key = keyOf(run.argv, process.cwd(), process.env);
   const file = recordFile(key, process.env);
+  const settled = earlierThan(run.startedNs - RACY_NS);
   const inputs = (() => {
     if (!file || run.analysis === null) return null;
     try {
       for (const p of codeFiles()) run.inputs.add('S', p, statSync(p, { bigint: true, throwIfNoEntry: false }) ?? null);
-      const analysis = run.analysis;
-      const sources = run.inputs.size;
-      const parts = partsOf(sources + analysis.length, PARTS / 2, (add) => {
-        run.inputs.forEach((kind, p) => add(kind, p));
-        for (const [p, state] of analysis) add(state.startsWith('link:') ? 'L' : 'S', p); // a link walked inside a source root: lstat
+      // A path found as a device and inode, or as nothing (the sources: 200,000 for a tree of
+      // as many files), is checked by the addon as it is stat'ed; the others (BOMs read whole,
+      // what the analysis saw) by their lines here.
+      const ids = new Float64Array(2 * run.inputs.size);
+      const looked: { kind: Kind; path: string; same: (line: string) => boolean }[] = [];
+      let n = 0;
+      let unsure = false;
+      const stated = partsOf(run.inputs.size, PARTS / 2, (add) => {
+        run.inputs.forEach((kind, p, was) => {
+          const id = kind === 'S' || kind === 'L' ? idOf(was) : undefined;
+          if (was === null) unsure = true; // two different things: nothing to compare with
+          else if (!id) looked.push({ kind, path: p, same: (line) => unchangedSince(was, line, settled) });
+          else {
+            add(kind, p);
+            ids.set(id, 2 * n++);
+          }
+        });
       });
-      if (!parts) return null;
-      return { parts, lines: Promise.all(parts.map((p) => statesNow(p.kinds, p.paths, 'lines'))) };
+      for (const [p, state] of run.analysis) looked.push({ kind: state.startsWith('link:') ? 'L' : 'S', path: p, same: (line) => analysisState(line) === state }); // a link walked inside a source root: lstat
+      const rest = partsOf(looked.length, 1, (add) => looked.forEach((l) => add(l.kind, l.path)));
+      if (unsure || !stated || !rest) return null;
+      let at = 0;
+      const checked = stated.map((p) => statesNow(p.kinds, p.paths, ids.subarray(2 * at, 2 * (at += p.kinds.length)), run.startedNs - RACY_NS));
+      const lines = rest.map((p) => statesNow(p.kinds, p.paths, 'lines'));
+      return { parts: [...stated, ...rest], checked: Promise.all(checked), lines: Promise.all(lines), looked };
     } catch {
       return null;
     }
   })();
-  inputs?.lines.catch(() => undefined); // awaited in image
-  /**
-   * The hashes of what the run read, when each path is as the run found it and settled (see
-   * the top): the lines themselves (14 MB for 200,000 sources) are let go before the manifest
-   * is written.
-   */
+  inputs?.checked.catch(() => undefined); // awaited in image
+  inputs?.lines.catch(() => undefined);
+  /** The hashes of what the run read, when each path is as the run found it and settled (see the top). */
   const settledHashes = async (): Promise<Buffer[] | null> => {
     if (!inputs) return null;
-    const settled = earlierThan(run.startedNs - RACY_NS);
-    // The states in the order the paths were given (the inputs, then the analysis), read a line at a time.
-    const states = await inputs.lines;
-    const texts = states.map(([text]) => text);
-    let part = 0;
-    let at = 0;
-    const next = () => {
-      while (at >= texts[part]!.length) [part, at] = [part + 1, 0];
-      const end = texts[part]!.indexOf('\n', at);
-      const line = texts[part]!.slice(at, end);
-      at = end + 1;
-      return line;
-    };
-    let same = true;
-    run.inputs.forEach((_kind, _p, was) => {
-      if (same && !unchangedSince(was, next(), settled)) same = false;
-    });
-    return same && run.analysis!.every(([, state]) => analysisState(next()) === state) ? states.map(([, h]) => h) : null;
+    const [checked, lines] = await Promise.all([inputs.checked, inputs.lines]);
+    if (checked.some((h) => h === null)) return null;
+    const text = lines.map(([t]) => t).join('').split('\n');
+    return inputs.looked.every((l, i) => l.same(text[i]!)) ? [...(checked as Buffer[]), ...lines.map(([, h]) => h)] : null;
   };
   let read: Buffer[] | null = null;
   let image: { root: string; parts: Part[]; listedNs: bigint; hashes: Promise<Buffer[]> } | null = null;

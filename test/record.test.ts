@@ -314,6 +314,46 @@ describe("an image directory's names", { skip: !native && 'the addon is not buil
   });
 });
 
+describe("what a run read, checked as it is stat'ed", () => {
+  it('gives the hashes only when each path has the device and inode the run saw and a settled ctime', { skip: !native && 'the addon is not built' }, async () => {
+    const ws = tmp();
+    writeFileSync(path.join(ws, 'file'), 'x\n');
+    mkdirSync(path.join(ws, 'dir'));
+    const names = ['file', 'dir', 'nothing-there'].map((n) => path.join(ws, n));
+    const paths = Buffer.from(names.join('\0'));
+    const [file, dir] = [lstatSync(names[0]!, { bigint: true }), lstatSync(names[1]!, { bigint: true })];
+    const ids = (fileIno = Number(file.ino)) => new Float64Array([Number(file.dev), fileIno, Number(dir.dev), Number(dir.ino), -1, 0]);
+    const later = file.ctimeNs > dir.ctimeNs ? file.ctimeNs + 1n : dir.ctimeNs + 1n;
+    const hashes = await native!.states(paths, 'LLL', 'hashes');
+    assert.deepEqual(await native!.states(paths, 'LLL', ids(), later), hashes, 'as seen, settled: the same hashes as without the check');
+    assert.equal(await native!.states(paths, 'LLL', ids(), later - 1n), null, 'a ctime not before the limit');
+    assert.equal(await native!.states(paths, 'LLL', ids(Number(file.ino) + 1), later), null, 'another inode');
+    assert.equal(await native!.states(paths, 'LLL', new Float64Array([-1, 0, ...ids().subarray(2)]), later), null, 'there, where nothing was');
+    writeFileSync(path.join(ws, 'nothing-there'), 'now there\n');
+    assert.equal(await native!.states(paths, 'LLL', ids(), 2n ** 62n), null, 'something where nothing was');
+    assert.throws(() => native!.states(paths, 'LLD', ids(), later), TypeError, 'only stat and lstat lines');
+  });
+
+  it('answers a rebuild without the addon too', () => {
+    const ws = tmp();
+    mkdirSync(path.join(ws, 'src'));
+    writeFileSync(path.join(ws, 'src/a'), 'a\n');
+    writeFileSync(path.join(ws, 'bom.yaml'), 'targets:\n  - target: /opt\n    copy:\n      - dirs: [src]\n');
+    execFileSync('sleep', ['2.1']); // old enough to be recorded
+    const env = { ...process.env, OCCLUM_LOG_LEVEL: '', OCCLUM_BOM_NO_NATIVE: '1', OCCLUM_BOM_CACHE_DIR: path.join(ws, 'cache') };
+    const build = () => copyBom(ws, ['-f', 'bom.yaml', '--root', 'image'], env);
+    const record = () => readdirSync(path.join(ws, 'cache')).filter((f) => f.endsWith('.rec')).map((f) => `${f}:${lstatSync(path.join(ws, 'cache', f)).mtimeMs}`);
+    assert.equal(build().code, 0);
+    const made = record();
+    assert.equal(made.length, 1, 'the run was recorded');
+    assert.equal(build().code, 0);
+    assert.deepEqual(record(), made, 'the rebuild was answered from the record');
+    writeFileSync(path.join(ws, 'src/b'), 'b\n');
+    assert.equal(build().code, 0);
+    assert.equal(readFileSync(path.join(ws, 'image/opt/src/b'), 'utf8'), 'b\n', 'a file added is copied');
+  });
+});
+
 describe('a source replaced while the run copies', () => {
   it('is not recorded as what the run copied', async () => {
     const ws = tmp();

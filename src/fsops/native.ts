@@ -15,11 +15,14 @@ export interface Native {
    * What each path is now (src/record.ts): `paths` NUL-separated, `kinds` a letter each (S, L,
    * D, C): the lines and their hashes (8 bytes each), only the hashes, or (given hashes) the
    * u32 indices of the paths whose hash differs; `listedNs`: when the D lines were made (a
-   * directory whose names are settled since is not listed again, see native/fs.c).
+   * directory whose names are settled since is not listed again, see native/fs.c). Given the
+   * device and inode each path must have (-1: missing) and a ctime before `settledNs`: the
+   * hashes, or null when one path has not.
    */
   states(paths: Buffer, kinds: string, mode: 'lines'): Promise<[string, Buffer]>;
   states(paths: Buffer, kinds: string, mode: 'hashes'): Promise<Buffer>;
   states(paths: Buffer, kinds: string, mode: Buffer, listedNs?: bigint): Promise<Buffer>;
+  states(paths: Buffer, kinds: string, ids: Float64Array, settledNs: bigint): Promise<Buffer | null>;
   /** For each of the NUL-separated paths, 1 if the file starts with the ELF magic, else 0. */
   elfMagic(paths: Buffer): Promise<Buffer>;
   /** A directory's entries, sorted, each lstat'ed, in one trip to the thread pool (see native/fs.c for the layout). */
