@@ -12,10 +12,10 @@ export type Kind = 'S' | 'L' | 'D' | 'C';
 export type Found = string;
 export const found = (st: { dev: bigint | number; ino: bigint | number } | null): Found => (st ? `${st.dev}:${st.ino}` : 'missing');
 
-/** Paths looked at in bulk (a scanned tree), each with what was found there. */
+/** Paths looked at in bulk (a scanned tree), each with the device and inode found there. */
 export interface InputSet {
   readonly inputCount: number;
-  forEachInput(fn: (kind: Kind, path: string, was: Found) => void): void;
+  forEachInput(fn: (kind: Kind, path: string, dev: number, ino: number) => void): void;
 }
 
 /** The paths and variables a run read, each path with what it was then (null: two different things). */
@@ -66,10 +66,10 @@ export class Inputs {
     return n;
   }
 
-  /** Every path read, in the same order each time. */
-  forEach(fn: (kind: Kind, path: string, was: Found | null) => void): void {
-    for (const [key, was] of this.paths) fn(key[0] as Kind, key.slice(1), was);
-    for (const set of this.sets) set.forEachInput(fn);
+  /** Every path read, in the same order each time: those added one at a time, then the sets' (with the device and inode found). */
+  forEach(each: (kind: Kind, path: string, was: Found | null) => void, inSets: (kind: Kind, path: string, dev: number, ino: number) => void): void {
+    for (const [key, was] of this.paths) each(key[0] as Kind, key.slice(1), was);
+    for (const set of this.sets) set.forEachInput(inSets);
   }
 }
 

@@ -29,7 +29,7 @@ import type { MissingReport } from './report.js';
 import { collector, writeAtomically } from './output.js';
 import { earlierThan, splitNs } from './fsops/times.js';
 import { entriesAt } from './nul-list.js';
-import type { Found, Inputs, Kind } from './inputs.js';
+import { found, type Found, type Inputs, type Kind } from './inputs.js';
 
 const VERSION = 4; // 2: the root as named is recorded too; 3: a hash a path; 4: listedNs
 /** Bytes of each path's hash: the 64-bit FNV-1a of its line (a check of change, cheap enough for 400,000 lines a run). */
@@ -171,14 +171,6 @@ export function stateOf(kind: Kind, p: string): string {
   }
 }
 
-/** The device and inode of what a run found (src/inputs.ts found), as the addon compares them: -1 for nothing; undefined past 2^53. */
-function idOf(was: Found | null): [number, number] | undefined {
-  if (was === 'missing') return [-1, 0];
-  const colon = was?.indexOf(':') ?? -1;
-  const [dev, ino] = colon < 0 ? [NaN, NaN] : [Number(was!.slice(0, colon)), Number(was!.slice(colon + 1))];
-  return Number.isSafeInteger(dev) && Number.isSafeInteger(ino) && dev >= 0 && ino >= 0 ? [dev, ino] : undefined;
-}
-
 /** The ELF cache's state of a path (src/elf/cache.ts statState) from a line of ours. */
 function analysisState(state: string): string {
   if (state.startsWith('missing:')) return state;
@@ -269,15 +261,28 @@ export function startRecord(run: { argv: readonly string[]; inputs: Inputs; anal
       let n = 0;
       let unsure = false;
       const stated = partsOf(run.inputs.size, PARTS / 2, (add) => {
-        run.inputs.forEach((kind, p, was) => {
-          const id = kind === 'S' || kind === 'L' ? idOf(was) : undefined;
-          if (was === null) unsure = true; // two different things: nothing to compare with
-          else if (!id) looked.push({ kind, path: p, same: (line) => unchangedSince(was, line, settled) });
-          else {
-            add(kind, p);
-            ids.set(id, 2 * n++);
+        const check = (kind: Kind, p: string, dev: number, ino: number, was: () => Found) => {
+          // A number the addon cannot compare exactly (past 2^53) is compared by its line.
+          if ((kind !== 'S' && kind !== 'L') || !(dev === -1 || (Number.isSafeInteger(dev) && dev >= 0 && Number.isSafeInteger(ino) && ino >= 0))) {
+            const found = was();
+            looked.push({ kind, path: p, same: (line) => unchangedSince(found, line, settled) });
+            return;
           }
-        });
+          add(kind, p);
+          ids[2 * n] = dev;
+          ids[2 * n++ + 1] = ino;
+        };
+        run.inputs.forEach(
+          (kind, p, was) => {
+            if (was === null) unsure = true; // two different things: nothing to compare with
+            else if (was === 'missing') check(kind, p, -1, 0, () => was);
+            else {
+              const colon = was.indexOf(':');
+              check(kind, p, colon < 0 ? NaN : Number(was.slice(0, colon)), Number(was.slice(colon + 1)), () => was);
+            }
+          },
+          (kind, p, dev, ino) => check(kind, p, dev, ino, () => found({ dev, ino })),
+        );
       });
       for (const [p, state] of run.analysis) looked.push({ kind: state.startsWith('link:') ? 'L' : 'S', path: p, same: (line) => analysisState(line) === state }); // a link walked inside a source root: lstat
       const rest = partsOf(looked.length, 1, (add) => looked.forEach((l) => add(l.kind, l.path)));

@@ -9,7 +9,7 @@ import { lstatSync, readdirSync, readlinkSync, statSync, type BigIntStats, type 
 import { isUtf8 } from 'node:buffer';
 import path from 'node:path';
 import { getSystemErrorName } from 'node:util';
-import { found, identity, type Found, type InputSet, type Inputs, type Kind } from '../inputs.js';
+import { identity, type InputSet, type Inputs, type Kind } from '../inputs.js';
 import type { ExcludeMatcher } from './exclude.js';
 import type { SourceRoot } from './root.js';
 import { native } from './native.js';
@@ -245,9 +245,9 @@ export class Tree implements InputSet {
   }
 
   /** Every path the scan looked at, for the run's record: lstat of each entry, stat through a followed link. */
-  forEachInput(fn: (kind: Kind, path: string, was: Found) => void): void {
+  forEachInput(fn: (kind: Kind, path: string, dev: number, ino: number) => void): void {
     // Row 0 was recorded when it was looked at (and a followed link's own lstat with it).
-    for (let i = 1; i < this.length; i++) fn(this.followed[i] ? 'S' : 'L', this.src(i), found({ dev: this.dev[i]!, ino: this.ino[i]! }));
+    for (let i = 1; i < this.length; i++) fn(this.followed[i] ? 'S' : 'L', this.src(i), this.dev[i]!, this.ino[i]!);
   }
 }
 
