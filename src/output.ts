@@ -81,9 +81,9 @@ export function sink(flush: (bytes: Buffer) => void): (text: string | null) => v
   };
 }
 
-/** Text appended into buffers: at the end, joined (`bytes`) or as they are (`chunks`). */
-export function collector(): { add: (text: string | null) => void; bytes: () => Buffer; chunks: () => Buffer[] } {
+/** Text appended into buffers, joined at the end (`bytes`). */
+export function collector(): { add: (text: string | null) => void; bytes: () => Buffer } {
   const chunks: Buffer[] = [];
   const add = sink((bytes) => chunks.push(Buffer.from(bytes)));
-  return { add, bytes: () => (add(null), Buffer.concat(chunks)), chunks: () => (add(null), chunks) };
+  return { add, bytes: () => (add(null), Buffer.concat(chunks)) };
 }

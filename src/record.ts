@@ -248,7 +248,8 @@ export function startRecord(run: { argv: readonly string[]; inputs: Inputs; anal
 } {
   const key = keyOf(run.argv, process.cwd(), process.env);
   const file = recordFile(key, process.env);
-  const settled = earlierThan(run.startedNs - RACY_NS);
+  const settledNs = run.startedNs - RACY_NS;
+  const settled = earlierThan(settledNs);
   const inputs = (() => {
     if (!file || run.analysis === null) return null;
     try {
@@ -261,16 +262,17 @@ export function startRecord(run: { argv: readonly string[]; inputs: Inputs; anal
       let n = 0;
       let unsure = false;
       const stated = partsOf(run.inputs.size, PARTS / 2, (add) => {
+        // dev -1: nothing was there. A number the addon cannot compare exactly (past 2^53) is compared by its line.
+        const exact = (x: number) => Number.isSafeInteger(x) && x >= 0;
         const check = (kind: Kind, p: string, dev: number, ino: number, was: () => Found) => {
-          // A number the addon cannot compare exactly (past 2^53) is compared by its line.
-          if ((kind !== 'S' && kind !== 'L') || !(dev === -1 || (Number.isSafeInteger(dev) && dev >= 0 && Number.isSafeInteger(ino) && ino >= 0))) {
-            const found = was();
-            looked.push({ kind, path: p, same: (line) => unchangedSince(found, line, settled) });
+          if ((kind === 'S' || kind === 'L') && (dev === -1 || (exact(dev) && exact(ino)))) {
+            add(kind, p);
+            ids[2 * n] = dev;
+            ids[2 * n++ + 1] = ino;
             return;
           }
-          add(kind, p);
-          ids[2 * n] = dev;
-          ids[2 * n++ + 1] = ino;
+          const seen = was();
+          looked.push({ kind, path: p, same: (line) => unchangedSince(seen, line, settled) });
         };
         run.inputs.forEach(
           (kind, p, was) => {
@@ -288,7 +290,7 @@ export function startRecord(run: { argv: readonly string[]; inputs: Inputs; anal
       const rest = partsOf(looked.length, 1, (add) => looked.forEach((l) => add(l.kind, l.path)));
       if (unsure || !stated || !rest) return null;
       let at = 0;
-      const checked = stated.map((p) => statesNow(p.kinds, p.paths, ids.subarray(2 * at, 2 * (at += p.kinds.length)), run.startedNs - RACY_NS));
+      const checked = stated.map((p) => statesNow(p.kinds, p.paths, ids.subarray(2 * at, 2 * (at += p.kinds.length)), settledNs));
       const lines = rest.map((p) => statesNow(p.kinds, p.paths, 'lines'));
       return { parts: [...stated, ...rest], checked: Promise.all(checked), lines: Promise.all(lines), looked };
     } catch {
@@ -312,7 +314,7 @@ export function startRecord(run: { argv: readonly string[]; inputs: Inputs; anal
     // thread pool while the manifest is written (not at all when the record is not kept).
     image: async (root, rootAbs, manifest) => {
       if (!inputs) return;
-      // First (its states were made while the image was listed), so that its lines are let go before the image's paths are made.
+      // First: when what the run read is not as it was, nothing is kept and the image is not stat'ed.
       read = await settledHashes().catch(() => null);
       if (!read) return;
       // The root as named (not normalised: `sym/..` is the kernel's), and where it leads: a link re-pointed elsewhere is a change.

@@ -335,7 +335,6 @@ export interface IndexSections<S extends Section = Section> {
 
 type Section = Spool | Buffer;
 
-
 /**
  * Write the manifest as `serialize` would (src/manifest.ts), in one pass over the entries
  * (the digest, which comes first in the text, is written into its place at the end),
