@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { ElfCache } from '../src/elf/cache.ts';
 import { copyBom, hasCommand, tmp } from './helpers.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -99,5 +100,34 @@ describe('the ELF cache', { skip: !hasCommand('gcc') && 'gcc is not installed' }
     const after = plan(false);
     assert.match(after, new RegExp(`copy lib ${dir}/first/libfoo\\.so`));
     assert.doesNotMatch(after, /second\/libfoo/);
+  });
+});
+
+describe("the ELF cache's set of files that are not ELF", () => {
+  it('finds each identity kept, in order of inode, after a save; inodes too large for one number are sorted too', () => {
+    const base = path.join(tmp(), 'elf-test');
+    // dev, ino, size, mtime sec, nsec, ctime sec, nsec (a ctime long settled); the same file twice, and inodes past 2^50.
+    const ids = [
+      [1, 9, 10, 100, 0, 100, 0],
+      [1, 2 ** 51 + 2, 10, 100, 0, 100, 0],
+      [1, 3, 10, 100, 0, 100, 0],
+      [2, 3, 11, 100, 0, 100, 0],
+      [1, 9, 10, 100, 0, 100, 0],
+      [1, 2 ** 51, 10, 100, 0, 100, 0],
+    ];
+    for (const large of [false, true]) {
+      const kept = large ? ids : ids.filter((id) => id[1]! < 2 ** 50);
+      const cache = new ElfCache(base);
+      for (const id of kept) cache.rememberPlain(id);
+      cache.save();
+      const bytes = readFileSync(`${base}.plain.bin`);
+      const stored = new Float64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
+      const inodes = Array.from({ length: (stored.length - 1) / 7 }, (_, r) => stored[1 + 7 * r + 1]!);
+      assert.deepEqual(inodes, [...inodes].sort((a, b) => a - b), 'in order of inode');
+      assert.equal(inodes.length, new Set(kept.map((id) => id.join())).size, 'each identity once');
+      const again = new ElfCache(base);
+      for (const id of kept) assert.ok(again.isPlain(id), `${id} is known`);
+      assert.ok(!again.isPlain([1, 3, 10, 100, 0, 100, 1]), 'another ctime is another file');
+    }
   });
 });
