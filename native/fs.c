@@ -159,9 +159,15 @@ static void dircache_close(dircache_t *c) {
   c->fd = -1;
 }
 
-/* One job for the thread pool: a copy (dest[0] != 0) or a digest. */
+/*
+ * One job for the thread pool: a copy (dest[0] != 0) or a digest. Its paths are a lone job's
+ * own (job_alloc) or in a batch's text: a batch of 64 is 16 KB, not 64 times three paths of
+ * PATH_BYTES (786 KB to allocate and touch on the main thread for each batch). A copy that
+ * must name its temporary file itself gets room for it then (tmp_made).
+ */
 typedef struct {
-  char src[PATH_BYTES], tmp[PATH_BYTES], dest[PATH_BYTES], expect[65];
+  char *src, *tmp, *dest, *tmp_made;
+  char expect[65];
   int64_t size, sec, nsec;
   uint32_t mode, uid, gid;
   bool chown;
@@ -215,6 +221,20 @@ static void hex32(char *out, const unsigned char *md) {
 }
 
 static _Thread_local unsigned char *buffer;
+
+/* A lone job, with room for its three paths after it. */
+static job_t *job_alloc(void) {
+  job_t *j = calloc(1, sizeof *j + 3 * PATH_BYTES);
+  if (!j) return NULL;
+  char *room = (char *)(j + 1);
+  j->src = room, j->tmp = room + PATH_BYTES, j->dest = room + 2 * PATH_BYTES;
+  return j;
+}
+
+static void job_free(job_t *j) {
+  free(j->tmp_made);
+  free(j);
+}
 
 static int fail(job_t *j, const char *syscall, const char *path) {
   j->err = errno ? errno : EIO;
@@ -304,12 +324,14 @@ static uint32_t temp_counter;
 /* An empty `tmp` (FRESH copies name one only if they fall back): `.<name>.copy_bom.<8 hex>.tmp` beside dest, as src/fsops/copy.ts tempName makes it. */
 static int name_temp(job_t *j) {
   if (j->tmp[0]) return 0;
+  if (!j->tmp_made && !(j->tmp_made = malloc(PATH_BYTES))) return errno = ENOMEM, fail(j, "malloc", j->dest);
+  j->tmp = j->tmp_made;
   const char *slash = strrchr(j->dest, '/');
   const char *name = slash ? slash + 1 : j->dest;
   int dir = slash ? (int)(slash - j->dest) : 0;
   unsigned n = __atomic_add_fetch(&temp_counter, 1, __ATOMIC_RELAXED);
-  int len = snprintf(j->tmp, sizeof j->tmp, "%.*s%s.%s.copy_bom.%08x.tmp", dir, j->dest, slash ? "/" : "", strlen(name) > 200 ? "~" : name, n);
-  if (len < 0 || (size_t)len >= sizeof j->tmp) return errno = ENAMETOOLONG, fail(j, "open", j->dest);
+  int len = snprintf(j->tmp, PATH_BYTES, "%.*s%s.%s.copy_bom.%08x.tmp", dir, j->dest, slash ? "/" : "", strlen(name) > 200 ? "~" : name, n);
+  if (len < 0 || (size_t)len >= PATH_BYTES) return errno = ENAMETOOLONG, fail(j, "open", j->dest);
   return 0;
 }
 
@@ -394,7 +416,7 @@ static void complete(napi_env env, napi_status status, void *data) {
     napi_reject_deferred(env, j->deferred, job_error(env, j));
   }
   napi_delete_async_work(env, j->work);
-  free(j);
+  job_free(j);
 }
 
 /* `data` queued on the thread pool: the promise `done` settles, or NULL (nothing queued). */
@@ -411,7 +433,7 @@ static napi_value start(napi_env env, const char *name, void *data, napi_async_e
 static napi_value queue(napi_env env, job_t *j) {
   napi_value promise = start(env, "occlum-bom:fs", j, execute, complete, &j->deferred, &j->work);
   if (!promise) {
-    free(j);
+    job_free(j);
     napi_throw_error(env, NULL, "cannot queue file work");
     return NULL;
   }
@@ -421,7 +443,7 @@ static napi_value queue(napi_env env, job_t *j) {
 static napi_value copy(napi_env env, napi_callback_info info) {
   size_t argc = 11;
   napi_value argv[11];
-  job_t *j = calloc(1, sizeof *j);
+  job_t *j = job_alloc();
   size_t len;
   if (!j) {
     napi_throw_error(env, "ENOMEM", "out of memory");
@@ -435,7 +457,7 @@ static napi_value copy(napi_env env, napi_callback_info info) {
       napi_get_value_bool(env, argv[9], &j->chown) != napi_ok ||
       napi_get_value_string_utf8(env, argv[10], j->expect, sizeof j->expect, &len) != napi_ok || (len != 0 && len != 64) ||
       j->nsec < 0 || j->nsec > 999999999) {
-    free(j);
+    job_free(j);
     napi_throw_type_error(env, NULL,
                           "copy(src, tmp, dest: string, size, sec, nsec, mode, uid, gid: number, chown: boolean, sha256: string)");
     return NULL;
@@ -446,10 +468,18 @@ static napi_value copy(napi_env env, napi_callback_info info) {
 /* copyBatch(): copies one after the other in one trip to the thread pool, up to the first failure. */
 typedef struct {
   job_t *jobs;
+  char *text;               /* the jobs' fields, each ended by NUL: their paths point into it */
   size_t count, ran;
   napi_async_work work;
   napi_deferred deferred;
 } batch_t;
+
+static void batch_free(batch_t *b) {
+  for (size_t i = 0; b->jobs && i < b->count; i++) free(b->jobs[i].tmp_made);
+  free(b->jobs);
+  free(b->text);
+  free(b);
+}
 
 static void run_batch(napi_env env, void *data) {
   batch_t *b = data;
@@ -486,22 +516,21 @@ static void batch_done(napi_env env, napi_status status, void *data) {
     }
   }
   napi_delete_async_work(env, b->work);
-  free(b->jobs);
-  free(b);
+  batch_free(b);
 }
 
-/* The next NUL-ended field of a job list, copied into out (at most cap bytes with its NUL); NULL at the end or when too long. */
-static const char *field(const char *at, const char *end, char *out, size_t cap) {
-  if (at >= end) return NULL;
+/* The next NUL-ended field of a batch's text, where it is (shorter than cap bytes); NULL at the end or when too long. */
+static char *field(char *at, const char *end, char **out, size_t cap) {
+  if (!at || at >= end) return NULL;
   size_t n = strnlen(at, (size_t)(end - at));
   if (n >= cap || at + n >= end) return NULL;
-  memcpy(out, at, n + 1);
+  *out = at;
   return at + n + 1;
 }
 
-static const char *number(const char *at, const char *end, int64_t *out) {
-  char text[32], *stop;
-  if (!(at = field(at, end, text, sizeof text)) || !text[0]) return NULL;
+static char *number(char *at, const char *end, int64_t *out) {
+  char *text, *stop;
+  if (!(at = field(at, end, &text, 32)) || !text[0]) return NULL;
   errno = 0;
   *out = strtoll(text, &stop, 10);
   return *stop || errno ? NULL : at;
@@ -516,34 +545,37 @@ static napi_value copy_batch(napi_env env, napi_callback_info info) {
   batch_t *b = calloc(1, sizeof *b);
   if (!b || napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3 || napi_get_buffer_info(env, argv[0], &data, &len) != napi_ok ||
       napi_get_value_uint32(env, argv[1], &count) != napi_ok || napi_get_value_bool(env, argv[2], &chown) != napi_ok ||
-      !(b->jobs = calloc(count ? count : 1, sizeof *b->jobs))) {
-    if (b) free(b->jobs), free(b);
+      !(b->jobs = calloc(count ? count : 1, sizeof *b->jobs)) || !(b->text = malloc(len + 1))) {
+    if (b) batch_free(b);
     napi_throw_type_error(env, NULL, "copyBatch(jobs: Buffer, count: number, chown: boolean)");
     return NULL;
   }
-  const char *at = data, *end = at + len;
+  memcpy(b->text, data, len);
+  b->text[len] = '\0';
+  char *at = b->text, *end = b->text + len, *expect;
   for (size_t i = 0; i < count && at; i++) {
     job_t *j = &b->jobs[i];
-    int64_t mode, uid, gid;
-    at = field(at, end, j->src, PATH_BYTES - 1);
-    if (at) at = field(at, end, j->tmp, PATH_BYTES - 1);
-    if (at) at = field(at, end, j->dest, PATH_BYTES - 1);
+    int64_t mode = 0, uid = 0, gid = 0;
+    at = field(at, end, &j->src, PATH_BYTES - 1);
+    at = field(at, end, &j->tmp, PATH_BYTES - 1);
+    at = field(at, end, &j->dest, PATH_BYTES - 1);
     if (at) at = number(at, end, &j->size);
     if (at) at = number(at, end, &j->sec);
     if (at) at = number(at, end, &j->nsec);
     if (at) at = number(at, end, &mode);
     if (at) at = number(at, end, &uid);
     if (at) at = number(at, end, &gid);
-    if (at) at = field(at, end, j->expect, sizeof j->expect);
+    if (at) at = field(at, end, &expect, sizeof j->expect);
     if (at && (!j->src[0] || (!j->tmp[0] && !(mode & FRESH)) || !j->dest[0] || j->nsec < 0 || j->nsec > 999999999 || mode < 0 || mode > (0xffff | FRESH) || uid < 0 ||
-               uid > UINT32_MAX || gid < 0 || gid > UINT32_MAX || (j->expect[0] && strlen(j->expect) != 64)))
+               uid > UINT32_MAX || gid < 0 || gid > UINT32_MAX || (expect[0] && strlen(expect) != 64)))
       at = NULL;
+    if (at) strcpy(j->expect, expect);
     j->mode = (uint32_t)mode, j->uid = (uint32_t)uid, j->gid = (uint32_t)gid, j->chown = chown;
   }
   b->count = count;
   if (!at || at != end || !(promise = start(env, "occlum-bom:copyBatch", b, run_batch, batch_done, &b->deferred, &b->work))) {
     bool bad = !at || at != end;
-    free(b->jobs), free(b);
+    batch_free(b);
     if (bad) napi_throw_type_error(env, NULL, "copyBatch: each job is src, tmp, dest, size, sec, nsec, mode, uid, gid, sha256, each ended by NUL");
     else napi_throw_error(env, NULL, "cannot queue copyBatch");
     return NULL;
@@ -554,13 +586,13 @@ static napi_value copy_batch(napi_env env, napi_callback_info info) {
 static napi_value sha256(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  job_t *j = calloc(1, sizeof *j);
+  job_t *j = job_alloc();
   if (!j) {
     napi_throw_error(env, "ENOMEM", "out of memory");
     return NULL;
   }
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 || !get_path(env, argv[0], j->src)) {
-    free(j);
+    job_free(j);
     napi_throw_type_error(env, NULL, "sha256(path: string)");
     return NULL;
   }
@@ -644,6 +676,7 @@ static const char *type_of(mode_t m) {
 static int content(const char *path, char *line, size_t size) {
   job_t *j = calloc(1, sizeof *j);
   if (!j) return -1;
+  j->src = (char *)path; /* for pump's messages */
   struct stat st;
   int64_t total;
   int in = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY), len, err = 0;
