@@ -704,9 +704,11 @@ static uint64_t fnv1a(const char *s, size_t n) {
  * truncates), any change of its names since would have given it a later ctime. 50 ms for a
  * ctime with a fraction, 2 s (src/elf/cache.ts RACY_NS) for one of whole seconds.
  */
+/* A ctime in ns since 1970: the kernel's clock, no overflow before 2262. */
+static int64_t ctime_ns(const struct stat *st) { return (int64_t)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec; }
+
 static bool names_settled(const struct stat *st, int64_t listed_ns) {
-  int64_t lag = st->st_ctim.tv_nsec ? 50000000LL : 2000000000LL; /* a ctime is the kernel's clock: no overflow before 2262 */
-  return (int64_t)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec + lag < listed_ns;
+  return ctime_ns(st) + (st->st_ctim.tv_nsec ? 50000000LL : 2000000000LL) < listed_ns;
 }
 
 static void run_states(napi_env env, void *data) {
@@ -749,7 +751,7 @@ static void run_states(napi_env env, void *data) {
       double dev = j->ids[2 * i], ino = j->ids[2 * i + 1];
       bool as_seen = dev == -1 ? !stated
                                : stated && dev >= 0 && st.st_dev < (1ULL << 53) && st.st_ino < (1ULL << 53) && (double)st.st_dev == dev && (double)st.st_ino == ino &&
-                                     (int64_t)st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec < j->settled_ns;
+                                     ctime_ns(&st) < j->settled_ns;
       if (!as_seen) {
         j->unsettled = true;
         break;

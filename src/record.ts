@@ -109,7 +109,7 @@ async function statesNow(kinds: string, paths: Buffer, mode: 'lines' | 'hashes' 
   const hashes = Buffer.concat(lines.map(lineHash));
   if (mode instanceof Float64Array) {
     const settled = earlierThan(ns!);
-    return lines.every((line, i) => unchangedSince(mode[2 * i] === -1 ? 'missing' : `${mode[2 * i]}:${mode[2 * i + 1]}`, line, settled)) ? hashes : null;
+    return lines.every((line, i) => unchangedSince(found(mode[2 * i] === -1 ? null : { dev: mode[2 * i]!, ino: mode[2 * i + 1]! }), line, settled)) ? hashes : null;
   }
   if (mode === 'lines') return [lines.map((l) => `${l}\n`).join(''), hashes];
   if (mode === 'hashes') return hashes;
