@@ -314,9 +314,6 @@ export function startRecord(run: { argv: readonly string[]; inputs: Inputs; anal
     // thread pool while the manifest is written (not at all when the record is not kept).
     image: async (root, rootAbs, manifest) => {
       if (!inputs) return;
-      // First: when what the run read is not as it was, nothing is kept and the image is not stat'ed.
-      read = await settledHashes().catch(() => null);
-      if (!read) return;
       // The root as named (not normalised: `sym/..` is the kernel's), and where it leads: a link re-pointed elsewhere is a change.
       const named = root.startsWith('/') ? root : `${process.cwd()}/${root}`;
       let dirs = 0;
@@ -330,7 +327,10 @@ export function startRecord(run: { argv: readonly string[]; inputs: Inputs; anal
           if (manifest.isDir(i)) add('D', host);
         });
       });
-      if (!parts) return;
+      // Made while what the run read is checked on the thread pool. When that is not as it was,
+      // nothing is kept and the image is not stat'ed.
+      read = await settledHashes().catch(() => null);
+      if (!read || !parts) return;
       // Only the hashes of the image's states are kept: the addon makes them without handing over the lines.
       image = { root, parts, listedNs: BigInt(Date.now()) * 1_000_000n, hashes: Promise.all(parts.map((p) => statesNow(p.kinds, p.paths, 'hashes'))) };
       image.hashes.catch(() => undefined); // awaited in finish
