@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, lstatSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { digestOf, makeManifest, serialize, type Entry } from '../src/manifest.ts';
+import { digestOf, makeManifest, serialize, type Entry, type From, type Manifest } from '../src/manifest.ts';
 import { manifestKey, writeManifest } from '../src/written.ts';
 import { copyBom, run, tmp, writeTree, type Spec } from './helpers.ts';
 
@@ -20,11 +20,15 @@ const BOM = `targets:
       - {src: tree/d0/e0/f0, linkname: alias}
     copy:
       - from: src
-        dirs: [tree]
+        dirs: [tree, odd]
         files: [tool]
 `;
 
-/** An instance directory: src/tree (300 files, nested), src/tool (executable), bom.yaml. */
+/**
+ * An instance directory: src/tree (300 files, nested, and names around '/' in path order),
+ * src/odd (names JSON must escape, names past the Basic Multilingual Plane), src/tool
+ * (executable), bom.yaml.
+ */
 function instance(): string {
   const dir = tmp();
   const spec: Spec = { 'src/tool': { content: '#!/bin/sh\necho hi\n', mode: 0o755 }, 'src/tree/empty': null };
@@ -38,6 +42,17 @@ function instance(): string {
     'src/tree/d1/up': { link: '../d0/e0/f0' }, // relative links that stay inside the tree
     'src/tree/d2/dirlink': { link: 'e1' },
     'src/tree/d3/e0/g/deep': { link: '../../../d4/e2/f5' },
+    // In path order: a, a-c, a.b, a/x, a0 ('-' and '.' sort before '/', '0' after it).
+    'src/tree/o/a/x': 'x',
+    'src/tree/o/a.b': 'b',
+    'src/tree/o/a-c': 'c',
+    'src/tree/o/a0': '0',
+    'src/odd/q"uote\\back': 'q',
+    'src/odd/new\nline/tab\tx': 't',
+    'src/odd/\u00e9t\u00e9/x': 'e',
+    'src/odd/\u{1f600}': 'g',
+    'src/odd/\uffee': 'f', // in UTF-16 after the emoji's surrogates, in UTF-8 before the emoji
+    'src/odd/link': { link: 'q"uote\\back' },
   });
   writeTree(dir, spec);
   writeFileSync(path.join(dir, 'bom.yaml'), BOM);
@@ -71,12 +86,21 @@ function contentOf(entries: Entry[]): Content[] {
 /** Both judges: verify exits 0 with no difference lines, the walk equals the manifest, the digest is of its entries. */
 function assertManifestIsImage(dir: string, env: NodeJS.ProcessEnv): string {
   const text = readFileSync(path.join(dir, 'image.manifest.json'), 'utf8');
-  const m = JSON.parse(text) as { digest: string; entries: Entry[] };
+  const m = JSON.parse(text) as Manifest;
   const v = run('occlum-bom', ['verify', '--root', 'image'], { cwd: dir, env });
   assert.equal(v.code, 0, v.stdout + v.stderr);
   assert.match(v.stdout, /^OK \d+ paths, sha256:[0-9a-f]{64}\n$/);
   assert.deepEqual(contentOf(m.entries), walk(path.join(dir, 'image')));
   assert.equal(m.digest, digestOf(m.entries));
+  assert.equal(text, serialize(m), 'the text is what JSON.stringify(manifest, null, 1) gives');
+  // A copied tree's entry names the BOM entry, and the source at the same path below src/.
+  const trees = m.entries.filter((e) => typeof e.from === 'object' && e.from?.op === 'tree');
+  assert.ok(trees.length > 300);
+  for (const { path: p, from } of trees) {
+    assert.equal((from as From).source, path.join(dir, 'src', p.slice('/data/'.length)), p);
+    assert.match((from as From).bom, /:8:(16|22)$/, p);
+    assert.ok((from as From).bom.startsWith(`${path.join(dir, 'bom.yaml')}:8:`), p);
+  }
   return text;
 }
 
@@ -175,13 +199,13 @@ describe('the manifest written entry by entry', () => {
     ];
     const dir = tmp();
     const file = path.join(dir, 'm.json');
-    const written = writeManifest(file, { paths: entries.map((e) => e.path), entry: (i) => entries[i]!, isDir: (i) => entries[i]!.type === 'dir' }, undefined);
+    const written = writeManifest(file, { paths: entries.map((e) => e.path), entry: (i) => entries[i]!, isDir: (i) => entries[i]!.type === 'dir', fileRow: () => undefined, treeFiles: () => undefined }, undefined);
     const expected = makeManifest(entries);
     assert.equal(written.digest, expected.digest);
     assert.equal(readFileSync(file, 'utf8'), serialize(expected));
     // Unchanged text (by its key): the file is left alone.
     utimesSync(file, 1000, 1000);
-    assert.equal(writeManifest(file, { paths: entries.map((e) => e.path), entry: (i) => entries[i]!, isDir: () => false }, written.key).key, written.key);
+    assert.equal(writeManifest(file, { paths: entries.map((e) => e.path), entry: (i) => entries[i]!, isDir: () => false, fileRow: () => undefined, treeFiles: () => undefined }, written.key).key, written.key);
     assert.equal(statSync(file).mtimeMs, 1_000_000);
     assert.equal(manifestKey(readFileSync(file, 'utf8'), expected.digest), written.key);
   });
