@@ -63,6 +63,16 @@
  *   when `chown`, and permission bits are made the source's), 1 it must be copied, 2 it is a
  *   directory. Rejects with the error of a failed lchown or chmod, its `index` the path's.
  *
+ * manifestRows(paths, numbers, sha, bom, cut, srcPrefix, first, into) -> number[] | number:
+ *   the manifest's text for files of one copied tree, as src/written.ts writes a FileRow
+ *   (JSON.stringify(manifest, null, 1) of the entry; strings known to need no escape):
+ *   `paths` the image paths joined by NUL, `numbers` five a path (row, mode, size, mtime sec,
+ *   mtime nsec), `sha` the tree's hashes (32 bytes a row), a path's source `srcPrefix` and the
+ *   path from byte `cut` on, `first`: no comma before the first entry. Written into `into`,
+ *   one section after the other: the entries' JSON, their digest lines, and the manifest
+ *   index's paths, `<size> <mtime>` (each NUL-ended) and hashes; returns the offsets
+ *   where the sections end, or (a number) how many bytes `into` must hold.
+ *
  * SHA-256 is OpenSSL's, the copy Node itself is built with and exports to addons.
  */
 #define _GNU_SOURCE
@@ -1192,6 +1202,119 @@ static napi_value subdirs(napi_env env, napi_callback_info info) {
   return read_whole(env, d, dir) ? result : NULL;
 }
 
+/* manifestRows(): 200,000 entries are 90 MB of text, a third of a second of the main thread as JS strings. */
+static napi_value manifest_rows(napi_env env, napi_callback_info info) {
+  static const char usage[] =
+      "manifestRows(paths: string (NUL-separated), numbers: Float64Array (row, mode, size, mtime sec, mtime nsec a path), sha: Buffer (32 bytes a row), "
+      "bom: string, cut: number, srcPrefix: string, first: boolean, into: Buffer)";
+  size_t argc = 8, plen = 0, blen = 0, slen = 0, nlen = 0, shalen = 0, room = 0;
+  napi_value argv[8], result, end;
+  napi_typedarray_type type;
+  double *nums = NULL;
+  void *shadata, *intodata;
+  uint32_t cut;
+  bool first;
+  char *paths = NULL, *bom = NULL, *prefix = NULL;
+  bool ok = napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc == 8 && (paths = utf8(env, argv[0], &plen)) &&
+            napi_get_typedarray_info(env, argv[1], &type, &nlen, (void **)&nums, NULL, NULL) == napi_ok && type == napi_float64_array &&
+            nlen % 5 == 0 && napi_get_buffer_info(env, argv[2], &shadata, &shalen) == napi_ok && (bom = utf8(env, argv[3], &blen)) &&
+            napi_get_value_uint32(env, argv[4], &cut) == napi_ok && (prefix = utf8(env, argv[5], &slen)) &&
+            napi_get_value_bool(env, argv[6], &first) == napi_ok && napi_get_buffer_info(env, argv[7], &intodata, &room) == napi_ok;
+  /* `count` paths, each at least `cut` bytes, and nothing after them. */
+  size_t count = nlen / 5;
+  char *stop = paths ? paths + plen + 1 : NULL, *at = paths;
+  for (size_t k = 0; ok && k < count; k++) {
+    size_t len = at < stop ? strlen(at) : 0;
+    ok = at < stop && len >= cut;
+    at += len + 1;
+  }
+  ok = ok && (count ? at == stop : plen == 0);
+  for (size_t k = 0; ok && k < count; k++) {
+    double row = nums[5 * k], size = nums[5 * k + 2], sec = nums[5 * k + 3], nsec = nums[5 * k + 4];
+    ok = row >= 0 && 32 * (row + 1) <= (double)shalen && size >= 0 && size < 9007199254740992.0 && sec >= 0 && sec < 9007199254740992.0 && nsec >= 0 &&
+         nsec <= 999999999;
+  }
+  if (!ok) {
+    free(paths), free(bom), free(prefix);
+    napi_throw_type_error(env, NULL, usage);
+    return NULL;
+  }
+  /* At most, a path: 300 bytes of keys and marks, its path twice (and once in each of two
+     sections), the BOM's place, three numbers of 20 digits, a hash in hex twice, and in bytes. */
+  size_t need = count * (300 + slen + blen + 60 + 128 + 32 + 60) + 4 * plen + 8;
+  if (room < need) {
+    free(paths), free(bom), free(prefix);
+    napi_create_double(env, (double)need, &result);
+    return result;
+  }
+  char *js = intodata, *p = paths, hex[65], mode[4];
+  char *ends[5];
+  /* The sections in turn: JSON, digest lines, the index's paths, sizes and mtimes, hashes. */
+  for (int s = 0; s < 5; s++) {
+    p = paths;
+    for (size_t k = 0; k < count; k++, p += strlen(p) + 1) {
+      size_t len = strlen(p), row = (size_t)nums[5 * k];
+      unsigned m = (unsigned)nums[5 * k + 1] & 07777;
+      const unsigned char *md = (const unsigned char *)shadata + 32 * row;
+      if (s == 4) {
+        memcpy(js, md, 32), js += 32;
+        continue;
+      }
+      if (s == 2) {
+        memcpy(js, p, len + 1), js += len + 1;
+        continue;
+      }
+      for (int d = 3; d >= 0; d--, m >>= 3) mode[d] = (char)('0' + (m & 7));
+      char size[24], *se = put_u(size, (unsigned long long)nums[5 * k + 2]);
+      char mtime[32], *me = put_9(put_s(put_u(mtime, (unsigned long long)nums[5 * k + 3]), "."), (long)nums[5 * k + 4]);
+      if (s == 3) {
+        memcpy(js, size, (size_t)(se - size)), js += se - size;
+        *js++ = ' ';
+        memcpy(js, mtime, (size_t)(me - mtime)), js += me - mtime;
+        *js++ = '\0';
+        continue;
+      }
+      hex32(hex, md);
+      if (s == 1) {
+        memcpy(js, p, len), js += len;
+        js = put_s(js, "\tfile\t");
+        memcpy(js, mode, 4), js += 4;
+        *js++ = '\t';
+        memcpy(js, size, (size_t)(se - size)), js += se - size;
+        *js++ = '\t';
+        memcpy(js, hex, 64), js += 64;
+        js = put_s(js, "\t\n");
+        continue;
+      }
+      if (!(first && k == 0)) *js++ = ',';
+      js = put_s(js, "\n  {\n   \"path\": \"");
+      memcpy(js, p, len), js += len;
+      js = put_s(js, "\",\n   \"type\": \"file\",\n   \"mode\": \"");
+      memcpy(js, mode, 4), js += 4;
+      js = put_s(js, "\",\n   \"size\": ");
+      memcpy(js, size, (size_t)(se - size)), js += se - size;
+      js = put_s(js, ",\n   \"mtime\": \"");
+      memcpy(js, mtime, (size_t)(me - mtime)), js += me - mtime;
+      js = put_s(js, "\",\n   \"sha256\": \"");
+      memcpy(js, hex, 64), js += 64;
+      js = put_s(js, "\",\n   \"from\": {\n    \"bom\": \"");
+      memcpy(js, bom, blen), js += blen;
+      js = put_s(js, "\",\n    \"op\": \"tree\",\n    \"source\": \"");
+      memcpy(js, prefix, slen), js += slen;
+      memcpy(js, p + cut, len - cut), js += len - cut;
+      js = put_s(js, "\"\n   }\n  }");
+    }
+    ends[s] = js;
+  }
+  napi_create_array_with_length(env, 5, &result);
+  for (int s = 0; s < 5; s++) {
+    napi_create_double(env, (double)(ends[s] - (char *)intodata), &end);
+    napi_set_element(env, result, (uint32_t)s, end);
+  }
+  free(paths), free(bom), free(prefix);
+  return result;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
   temp_counter = (uint32_t)getpid() * 2654435761u ^ (uint32_t)uv_hrtime();
@@ -1215,5 +1338,7 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "countNames", fn);
   napi_create_function(env, "subdirs", NAPI_AUTO_LENGTH, subdirs, NULL, &fn);
   napi_set_named_property(env, exports, "subdirs", fn);
+  napi_create_function(env, "manifestRows", NAPI_AUTO_LENGTH, manifest_rows, NULL, &fn);
+  napi_set_named_property(env, exports, "manifestRows", fn);
   return exports;
 }

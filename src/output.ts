@@ -51,12 +51,13 @@ export function writeOutput(text: string, file: string | undefined): void {
 }
 
 /**
- * Text in, bytes out to `flush` a megabyte at a time (null: the rest). Pieces are joined into
- * a string of about 16 KB before each encoding into the buffer: one encoding a piece (a call
- * into C++ and the flattening of a concatenated string each) costs three times as much, and
- * one string of everything four times.
+ * Text in, bytes out to `flush` a megabyte at a time (null: the rest; bytes go out as they
+ * are, after the text before them). Pieces are joined into a string of about 16 KB before
+ * each encoding into the buffer: one encoding a piece (a call into C++ and the flattening of
+ * a concatenated string each) costs three times as much, and one string of everything four
+ * times.
  */
-export function sink(flush: (bytes: Buffer) => void): (text: string | null) => void {
+export function sink(flush: (bytes: Buffer) => void): (text: string | Buffer | null) => void {
   const buf = Buffer.allocUnsafe(1 << 20);
   let at = 0;
   let pending = '';
@@ -70,7 +71,7 @@ export function sink(flush: (bytes: Buffer) => void): (text: string | null) => v
     pending = '';
   };
   return (text) => {
-    if (text !== null) {
+    if (typeof text === 'string') {
       pending += text;
       if (pending.length > 1 << 14) encode();
       return;
@@ -78,6 +79,7 @@ export function sink(flush: (bytes: Buffer) => void): (text: string | null) => v
     encode();
     if (at > 0) flush(buf.subarray(0, at));
     at = 0;
+    if (text) flush(text);
   };
 }
 

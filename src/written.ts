@@ -23,6 +23,7 @@ import { identity } from './inputs.js';
 import { sink, writeAll, writeAtomically } from './output.js';
 import { indicesOf, rangesAt } from './nul-list.js';
 import { mapLimit } from './pool.js';
+import { native } from './fsops/native.js';
 import { resolved } from './plan/paths.js';
 
 /** A tree row is placed index * ROWS + row; another operation's path placed index * ROWS. */
@@ -73,6 +74,42 @@ export interface RunImage {
   paths: string[];
   entry(i: number): Entry;
   isDir(i: number): boolean;
+  /**
+   * Path i when it is a file of a copied tree whose strings need no escape in JSON, as the
+   * manifest writes it without an Entry (most of an image's paths); the object is reused by the
+   * next call. Undefined for any other path.
+   */
+  fileRow(i: number): FileRow | undefined;
+  /**
+   * The files of one copied tree that follow one another from path i on (at most `most`), as
+   * the addon writes their entries (native manifestRows writes what writeManifest writes of a
+   * FileRow); undefined when path i is not one of them.
+   */
+  treeFiles(i: number, most: number): TreeFiles | undefined;
+}
+
+/** Files of a tree for native manifestRows. */
+export interface TreeFiles {
+  /** The path after the last of them. */
+  end: number;
+  /** Five numbers a path: its row, mode, size, mtime seconds and nanoseconds (never before 1970). */
+  numbers: Float64Array;
+  /** The tree copy's hashes, 32 bytes a row. */
+  sha: Buffer;
+  bom: string;
+  /** A path's source is `srcPrefix` and the path from byte `cut` on. */
+  cut: number;
+  srcPrefix: string;
+}
+
+/** What the manifest says of a tree's file besides its path (`bom`: the BOM entry's place). */
+export interface FileRow {
+  mode: string;
+  size: number;
+  mtime: string;
+  sha256: string;
+  bom: string;
+  source: string;
 }
 
 /** The image paths the run placed something at, and the directories above them. */
@@ -91,43 +128,37 @@ export interface Described {
 export async function imageOfRun(rootAbs: string, applied: Applied, known: KnownHashes, before?: (described: Described) => void): Promise<RunImage> {
   const { placed, made } = applied;
   const image = (host: string) => (host === rootAbs ? '/' : host.slice(rootAbs.length));
-  const at = new Map<string, number>();
-  placed.forEach((pl, p) => {
-    if (!('copy' in pl)) {
-      at.set(image(pl.host), p * ROWS);
-      return;
-    }
-    const { copy } = pl;
-    copy.imagePaths(image(copy.base), (i, imagePath) => at.set(imagePath, p * ROWS + i));
-  });
+  const own = placedInOrder(placed, image);
+  const find = (p: string) => indexIn(own.paths, p);
   // Directories above what was placed that no operation names ("parent"). Below a tree's top
   // row, every row's directory is a row of the tree (placed).
   const implied = new Set<string>();
-  for (const [p, ref] of at) {
+  own.paths.forEach((p, i) => {
+    const ref = own.refs[i]!;
     const pl = placed[Math.floor(ref / ROWS)]!;
-    if ('copy' in pl && pl.copy.tree.parent[ref % ROWS]! >= 0) continue;
-    for (let d = path.posix.dirname(p); p !== '/' && !at.has(d) && !implied.has(d); d = path.posix.dirname(d)) implied.add(d);
-  }
+    if ('copy' in pl && pl.copy.tree.parent[ref % ROWS]! >= 0) return;
+    for (let d = path.posix.dirname(p); p !== '/' && find(d) < 0 && !implied.has(d); d = path.posix.dirname(d)) implied.add(d);
+  });
 
   const hostOf = (p: string) => (p === '/' ? rootAbs : rootAbs + p);
   const placedHosts = new Set<string>();
   before?.({
-    has: (p) => at.has(p) || implied.has(p),
+    has: (p) => find(p) >= 0 || implied.has(p),
     placedHost: (host) => {
-      if (placedHosts.size === 0) for (const p of at.keys()) placedHosts.add(hostOf(p));
+      if (placedHosts.size === 0) for (const p of own.paths) placedHosts.add(hostOf(p));
       return placedHosts.has(host);
     },
   });
 
   // What directories this run did not make already held, beside what it placed there.
   const others = new Map<string, Entry>();
-  const hashes: { entry: Entry; host: string }[] = [];
+  const hashes: { entry: Entry; host: string; ref: number }[] = [];
   const restore: { host: string; mtimeNs: bigint }[] = [];
   const listed = (dir: string, host: string) => {
     let removed: BigIntStats | undefined;
     for (const name of namesIn(host)) {
       const child = dir === '/' ? `/${name}` : `${dir}/${name}`;
-      if (at.has(child) || implied.has(child)) continue;
+      if (find(child) >= 0 || implied.has(child)) continue;
       if (LEFTOVER.test(name) && !lstatSync(`${host}/${name}`).isDirectory()) {
         // A temporary file or link of a killed run: by that kind of name, not a directory, not put there by this run.
         removed ??= lstatSync(host, { bigint: true });
@@ -141,60 +172,58 @@ export async function imageOfRun(rootAbs: string, applied: Applied, known: Known
     const entry = entryOnDisk(p, host);
     if (entry.type === 'file') {
       entry.sha256 = known.hashOf(p, entry.size!, entry.mtime!) ?? '';
-      if (entry.sha256 === '') hashes.push({ entry, host });
+      if (entry.sha256 === '') hashes.push({ entry, host, ref: -1 });
     }
     others.set(p, entry);
     if (entry.type === 'dir') listed(p, host);
   };
-  for (const [p, ref] of at) {
+  own.paths.forEach((p, i) => {
+    const ref = own.refs[i]!;
     const pl = placed[Math.floor(ref / ROWS)]!;
     const row = ref % ROWS;
     const isDir = 'copy' in pl ? pl.copy.tree.kind[row] === DIR : pl.op.kind === 'mkdir';
     const fresh = 'copy' in pl ? (pl.copy.tree.rel(row) === '' ? made.has(pl.copy.base) : pl.copy.made[row] === 1) : made.has(pl.host);
     if (isDir && !fresh && !onlyTreeRows(pl, row, hostOf(p))) listed(p, hostOf(p));
-  }
+  });
   for (const p of implied) if (!made.has(hostOf(p))) listed(p, hostOf(p));
   for (const { host, mtimeNs } of restore) await setMtime(host, mtimeNs, false);
 
+  // Every path of the image in path order, with its place in `placed` (-1: a directory above
+  // them, or another's).
+  const rest = [...implied, ...others.keys()].sort(); // strings: by UTF-16 code units, as `<` compares them
+  const { paths, refs } = mergeRuns(own, { paths: rest, refs: rest.map(() => -1) });
   // Files kept by the quick check: the hash the last manifest gave them, else read now.
-  const paths = [...at.keys(), ...implied, ...others.keys()].sort(); // strings: by UTF-16 code units, as `<` compares them
   const fileStates = new Map<string, FileState>(); // `files` entries and libraries, by image path
-  // Each path's place in `placed` (-1: a directory above them, or another's), looked up once.
-  const refs = new Float64Array(paths.length);
   for (let i = 0; i < paths.length; i++) {
     const p = paths[i]!;
-    const ref = at.get(p);
-    refs[i] = ref ?? -1;
-    if (ref === undefined) continue;
+    const ref = refs[i]!;
+    if (ref < 0) continue;
     const pl = placed[Math.floor(ref / ROWS)]!;
     if ('copy' in pl) {
       const { copy } = pl;
-      const i = ref % ROWS;
-      if (copy.tree.kind[i] !== FILE || copy.state[i] !== UNCHANGED) continue;
-      const sha = known.hashOf(p, copy.tree.size[i]!, copy.mtimeText(i));
-      if (sha !== undefined) copy.setSha(i, sha);
-      else hashes.push({ entry: { path: p } as Entry, host: copy.at(i) });
+      const row = ref % ROWS;
+      if (copy.tree.kind[row] !== FILE || copy.state[row] !== UNCHANGED) continue;
+      const sha = known.hashOf(p, copy.tree.size[row]!, copy.mtimeText(row));
+      if (sha !== undefined) copy.setSha(row, sha);
+      else hashes.push({ entry: { path: p } as Entry, host: copy.at(row), ref });
     } else if (pl.op.kind === 'file' || pl.op.kind === 'lib') {
       const state = { ...applied.stats.done.get(pl.host)! };
       state.sha256 ??= known.hashOf(p, state.size, decimalSeconds(state.mtimeNs));
-      if (state.sha256 === undefined) hashes.push({ entry: { path: p } as Entry, host: pl.host });
+      if (state.sha256 === undefined) hashes.push({ entry: { path: p } as Entry, host: pl.host, ref });
       fileStates.set(p, state);
     }
   }
-  await mapLimit(hashes, 8, async (h) => {
-    const sha = await hashFile(h.host);
-    const other = others.get(h.entry.path);
-    if (other) {
-      other.sha256 = sha;
+  await mapLimit(hashes, 8, async ({ entry, host, ref }) => {
+    const sha = await hashFile(host);
+    if (ref < 0) {
+      entry.sha256 = sha;
       return;
     }
-    const ref = at.get(h.entry.path)!;
     const pl = placed[Math.floor(ref / ROWS)]!;
     if ('copy' in pl) pl.copy.setSha(ref % ROWS, sha);
-    else fileStates.get(h.entry.path)!.sha256 = sha;
+    else fileStates.get(entry.path)!.sha256 = sha;
   });
-  // Each path's place is in `refs` now: the tables (10 MB for 200,000 paths) go before the manifest is written.
-  at.clear();
+  // The tables go before the manifest is written.
   implied.clear();
   placedHosts.clear();
 
@@ -253,13 +282,75 @@ export async function imageOfRun(rootAbs: string, applied: Applied, known: Known
       }
     }
   };
+  // A tree row's strings are its BOM's place, the image directory and the tree's top joined to names of the tree.
+  const plainTrees = new Map<Placed, boolean>();
+  const plainTree = (pl: Placed & { copy: TreeCopy }) => {
+    let known = plainTrees.get(pl);
+    if (known === undefined) plainTrees.set(pl, (known = plainText(bomOf(pl) + pl.copy.base + pl.copy.tree.allText())));
+    return known;
+  };
+  const row: FileRow = { mode: '', size: 0, mtime: '', sha256: '', bom: '', source: '' };
+  const fileRow = (i: number) => {
+    const ref = refs[i]!;
+    const pl = ref < 0 ? undefined : placed[Math.floor(ref / ROWS)]!;
+    if (!pl || !('copy' in pl)) return undefined;
+    const { copy } = pl;
+    const r = ref % ROWS;
+    if (copy.tree.kind[r] !== FILE || !plainTree(pl)) return undefined;
+    row.mode = octal(copy.tree.mode[r]!);
+    row.size = copy.tree.size[r]!;
+    row.mtime = copy.mtimeText(r);
+    row.sha256 = copy.shaOf(r);
+    row.bom = bomOf(pl);
+    row.source = sourceOf(pl, r);
+    return row;
+  };
+  // Files whose entries the addon writes: a tree's sources and image paths are its top's joined
+  // to the same names, its strings need no escape, and the mtime is the source's, in 1970 or later.
+  const byNames = new Map<Placed, { cut: number; srcPrefix: string } | null>();
+  const namedAlike = (pl: Placed & { copy: TreeCopy }) => {
+    let known = byNames.get(pl);
+    if (known === undefined) {
+      const t = pl.copy.tree;
+      const top = t.dirPath(0);
+      const row0 = pl.copy.topPath(image(pl.copy.base));
+      known = plainTree(pl) && t.readAtNames && resolved(top) === top ? { cut: row0 === '/' ? 0 : row0.length, srcPrefix: top === '/' ? '' : top } : null;
+      byNames.set(pl, known);
+    }
+    return known;
+  };
+  const nativeFile = (i: number) => {
+    const ref = refs[i]!;
+    const pl = ref < 0 ? undefined : placed[Math.floor(ref / ROWS)]!;
+    if (!pl || !('copy' in pl)) return undefined;
+    const { copy } = pl;
+    const r = ref % ROWS;
+    return r > 0 && copy.tree.kind[r] === FILE && copy.tree.mtimeSec[r]! >= 0 && !copy.mtimeNs.has(r) && namedAlike(pl) ? pl : undefined;
+  };
+  const treeFiles = (i: number, most: number): TreeFiles | undefined => {
+    const pl = nativeFile(i);
+    if (!pl) return undefined;
+    let end = i + 1;
+    while (end < paths.length && end - i < most && nativeFile(end) === pl) end++;
+    const t = pl.copy.tree;
+    const numbers = new Float64Array(5 * (end - i));
+    for (let k = i, n = 0; k < end; k++, n += 5) {
+      const r = refs[k]! % ROWS;
+      numbers[n] = r;
+      numbers[n + 1] = t.mode[r]!;
+      numbers[n + 2] = t.size[r]!;
+      numbers[n + 3] = t.mtimeSec[r]!;
+      numbers[n + 4] = t.mtimeNsec[r]!;
+    }
+    return { end, numbers, sha: pl.copy.sha, bom: bomOf(pl), ...namedAlike(pl)! };
+  };
   const isDir = (i: number) => {
     const ref = refs[i]!;
     if (ref < 0) return (others.get(paths[i]!)?.type ?? 'dir') === 'dir'; // not another's: a directory above
     const pl = placed[Math.floor(ref / ROWS)]!;
     return 'copy' in pl ? pl.copy.tree.kind[ref % ROWS] === DIR : pl.op.kind === 'mkdir';
   };
-  return { paths, entry, isDir };
+  return { paths, entry, isDir, fileRow, treeFiles };
 }
 
 /**
@@ -273,6 +364,98 @@ function onlyTreeRows(pl: Placed, row: number, host: string): boolean {
   return range !== undefined && countNames(host) === range[1] - range[0];
 }
 
+/** Image paths in path order, and each one's place (ROWS). */
+interface Run {
+  paths: string[];
+  refs: number[];
+}
+
+/**
+ * Every path the operations placed, in path order (each tree's rows come in that order; the
+ * other operations' paths are sorted), with its place. A path two operations placed is the
+ * later one's.
+ */
+function placedInOrder(placed: readonly Placed[], image: (host: string) => string): Run {
+  let runs: Run[] = [];
+  const single: Run = { paths: [], refs: [] };
+  placed.forEach((pl, p) => {
+    if (!('copy' in pl)) {
+      single.paths.push(image(pl.host));
+      single.refs.push(p * ROWS);
+      return;
+    }
+    const run: Run = { paths: [], refs: [] };
+    pl.copy.imagePaths(image(pl.copy.base), (i, imagePath) => {
+      run.paths.push(imagePath);
+      run.refs.push(p * ROWS + i);
+    });
+    runs.push(run);
+  });
+  const ps = single.paths;
+  const order = ps.map((_, k) => k).sort((a, b) => (ps[a]! < ps[b]! ? -1 : ps[a]! > ps[b]! ? 1 : a - b));
+  const sorted: Run = { paths: [], refs: [] };
+  for (const k of order) {
+    if (sorted.paths.at(-1) === ps[k]) sorted.refs[sorted.refs.length - 1] = single.refs[k]!; // placed again later
+    else {
+      sorted.paths.push(ps[k]!);
+      sorted.refs.push(single.refs[k]!);
+    }
+  }
+  runs.push(sorted);
+  // Two at a time, round after round: each path takes part in log2(runs) merges.
+  while (runs.length > 1) {
+    const next: Run[] = [];
+    for (let k = 0; k < runs.length; k += 2) next.push(k + 1 < runs.length ? mergeRuns(runs[k]!, runs[k + 1]!) : runs[k]!);
+    runs = next;
+  }
+  return runs[0]!;
+}
+
+/**
+ * Two runs as one in path order; of a path in both, the later operation's place (the larger
+ * ref). The shorter run's paths are found in the longer one by bisection, and what lies
+ * between them is copied whole: a tree of 200,000 rows and a few other paths cost a few
+ * copies, not 200,000 comparisons.
+ */
+function mergeRuns(a: Run, b: Run): Run {
+  if (a.paths.length < b.paths.length) [a, b] = [b, a];
+  if (b.paths.length === 0) return a;
+  const paths: string[][] = [];
+  const refs: number[][] = [];
+  let from = 0;
+  b.paths.forEach((p, k) => {
+    const at = lowerBound(a.paths, p, from);
+    paths.push(a.paths.slice(from, at));
+    refs.push(a.refs.slice(from, at));
+    from = at;
+    const both = a.paths[at] === p;
+    paths.push([p]);
+    refs.push([both ? Math.max(a.refs[at]!, b.refs[k]!) : b.refs[k]!]);
+    if (both) from++;
+  });
+  paths.push(a.paths.slice(from));
+  refs.push(a.refs.slice(from));
+  return { paths: paths.flat(), refs: refs.flat() };
+}
+
+/** The first index from `from` on whose path does not sort before `p` (sorted `paths`). */
+function lowerBound(paths: readonly string[], p: string, from = 0): number {
+  let lo = from;
+  let hi = paths.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (paths[mid]! < p) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The index of `p` in sorted `paths`, or -1. */
+function indexIn(paths: readonly string[], p: string): number {
+  const at = lowerBound(paths, p);
+  return paths[at] === p ? at : -1;
+}
+
 /** A file's content fields in the order the manifest has always written them. */
 function fileFields(e: Entry, state: FileState): void {
   e.mode = octal(state.mode);
@@ -282,9 +465,15 @@ function fileFields(e: Entry, state: FileState): void {
 }
 
 
-/** A JSON value as JSON.stringify writes it; most strings here need no escape, and are quoted as they are. */
+/**
+ * A JSON value as JSON.stringify writes it; most strings here need no escape, and are quoted as
+ * they are. Strings need none when they hold no quote, backslash, control character or lone
+ * surrogate (a pair is two characters the pattern rejects too: the strings are then escaped the
+ * slower way, as JSON.stringify would leave them).
+ */
 const PLAIN_TEXT = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;
-const json = (v: unknown) => (typeof v === 'string' && PLAIN_TEXT.test(v) ? `"${v}"` : JSON.stringify(v));
+const plainText = (v: string) => PLAIN_TEXT.test(v);
+const json = (v: unknown) => (typeof v === 'string' && plainText(v) ? `"${v}"` : JSON.stringify(v));
 
 /**
  * An entry as JSON.stringify(manifest, null, 1) writes it inside the entries array (the keys
@@ -335,6 +524,9 @@ export interface IndexSections<S extends Section = Section> {
 
 type Section = Spool | Buffer;
 
+/** At most this many files' entries are made by one call of the addon (a megabyte or two of text). */
+const NATIVE_ROWS = 4096;
+
 /**
  * Write the manifest as `serialize` would (src/manifest.ts), in one pass over the entries
  * (the digest, which comes first in the text, is written into its place at the end),
@@ -356,7 +548,7 @@ export function writeManifest(file: string, img: RunImage, unchangedKey: string 
     writeSync(fd, head);
     const out = sink((bytes) => {
       body.update(bytes);
-      writeSync(fd!, bytes);
+      writeAll(fd!, bytes);
     });
     const contentLines = sink((bytes) => {
       content.update(bytes);
@@ -366,16 +558,51 @@ export function writeManifest(file: string, img: RunImage, unchangedKey: string 
     const sizeMtime = index ? sink((bytes) => spoolBytes(index.sizeMtime, bytes)) : undefined;
     // The hashes as hex text, decoded a megabyte at a time (a flush ends between two of them): 200,000 decodings cost more.
     const shaHex = index ? sink((hex) => spoolBytes(index.sha, Buffer.from(hex.toString('latin1'), 'hex'))) : undefined;
+    let scratch = Buffer.alloc(0); // what the addon writes entries into, used again for each part
+    const indexed = (p: string, size: number, mtime: string, sha256: string) => {
+      filePaths!(`${p}\0`);
+      sizeMtime!(`${size} ${mtime}\0`);
+      shaHex!(sha256);
+      index!.count++;
+    };
     for (let i = 0; i < img.paths.length; i++) {
+      const files = native && img.treeFiles(i, NATIVE_ROWS);
+      if (files) {
+        const joined = img.paths.slice(i, files.end).join('\0');
+        const write = () => native!.manifestRows(joined, files.numbers, files.sha, files.bom, files.cut, files.srcPrefix, i === 0, scratch);
+        let ends = write();
+        if (typeof ends === 'number') {
+          scratch = Buffer.allocUnsafe(ends);
+          ends = write() as number[];
+        }
+        const section = (k: number) => scratch.subarray(k ? ends[k - 1] : 0, ends[k]);
+        out(section(0));
+        contentLines(section(1));
+        if (index) {
+          filePaths!(section(2));
+          sizeMtime!(section(3));
+          shaHex!(null);
+          spoolBytes(index.sha, section(4));
+          index.count += files.end - i;
+        }
+        i = files.end - 1;
+        continue;
+      }
+      const f = img.fileRow(i);
+      if (f) {
+        // What contentLine and entryText write of such an entry, as one string each.
+        const p = img.paths[i]!;
+        contentLines(`${p}\tfile\t${f.mode}\t${f.size}\t${f.sha256}\t\n`);
+        out(
+          `${i ? ',' : ''}\n  {\n   "path": "${p}",\n   "type": "file",\n   "mode": "${f.mode}",\n   "size": ${f.size},\n   "mtime": "${f.mtime}",\n   "sha256": "${f.sha256}",\n   "from": {\n    "bom": "${f.bom}",\n    "op": "tree",\n    "source": "${f.source}"\n   }\n  }`,
+        );
+        if (index && f.sha256) indexed(p, f.size, f.mtime, f.sha256);
+        continue;
+      }
       const e = img.entry(i);
       contentLines(`${contentLine(e)}\n`);
       out(`${i ? ',' : ''}\n${entryText(e)}`);
-      if (index && e.type === 'file' && e.sha256) {
-        filePaths!(`${e.path}\0`);
-        sizeMtime!(`${e.size} ${e.mtime}\0`);
-        shaHex!(e.sha256);
-        index.count++;
-      }
+      if (index && e.type === 'file' && e.sha256) indexed(e.path, e.size!, e.mtime!, e.sha256);
     }
     out(img.paths.length ? '\n ]\n}\n' : ']\n}\n');
     for (const end of [out, contentLines, filePaths, sizeMtime, shaHex]) end?.(null);

@@ -268,9 +268,8 @@ async function copyRows(rows: readonly number[], out: TreeCopy, stats: CopyStats
       throw checkError(e, t.src(batch[e.index ?? 0]!));
     });
     batch.forEach((i, k) => {
-      out.sha.write(digests.slice(65 * k, 65 * k + 64), 32 * i, 'hex');
+      out.setSha(i, digests.slice(65 * k, 65 * k + 64));
       out.head[i] = digests.charCodeAt(65 * k + 64) - 48;
-      out.state[i] = WRITTEN;
       stats.files++;
       stats.bytes += t.size[i]!;
     });
@@ -303,6 +302,9 @@ export function shareWritten(copies: readonly TreeCopy[], identities: Iterable<s
     }
   }
 }
+
+/** TreeCopy.shaOf decodes the hashes of 2^HEX_ROWS_LOG rows at a time. */
+const HEX_ROWS_LOG = 10;
 
 /** A row's state in a TreeCopy. */
 export const UNTOUCHED = 0;
@@ -350,20 +352,34 @@ export class TreeCopy {
 
   /** Record what a copy (or the quick check) left at row i. */
   set(i: number, state: FileState): void {
-    this.state[i] = state.sha256 === undefined ? UNCHANGED : WRITTEN;
-    if (state.sha256 !== undefined) this.sha.write(state.sha256, 32 * i, 'hex');
+    if (state.sha256 === undefined) this.state[i] = UNCHANGED;
+    else this.setSha(i, state.sha256);
     if (state.mtimeNs !== this.tree.mtimeNs(i)) this.mtimeNs.set(i, state.mtimeNs);
   }
 
-  /** The SHA-256 of a file row kept by the quick check, found or read. */
+  /** The SHA-256 of a file row as its copy, the last manifest or a read found it. */
   setSha(i: number, sha256: string): void {
     this.sha.write(sha256, 32 * i, 'hex');
     this.state[i] = WRITTEN;
+    if (i >> HEX_ROWS_LOG === this.hexBlock) this.hexBlock = -1;
   }
 
+  /**
+   * A row's SHA-256 in hex, cut from the hex of its block of rows: one decoding 1,024 rows
+   * instead of one a row (the manifest asks for them in nearly row order).
+   */
   shaOf(i: number): string {
-    return this.sha.toString('hex', 32 * i, 32 * i + 32);
+    const block = i >> HEX_ROWS_LOG;
+    if (block !== this.hexBlock) {
+      this.hex = this.sha.toString('hex', 32 * (block << HEX_ROWS_LOG), Math.min(this.sha.length, 32 * ((block + 1) << HEX_ROWS_LOG)));
+      this.hexBlock = block;
+    }
+    const at = 64 * (i - (block << HEX_ROWS_LOG));
+    return this.hex.slice(at, at + 64);
   }
+
+  private hexBlock = -1;
+  private hex = '';
 
   /** The image file's mtime as the manifest writes it (`sec.nsec`). */
   mtimeText(i: number): string {
@@ -373,15 +389,20 @@ export class TreeCopy {
     return `${sec}.${String(this.tree.mtimeNsec[i]).padStart(9, '0')}`;
   }
 
-  /** Each row's image path (`base`: the image path of the tree's directory), parents before children. */
+  /** The image path of row 0 (`base`: the image path of the tree's directory). */
+  topPath(base: string): string {
+    const name = this.tree.rel(0);
+    return name === '' ? base : base === '/' ? `/${name}` : `${base}/${name}`;
+  }
+
+  /** Each row's image path (`base`: the image path of the tree's directory), in path order (Tree.pathOrder). */
   imagePaths(base: string, fn: (i: number, imagePath: string) => void): void {
     const t = this.tree;
     const dirs = new Map<number, string>();
-    for (let i = 0; i < t.length; i++) {
+    for (const i of t.pathOrder()) {
       const parent = t.parent[i]!;
-      const up = parent < 0 ? base : dirs.get(parent)!;
-      const name = parent < 0 ? t.rel(0) : t.names[i]!;
-      const p = name === '' ? up : up === '/' ? `/${name}` : `${up}/${name}`;
+      const up = dirs.get(parent)!;
+      const p = parent < 0 ? this.topPath(base) : up === '/' ? `/${t.names[i]}` : `${up}/${t.names[i]}`;
       if (t.kind[i] === DIR) dirs.set(i, p);
       fn(i, p);
     }

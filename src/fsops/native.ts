@@ -33,6 +33,13 @@ export interface Native {
   countNames(dir: string): number;
   /** The names of a directory's subdirectories (not links to one). */
   subdirs(dir: string): string[];
+  /**
+   * What the manifest says of files of one copied tree (src/written.ts, TreeFiles), written
+   * into `into` one section after the other: its JSON text, digest lines, and the index's
+   * paths, sizes and mtimes, and hashes. The offset where each section ends, or how many bytes
+   * `into` must hold.
+   */
+  manifestRows(paths: string, numbers: Float64Array, sha: Buffer, bom: string, cut: number, srcPrefix: string, first: boolean, into: Buffer): number[] | number;
 }
 
 /**

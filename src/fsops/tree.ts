@@ -120,6 +120,8 @@ export class Tree implements InputSet {
   /** A directory row's entries: rows from..to (exclusive), in name order. */
   readonly children = new Map<number, [number, number]>();
   private readonly dirRel = new Map<number, string>();
+  /** A row is read at a path a followed link gave, not at its top's path joined with its names. */
+  private readElsewhere = false;
   private readonly dirSrc = new Map<number, string>();
 
   /** `top`: the host path of row 0 as named; `topRel`: its path in the destination ('' for contents). */
@@ -146,7 +148,10 @@ export class Tree implements InputSet {
     this.dev[i] = st.dev;
     this.ino[i] = st.ino;
     this.followed[i] = followed ? 1 : 0;
-    if (typeof followed === 'string' && i > 0) this.dirSrc.set(i, followed);
+    if (typeof followed === 'string' && i > 0) {
+      this.dirSrc.set(i, followed);
+      this.readElsewhere = true;
+    }
     return i;
   }
 
@@ -183,6 +188,11 @@ export class Tree implements InputSet {
     return rel;
   }
 
+  /** Whether every row below the top is read at the top's path (dirPath(0)) joined with its names. */
+  get readAtNames(): boolean {
+    return !this.readElsewhere;
+  }
+
   /** Host path to read: the entry itself, or the path through an unsafe link that was followed. */
   src(i: number): string {
     if (i === 0) return this.top;
@@ -206,6 +216,50 @@ export class Tree implements InputSet {
     return d;
   }
 
+  /**
+   * The rows in the order of their paths as strings compare (by UTF-16 code units, as the
+   * manifest is sorted): each directory's entries, listed in byte order, sorted again with a
+   * directory's own name apart from the names below it (`a`, `a-b`, `a.b`, `a/x`, `a0`).
+   * Parents come before their children.
+   */
+  pathOrder(): Int32Array {
+    const order = new Int32Array(this.length);
+    if (this.length === 0) return order;
+    let n = 0;
+    order[n++] = 0;
+    // Keys to emit, last first: 2 * row for a row itself, 2 * row + 1 for the entries below a directory row.
+    const pending: number[] = [];
+    const below = (dir: number) => {
+      const range = this.children.get(dir);
+      if (!range) return;
+      // Most often the listing's order is the path order already.
+      let listed = true;
+      for (let c = range[0] + 1; c < range[1] && listed; c++) listed = (this.kind[c - 1] === DIR ? `${this.names[c - 1]}/` : this.names[c - 1]!) < this.names[c]!;
+      if (listed) {
+        for (let c = range[1] - 1; c >= range[0]; c--) {
+          if (this.kind[c] === DIR) pending.push(2 * c + 1);
+          pending.push(2 * c);
+        }
+        return;
+      }
+      const keys: number[] = [];
+      for (let c = range[0]; c < range[1]; c++) {
+        keys.push(2 * c);
+        if (this.kind[c] === DIR) keys.push(2 * c + 1);
+      }
+      const text = keys.map((k) => (k & 1 ? `${this.names[k >> 1]}/` : this.names[k >> 1]!));
+      const at = keys.map((_, i) => i).sort((a, b) => (text[a]! < text[b]! ? -1 : 1)); // keys are unique; the listing's order needs few changes
+      for (let i = at.length - 1; i >= 0; i--) pending.push(keys[at[i]!]!);
+    };
+    below(0);
+    while (pending.length) {
+      const k = pending.pop()!;
+      if (k & 1) below(k >> 1);
+      else order[n++] = k >> 1;
+    }
+    return order;
+  }
+
   /** The row at a path below row 0 (its names), or -1. */
   find(names: readonly string[]): number {
     let row = 0;
@@ -218,6 +272,11 @@ export class Tree implements InputSet {
       row = r;
     }
     return this.length ? row : -1;
+  }
+
+  /** Every string a row's paths and entries are made of, joined: the top, the names, the link targets and the paths through followed links. */
+  allText(): string {
+    return [this.top, this.topRel, ...this.targets.values(), ...this.dirSrc.values(), ...this.names].join('');
   }
 
   target(i: number): string | undefined {
