@@ -57,32 +57,24 @@ export function planTotals(plan: Plan): Totals {
 }
 
 /**
- * Identities of the host files the plan copies to more than one image path. Inodes are counted
+ * Identities of the host files the plan copies to more than one image path. Inodes are sorted
  * first (numbers): only a file whose inode comes up twice has its identity made and compared.
  */
 function repeatedSources(plan: Plan): string[] {
-  const sources: { ino: number; id: () => string }[] = [];
-  const inos = new Map<number, number>();
-  const each = (fn: (ino: number, id: () => string) => void) => {
-    for (const op of plan.ops) {
-      if ((op.kind === 'file' || op.kind === 'lib') && op.meta.identity !== undefined) {
-        const id = op.meta.identity;
-        fn(Number(id.split(':', 2)[1]), () => id);
-      } else if (op.kind === 'tree') {
-        const t = op.tree;
-        for (let i = 0; i < t.length; i++) if (t.kind[i] === FILE) fn(t.ino[i]!, () => t.identity(i));
-      }
-    }
-  };
-  each((ino) => inos.set(ino, (inos.get(ino) ?? 0) + 1));
-  each((ino, id) => (inos.get(ino)! > 1 ? sources.push({ ino, id }) : undefined));
+  const files = plan.ops.flatMap((op) => ((op.kind === 'file' || op.kind === 'lib') && op.meta.identity !== undefined ? [op.meta.identity] : []));
+  const trees = plan.ops.flatMap((op) => (op.kind === 'tree' ? [op.tree] : []));
+  const inoOf = (id: string) => Number(id.split(':', 2)[1]);
+  const inos = files.map(inoOf);
+  for (const t of trees) for (let i = 0; i < t.length; i++) if (t.kind[i] === FILE) inos.push(t.ino[i]!);
+  const sorted = Float64Array.from(inos).sort();
+  const twice = new Set<number>();
+  for (let k = 1; k < sorted.length; k++) if (sorted[k] === sorted[k - 1]) twice.add(sorted[k]!);
   const seen = new Set<string>();
   const repeated = new Set<string>();
-  for (const s of sources) {
-    const id = s.id();
-    if (seen.has(id)) repeated.add(id);
-    else seen.add(id);
-  }
+  const note = (id: string) => (seen.has(id) ? repeated.add(id) : seen.add(id));
+  if (twice.size === 0) return [];
+  for (const id of files) if (twice.has(inoOf(id))) note(id);
+  for (const t of trees) for (let i = 0; i < t.length; i++) if (t.kind[i] === FILE && twice.has(t.ino[i]!)) note(t.identity(i));
   return [...repeated];
 }
 
