@@ -14,13 +14,13 @@
  *   EHASH) when `sha256` is not empty and the bytes differ from it; the temporary file is
  *   removed on every failure.
  *
- * copyBatch(jobs, count, chown) -> Promise<hex SHA-256s>: `count` copies as copy() makes them,
+ * copyBatch(jobs, count, chown) -> Promise<Buffer>: `count` copies as copy() makes them,
  *   one after the other in one trip to the thread pool (a trip per file costs the main thread
  *   more than the copy of a small file). `jobs` a Buffer of fields each ended by NUL, ten a
- *   job: src, tmp, dest, size, sec, nsec, mode, uid, gid, sha256 (or empty). Resolves with the
- *   64-hex digests one after the other, each followed by one digit of what the copy read first:
- *   2 the ELF magic (\x7fELF), 1 not, 0 not known (fewer than four bytes came in the first
- *   read): a tree's files are screened for ELF by their copies. At the first failure it stops and rejects with that
+ *   job: src, tmp, dest, size, sec, nsec, mode, uid, gid, sha256 (or empty). Resolves with 33
+ *   bytes a job: its SHA-256, then what the copy read first: 2 the ELF magic (\x7fELF), 1 not,
+ *   0 not known (fewer than four bytes came in the first read): a tree's files are screened
+ *   for ELF by their copies. At the first failure it stops and rejects with that
  *   copy's error, its `index` the job's. A mode with FRESH (0x10000) says nothing is at `dest`
  *   (its directory was made by this run): the file is then written unnamed (O_TMPFILE) and
  *   linked in at `dest` when whole, one directory change instead of a create and a rename,
@@ -182,6 +182,7 @@ typedef struct {
   uint32_t mode, uid, gid;
   bool chown;
   /* result */
+  unsigned char md[32];
   char hex[65];
   char head;               /* '2' the first bytes read are the ELF magic, '1' they are not, '0' not known (a first read of fewer than 4) */
   int err;                 /* errno, or -1: source changed, -2: digest differs from `expect` */
@@ -287,10 +288,9 @@ static int pump(job_t *j, int in, int out, const char *out_path, int64_t limit, 
     /* Fewer bytes than asked of a regular file is its end: with all `limit` of them read, the read that would say so is spared (the caller's fstat checks the size). */
     if (limit >= 0 && *total == limit && (size_t)n < want) break;
   }
-  unsigned char md[32];
-  EVP_DigestFinal_ex(ctx, md, NULL);
+  EVP_DigestFinal_ex(ctx, j->md, NULL);
   EVP_MD_CTX_free(ctx);
-  hex32(j->hex, md);
+  hex32(j->hex, j->md);
   return rc;
 }
 
@@ -512,12 +512,10 @@ static void batch_done(napi_env env, napi_status status, void *data) {
     napi_set_named_property(env, result, "index", index);
     napi_reject_deferred(env, b->deferred, result);
   } else {
-    char *hex = malloc(65 * b->count + 1);
-    if (hex) {
-      for (size_t i = 0; i < b->count; i++) memcpy(hex + 65 * i, b->jobs[i].hex, 64), hex[65 * i + 64] = b->jobs[i].head ? b->jobs[i].head : '0';
-      napi_create_string_utf8(env, hex, 65 * b->count, &result);
+    unsigned char *out;
+    if (napi_create_buffer(env, 33 * b->count, (void **)&out, &result) == napi_ok) {
+      for (size_t i = 0; i < b->count; i++) memcpy(out + 33 * i, b->jobs[i].md, 32), out[33 * i + 32] = b->jobs[i].head ? (unsigned char)(b->jobs[i].head - '0') : 0;
       napi_resolve_deferred(env, b->deferred, result);
-      free(hex);
     } else {
       napi_value msg;
       napi_create_string_utf8(env, "out of memory", NAPI_AUTO_LENGTH, &msg);

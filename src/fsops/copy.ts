@@ -268,8 +268,8 @@ async function copyRows(rows: readonly number[], out: TreeCopy, stats: CopyStats
       throw checkError(e, t.src(batch[e.index ?? 0]!));
     });
     batch.forEach((i, k) => {
-      out.setSha(i, digests.slice(65 * k, 65 * k + 64));
-      out.head[i] = digests.charCodeAt(65 * k + 64) - 48;
+      out.setSha(i, digests.subarray(33 * k, 33 * k + 32));
+      out.head[i] = digests[33 * k + 32]!;
       stats.files++;
       stats.bytes += t.size[i]!;
     });
@@ -357,9 +357,10 @@ export class TreeCopy {
     if (state.mtimeNs !== this.tree.mtimeNs(i)) this.mtimeNs.set(i, state.mtimeNs);
   }
 
-  /** The SHA-256 of a file row as its copy, the last manifest or a read found it. */
-  setSha(i: number, sha256: string): void {
-    this.sha.write(sha256, 32 * i, 'hex');
+  /** The SHA-256 of a file row as its copy, the last manifest or a read found it (in hex, or its 32 bytes). */
+  setSha(i: number, sha256: string | Uint8Array): void {
+    if (typeof sha256 === 'string') this.sha.write(sha256, 32 * i, 'hex');
+    else this.sha.set(sha256, 32 * i);
     this.state[i] = WRITTEN;
     if (i >> HEX_ROWS_LOG === this.hexBlock) this.hexBlock = -1;
   }
