@@ -413,34 +413,46 @@ function placedInOrder(placed: readonly Placed[], image: (host: string) => strin
 
 /**
  * Two runs as one in path order; of a path in both, the later operation's place (the larger
- * ref). The shorter run's paths are found in the longer one by bisection, and what lies
- * between them is copied whole: a tree of 200,000 rows and a few other paths cost a few
- * copies, not 200,000 comparisons.
+ * ref). A few paths go into many by bisection (a tree of 200,000 rows and the directories
+ * above it: no 200,000 comparisons).
  */
 function mergeRuns(a: Run, b: Run): Run {
   if (a.paths.length < b.paths.length) [a, b] = [b, a];
   if (b.paths.length === 0) return a;
-  const paths: string[][] = [];
-  const refs: number[][] = [];
-  let from = 0;
-  b.paths.forEach((p, k) => {
-    const at = lowerBound(a.paths, p, from);
-    paths.push(a.paths.slice(from, at));
-    refs.push(a.refs.slice(from, at));
-    from = at;
-    const both = a.paths[at] === p;
-    paths.push([p]);
-    refs.push([both ? Math.max(a.refs[at]!, b.refs[k]!) : b.refs[k]!]);
-    if (both) from++;
+  const out: Run = { paths: [], refs: [] };
+  const add = (p: string, ref: number) => {
+    const last = out.paths.length - 1;
+    if (out.paths[last] === p) out.refs[last] = Math.max(out.refs[last]!, ref);
+    else {
+      out.paths.push(p);
+      out.refs.push(ref);
+    }
+  };
+  if (b.paths.length * 64 < a.paths.length) {
+    out.paths = a.paths.slice();
+    out.refs = a.refs.slice();
+    b.paths.forEach((p, k) => {
+      const at = lowerBound(out.paths, p);
+      if (out.paths[at] === p) out.refs[at] = Math.max(out.refs[at]!, b.refs[k]!);
+      else {
+        out.paths.splice(at, 0, p);
+        out.refs.splice(at, 0, b.refs[k]!);
+      }
+    });
+    return out;
+  }
+  let j = 0;
+  a.paths.forEach((p, i) => {
+    for (; j < b.paths.length && b.paths[j]! <= p; j++) add(b.paths[j]!, b.refs[j]!);
+    add(p, a.refs[i]!);
   });
-  paths.push(a.paths.slice(from));
-  refs.push(a.refs.slice(from));
-  return { paths: paths.flat(), refs: refs.flat() };
+  for (; j < b.paths.length; j++) add(b.paths[j]!, b.refs[j]!);
+  return out;
 }
 
-/** The first index from `from` on whose path does not sort before `p` (sorted `paths`). */
-function lowerBound(paths: readonly string[], p: string, from = 0): number {
-  let lo = from;
+/** The first index whose path does not sort before `p` (sorted `paths`). */
+function lowerBound(paths: readonly string[], p: string): number {
+  let lo = 0;
   let hi = paths.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
