@@ -14,10 +14,11 @@
  *   EHASH) when `sha256` is not empty and the bytes differ from it; the temporary file is
  *   removed on every failure.
  *
- * copyBatch(jobs, count, chown) -> Promise<Buffer>: `count` copies as copy() makes them,
- *   one after the other in one trip to the thread pool (a trip per file costs the main thread
- *   more than the copy of a small file). `jobs` a Buffer of fields each ended by NUL, ten a
- *   job: src, tmp, dest, size, sec, nsec, mode, uid, gid, sha256 (or empty). Resolves with 33
+ * copyBatch(jobs, numbers, count, chown) -> Promise<Buffer>: `count` copies as copy() makes
+ *   them, one after the other in one trip to the thread pool (a trip per file costs the main
+ *   thread more than the copy of a small file). `jobs` a Buffer of fields each ended by NUL,
+ *   four a job: src, tmp, dest, sha256 (or empty); `numbers` a Float64Array of six a job:
+ *   size, sec, nsec, mode, uid, gid. Resolves with 33
  *   bytes a job: its SHA-256, then what the copy read first: 2 the ELF magic (\x7fELF), 1 not,
  *   0 not known (fewer than four bytes came in the first read): a tree's files are screened
  *   for ELF by their copies. At the first failure it stops and rejects with that
@@ -536,26 +537,23 @@ static char *field(char *at, const char *end, char **out, size_t cap) {
   return at + n + 1;
 }
 
-static char *number(char *at, const char *end, int64_t *out) {
-  char *text, *stop;
-  if (!(at = field(at, end, &text, 32)) || !text[0]) return NULL;
-  errno = 0;
-  *out = strtoll(text, &stop, 10);
-  return *stop || errno ? NULL : at;
-}
-
 static napi_value copy_batch(napi_env env, napi_callback_info info) {
-  size_t argc = 3, len;
+  static const char usage[] = "copyBatch(jobs: Buffer (src, tmp, dest, sha256 a job, each ended by NUL), numbers: Float64Array (size, sec, nsec, mode, uid, gid a job), "
+                              "count: number, chown: boolean)";
+  size_t argc = 4, len, nlen = 0;
   uint32_t count;
-  napi_value argv[3], promise;
+  napi_value argv[4], promise;
+  napi_typedarray_type type;
+  double *nums = NULL;
   void *data;
   bool chown;
   batch_t *b = calloc(1, sizeof *b);
-  if (!b || napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3 || napi_get_buffer_info(env, argv[0], &data, &len) != napi_ok ||
-      napi_get_value_uint32(env, argv[1], &count) != napi_ok || napi_get_value_bool(env, argv[2], &chown) != napi_ok ||
+  if (!b || napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 4 || napi_get_buffer_info(env, argv[0], &data, &len) != napi_ok ||
+      napi_get_typedarray_info(env, argv[1], &type, &nlen, (void **)&nums, NULL, NULL) != napi_ok || type != napi_float64_array ||
+      napi_get_value_uint32(env, argv[2], &count) != napi_ok || nlen != 6 * (size_t)count || napi_get_value_bool(env, argv[3], &chown) != napi_ok ||
       !(b->jobs = calloc(count ? count : 1, sizeof *b->jobs)) || !(b->text = malloc(len + 1))) {
     if (b) batch_free(b);
-    napi_throw_type_error(env, NULL, "copyBatch(jobs: Buffer, count: number, chown: boolean)");
+    napi_throw_type_error(env, NULL, usage);
     return NULL;
   }
   memcpy(b->text, data, len);
@@ -563,28 +561,27 @@ static napi_value copy_batch(napi_env env, napi_callback_info info) {
   char *at = b->text, *end = b->text + len, *expect;
   for (size_t i = 0; i < count && at; i++) {
     job_t *j = &b->jobs[i];
-    int64_t mode = 0, uid = 0, gid = 0;
+    const double *n = nums + 6 * i;
     at = field(at, end, &j->src, PATH_BYTES - 1);
     at = field(at, end, &j->tmp, PATH_BYTES - 1);
     at = field(at, end, &j->dest, PATH_BYTES - 1);
-    if (at) at = number(at, end, &j->size);
-    if (at) at = number(at, end, &j->sec);
-    if (at) at = number(at, end, &j->nsec);
-    if (at) at = number(at, end, &mode);
-    if (at) at = number(at, end, &uid);
-    if (at) at = number(at, end, &gid);
-    if (at) at = field(at, end, &expect, sizeof j->expect);
-    if (at && (!j->src[0] || (!j->tmp[0] && !(mode & FRESH)) || !j->dest[0] || j->nsec < 0 || j->nsec > 999999999 || mode < 0 || mode > (0xffff | FRESH) || uid < 0 ||
-               uid > UINT32_MAX || gid < 0 || gid > UINT32_MAX || (expect[0] && strlen(expect) != 64)))
+    at = field(at, end, &expect, sizeof j->expect);
+    /* Whole numbers in range: a size and seconds below 2^53, nanoseconds, a mode (FRESH too), ids. */
+    bool whole = true;
+    for (int k = 0; k < 6; k++) whole = whole && n[k] == (double)(int64_t)n[k] && n[k] >= 0;
+    if (at && (!whole || !j->src[0] || (!j->tmp[0] && !((uint32_t)n[3] & FRESH)) || !j->dest[0] || n[0] >= 9007199254740992.0 || n[1] >= 9007199254740992.0 ||
+               n[2] > 999999999 || n[3] > (0xffff | FRESH) || n[4] > UINT32_MAX || n[5] > UINT32_MAX || (expect[0] && strlen(expect) != 64)))
       at = NULL;
-    if (at) strcpy(j->expect, expect);
-    j->mode = (uint32_t)mode, j->uid = (uint32_t)uid, j->gid = (uint32_t)gid, j->chown = chown;
+    if (!at) break;
+    strcpy(j->expect, expect);
+    j->size = (int64_t)n[0], j->sec = (int64_t)n[1], j->nsec = (int64_t)n[2];
+    j->mode = (uint32_t)n[3], j->uid = (uint32_t)n[4], j->gid = (uint32_t)n[5], j->chown = chown;
   }
   b->count = count;
   if (!at || at != end || !(promise = start(env, "occlum-bom:copyBatch", b, run_batch, batch_done, &b->deferred, &b->work))) {
     bool bad = !at || at != end;
     batch_free(b);
-    if (bad) napi_throw_type_error(env, NULL, "copyBatch: each job is src, tmp, dest, size, sec, nsec, mode, uid, gid, sha256, each ended by NUL");
+    if (bad) napi_throw_type_error(env, NULL, usage);
     else napi_throw_error(env, NULL, "cannot queue copyBatch");
     return NULL;
   }

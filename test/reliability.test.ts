@@ -149,8 +149,8 @@ describe('a copy into a directory the run made (written unnamed, linked in whole
     const st = statSync(src, { bigint: true });
     const [sec, nsec] = splitNs(st.mtimeNs);
     // No temporary name given (tmp empty), nothing said to be at dest (the FRESH flag, 0x10000).
-    const job = [src, '', dest, st.size, sec, nsec, 0o640 | 0x10000, st.uid, st.gid, ''].join('\0');
-    const digest = await native!.copyBatch(Buffer.from(`${job}\0`), 1, false);
+    const job = [src, '', dest, ''].join('\0');
+    const digest = await native!.copyBatch(Buffer.from(`${job}\0`), Float64Array.of(Number(st.size), sec, nsec, 0o640 | 0x10000, Number(st.uid), Number(st.gid)), 1, false);
     assert.deepEqual(digest, Buffer.concat([createHash('sha256').update('new content').digest(), Buffer.of(1)]), 'the digest, and 1: the copy did not start with the ELF magic');
     assert.equal(readFileSync(dest, 'utf8'), 'new content');
     assert.equal(statSync(dest).mode & 0o7777, 0o640);
@@ -166,9 +166,9 @@ describe('a copy into a directory the run made (written unnamed, linked in whole
       writeFileSync(path.join(dir, name), bytes);
       const st = statSync(path.join(dir, name), { bigint: true });
       const [sec, nsec] = splitNs(st.mtimeNs);
-      return [path.join(dir, name), '', path.join(dir, 'out', name), st.size, sec, nsec, 0o644 | 0x10000, st.uid, st.gid, ''].join('\0');
+      return { text: [path.join(dir, name), '', path.join(dir, 'out', name), ''].join('\0'), numbers: [Number(st.size), sec, nsec, 0o644 | 0x10000, Number(st.uid), Number(st.gid)] };
     });
-    const result = await native!.copyBatch(Buffer.from(`${jobs.join('\0')}\0`), jobs.length, false);
+    const result = await native!.copyBatch(Buffer.from(`${jobs.map((j) => j.text).join('\0')}\0`), Float64Array.from(jobs.flatMap((j) => j.numbers)), jobs.length, false);
     // 2: the ELF magic; 1: not; 0: not known (fewer than four bytes read).
     assert.deepEqual([0, 1, 2, 3].map((k) => result[33 * k + 32]), [2, 1, 0, 0]);
     assert.deepEqual(result.subarray(0, 32), createHash('sha256').update(files.elf).digest());

@@ -257,14 +257,22 @@ async function copyRows(rows: readonly number[], out: TreeCopy, stats: CopyStats
   }
   await mapLimit(batches, PARALLEL_COPIES, async (batch) => {
     let jobs = '';
-    for (const i of batch) {
+    const numbers = new Float64Array(6 * batch.length);
+    batch.forEach((i, k) => {
       const dest = out.at(i);
       // In a directory this run made nothing is at the destination: the addon may link the file
       // in whole (FRESH), and names a temporary file itself only if it cannot.
       const fresh = out.inMade(i);
-      jobs += `${t.src(i)}\0${fresh ? '' : tempName(dest)}\0${dest}\0${t.size[i]}\0${t.mtimeSec[i]}\0${t.mtimeNsec[i]}\0${t.mode[i]! | (fresh ? FRESH : 0)}\0${t.uid[i]}\0${t.gid[i]}\0\0`;
-    }
-    const digests = await native!.copyBatch(Buffer.from(jobs), batch.length, keepOwner).catch((e: NodeJS.ErrnoException & { index?: number }) => {
+      jobs += `${t.src(i)}\0${fresh ? '' : tempName(dest)}\0${dest}\0\0`;
+      const n = 6 * k;
+      numbers[n] = t.size[i]!;
+      numbers[n + 1] = t.mtimeSec[i]!;
+      numbers[n + 2] = t.mtimeNsec[i]!;
+      numbers[n + 3] = t.mode[i]! | (fresh ? FRESH : 0);
+      numbers[n + 4] = t.uid[i]!;
+      numbers[n + 5] = t.gid[i]!;
+    });
+    const digests = await native!.copyBatch(Buffer.from(jobs), numbers, batch.length, keepOwner).catch((e: NodeJS.ErrnoException & { index?: number }) => {
       throw checkError(e, t.src(batch[e.index ?? 0]!));
     });
     batch.forEach((i, k) => {

@@ -9,7 +9,7 @@ export interface Native {
   utimens(path: string, sec: number, nsec: number, followLast: boolean): void;
   copy(src: string, tmp: string, dest: string, size: number, sec: number, nsec: number, mode: number, uid: number, gid: number, chown: boolean, sha256: string): Promise<string>;
   /** `count` copies as copy() makes them, in one trip to the thread pool: 33 bytes each, its SHA-256 and what it read first (see native/fs.c). */
-  copyBatch(jobs: Buffer, count: number, chown: boolean): Promise<Buffer>;
+  copyBatch(jobs: Buffer, numbers: Float64Array, count: number, chown: boolean): Promise<Buffer>;
   sha256(path: string): Promise<string>;
   /**
    * What each path is now (src/record.ts): `paths` NUL-separated, `kinds` a letter each (S, L,
