@@ -51,8 +51,8 @@ export function writeOutput(text: string, file: string | undefined): void {
 }
 
 /**
- * Text in, bytes out to `flush` a megabyte at a time (null: the rest; bytes go out as they
- * are, after the text before them). Pieces are joined into a string of about 16 KB before
+ * Text or bytes in, bytes out to `flush` a megabyte at a time (null: the rest; bytes larger
+ * than the room left go out as they are, after what came before them). Pieces are joined into a string of about 16 KB before
  * each encoding into the buffer: one encoding a piece (a call into C++ and the flattening of
  * a concatenated string each) costs three times as much, and one string of everything four
  * times.
@@ -77,6 +77,11 @@ export function sink(flush: (bytes: Buffer) => void): (text: string | Buffer | n
       return;
     }
     encode();
+    if (text && at + text.length <= buf.length) {
+      buf.set(text, at); // small bytes join the text's
+      at += text.length;
+      return;
+    }
     if (at > 0) flush(buf.subarray(0, at));
     at = 0;
     if (text) flush(text);
