@@ -289,13 +289,18 @@ export async function imageOfRun(rootAbs: string, applied: Applied, known: Known
     if (known === undefined) plainTrees.set(pl, (known = plainText(bomOf(pl) + pl.copy.base + pl.copy.tree.allText())));
     return known;
   };
-  const row: FileRow = { mode: '', size: 0, mtime: '', sha256: '', bom: '', source: '' };
-  const fileRow = (i: number) => {
+  // The tree copy that placed path i (its row: refs[i] % ROWS), if one did.
+  const copyAt = (i: number) => {
     const ref = refs[i]!;
     const pl = ref < 0 ? undefined : placed[Math.floor(ref / ROWS)]!;
-    if (!pl || !('copy' in pl)) return undefined;
+    return pl && 'copy' in pl ? pl : undefined;
+  };
+  const row: FileRow = { mode: '', size: 0, mtime: '', sha256: '', bom: '', source: '' };
+  const fileRow = (i: number) => {
+    const pl = copyAt(i);
+    if (!pl) return undefined;
     const { copy } = pl;
-    const r = ref % ROWS;
+    const r = refs[i]! % ROWS;
     if (copy.tree.kind[r] !== FILE || !plainTree(pl)) return undefined;
     row.mode = octal(copy.tree.mode[r]!);
     row.size = copy.tree.size[r]!;
@@ -320,11 +325,10 @@ export async function imageOfRun(rootAbs: string, applied: Applied, known: Known
     return known;
   };
   const nativeFile = (i: number) => {
-    const ref = refs[i]!;
-    const pl = ref < 0 ? undefined : placed[Math.floor(ref / ROWS)]!;
-    if (!pl || !('copy' in pl)) return undefined;
+    const pl = copyAt(i);
+    if (!pl) return undefined;
     const { copy } = pl;
-    const r = ref % ROWS;
+    const r = refs[i]! % ROWS;
     return r > 0 && copy.tree.kind[r] === FILE && copy.tree.mtimeSec[r]! >= 0 && !copy.mtimeNs.has(r) && namedAlike(pl) ? pl : undefined;
   };
   const treeFiles = (i: number, most: number): TreeFiles | undefined => {
@@ -478,10 +482,9 @@ function fileFields(e: Entry, state: FileState): void {
 
 
 /**
- * A JSON value as JSON.stringify writes it; most strings here need no escape, and are quoted as
- * they are. Strings need none when they hold no quote, backslash, control character or lone
- * surrogate (a pair is two characters the pattern rejects too: the strings are then escaped the
- * slower way, as JSON.stringify would leave them).
+ * A JSON value as JSON.stringify writes it. Most strings here hold no quote, backslash, control
+ * character or surrogate, need no escape, and are quoted as they are; the others (a character
+ * past the BMP among them) go through JSON.stringify.
  */
 const PLAIN_TEXT = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;
 const plainText = (v: string) => PLAIN_TEXT.test(v);
@@ -608,7 +611,7 @@ export function writeManifest(file: string, img: RunImage, unchangedKey: string 
         out(
           `${i ? ',' : ''}\n  {\n   "path": "${p}",\n   "type": "file",\n   "mode": "${f.mode}",\n   "size": ${f.size},\n   "mtime": "${f.mtime}",\n   "sha256": "${f.sha256}",\n   "from": {\n    "bom": "${f.bom}",\n    "op": "tree",\n    "source": "${f.source}"\n   }\n  }`,
         );
-        if (index && f.sha256) indexed(p, f.size, f.mtime, f.sha256);
+        if (index) indexed(p, f.size, f.mtime, f.sha256);
         continue;
       }
       const e = img.entry(i);
