@@ -1197,6 +1197,9 @@ static napi_value subdirs(napi_env env, napi_callback_info info) {
   return read_whole(env, d, dir) ? result : NULL;
 }
 
+/* A string literal appended at p (a copy of known length, not a loop a byte). */
+#define PUT_LIT(p, lit) (memcpy((p), (lit), sizeof(lit) - 1), (p) += sizeof(lit) - 1)
+
 /* manifestRows(): 200,000 entries are 90 MB of text, a third of a second of the main thread as JS strings. */
 static napi_value manifest_rows(napi_env env, napi_callback_info info) {
   static const char usage[] =
@@ -1272,32 +1275,32 @@ static napi_value manifest_rows(napi_env env, napi_callback_info info) {
       hex32(hex, md);
       if (s == 1) {
         memcpy(js, p, len), js += len;
-        js = put_s(js, "\tfile\t");
+        PUT_LIT(js, "\tfile\t");
         memcpy(js, mode, 4), js += 4;
         *js++ = '\t';
         memcpy(js, size, (size_t)(se - size)), js += se - size;
         *js++ = '\t';
         memcpy(js, hex, 64), js += 64;
-        js = put_s(js, "\t\n");
+        PUT_LIT(js, "\t\n");
         continue;
       }
       if (!(first && k == 0)) *js++ = ',';
-      js = put_s(js, "\n  {\n   \"path\": \"");
+      PUT_LIT(js, "\n  {\n   \"path\": \"");
       memcpy(js, p, len), js += len;
-      js = put_s(js, "\",\n   \"type\": \"file\",\n   \"mode\": \"");
+      PUT_LIT(js, "\",\n   \"type\": \"file\",\n   \"mode\": \"");
       memcpy(js, mode, 4), js += 4;
-      js = put_s(js, "\",\n   \"size\": ");
+      PUT_LIT(js, "\",\n   \"size\": ");
       memcpy(js, size, (size_t)(se - size)), js += se - size;
-      js = put_s(js, ",\n   \"mtime\": \"");
+      PUT_LIT(js, ",\n   \"mtime\": \"");
       memcpy(js, mtime, (size_t)(me - mtime)), js += me - mtime;
-      js = put_s(js, "\",\n   \"sha256\": \"");
+      PUT_LIT(js, "\",\n   \"sha256\": \"");
       memcpy(js, hex, 64), js += 64;
-      js = put_s(js, "\",\n   \"from\": {\n    \"bom\": \"");
+      PUT_LIT(js, "\",\n   \"from\": {\n    \"bom\": \"");
       memcpy(js, bom, blen), js += blen;
-      js = put_s(js, "\",\n    \"op\": \"tree\",\n    \"source\": \"");
+      PUT_LIT(js, "\",\n    \"op\": \"tree\",\n    \"source\": \"");
       memcpy(js, prefix, slen), js += slen;
       memcpy(js, p + cut, len - cut), js += len - cut;
-      js = put_s(js, "\"\n   }\n  }");
+      PUT_LIT(js, "\"\n   }\n  }");
     }
     ends[s] = js;
   }

@@ -276,7 +276,7 @@ export class Tree implements InputSet {
 
   /** Every string a row's paths and entries are made of, joined: the top, the names, the link targets and the paths through followed links. */
   allText(): string {
-    return [this.top, this.topRel, ...this.targets.values(), ...this.dirSrc.values(), ...this.names].join('');
+    return this.top + this.topRel + [...this.targets.values(), ...this.dirSrc.values()].join('') + this.names.join('');
   }
 
   target(i: number): string | undefined {
