@@ -566,11 +566,11 @@ static napi_value copy_batch(napi_env env, napi_callback_info info) {
     at = field(at, end, &j->tmp, PATH_BYTES - 1);
     at = field(at, end, &j->dest, PATH_BYTES - 1);
     at = field(at, end, &expect, sizeof j->expect);
-    /* Whole numbers in range: a size and seconds below 2^53, nanoseconds, a mode (FRESH too), ids. */
+    /* Whole numbers within 2^53, none below 0 but the seconds (a time before 1970); nanoseconds, a mode (FRESH too), ids. */
     bool whole = true;
-    for (int k = 0; k < 6; k++) whole = whole && n[k] == (double)(int64_t)n[k] && n[k] >= 0;
-    if (at && (!whole || !j->src[0] || (!j->tmp[0] && !((uint32_t)n[3] & FRESH)) || !j->dest[0] || n[0] >= 9007199254740992.0 || n[1] >= 9007199254740992.0 ||
-               n[2] > 999999999 || n[3] > (0xffff | FRESH) || n[4] > UINT32_MAX || n[5] > UINT32_MAX || (expect[0] && strlen(expect) != 64)))
+    for (int k = 0; k < 6; k++) whole = whole && n[k] > -9007199254740992.0 && n[k] < 9007199254740992.0 && n[k] == (double)(int64_t)n[k] && (k == 1 || n[k] >= 0);
+    if (at && (!whole || !j->src[0] || (!j->tmp[0] && !((uint32_t)n[3] & FRESH)) || !j->dest[0] || n[2] > 999999999 || n[3] > (0xffff | FRESH) ||
+               n[4] > UINT32_MAX || n[5] > UINT32_MAX || (expect[0] && strlen(expect) != 64)))
       at = NULL;
     if (!at) break;
     strcpy(j->expect, expect);

@@ -42,10 +42,13 @@ describe('the image manifest', () => {
     assert.notEqual(statSync(file).mtimeMs, 1000_000);
     assert.notEqual(JSON.parse(readFileSync(file, 'utf8')).digest, m.digest);
     // Times before 1970 are written exactly too.
-    execFileSync('touch', ['-d', '1969-12-31 23:59:58.5 UTC', path.join(dir, 'src/b')]); // Node's utimes takes a negative time as "now"
-    assert.equal(copyBom(dir, ['-f', 'bom.yaml', '--root', 'old']).code, 0);
+    // Node's utimes takes a negative time as "now". A file entry's copy and a tree's.
+    for (const f of ['src/b', 'src/tree/x']) execFileSync('touch', ['-d', '1969-12-31 23:59:58.5 UTC', path.join(dir, f)]);
+    const r4 = copyBom(dir, ['-f', 'bom.yaml', '--root', 'old']);
+    assert.equal(r4.code, 0, r4.stderr);
     const old = JSON.parse(readFileSync(path.join(dir, 'old.manifest.json'), 'utf8'));
-    assert.equal(old.entries.find((e: { path: string }) => e.path === '/data/b').mtime, '-1.500000000');
+    for (const p of ['/data/b', '/data/tree/x']) assert.equal(old.entries.find((e: { path: string }) => e.path === p).mtime, '-1.500000000', p);
+    assert.equal(statSync(path.join(dir, 'old/data/tree/x'), { bigint: true }).mtimeNs, -1_500_000_000n);
   });
 
   it('verify passes on the image as built and catches a one-byte change', () => {
