@@ -69,10 +69,10 @@ function repeatedSources(plan: Plan): string[] {
   const sorted = Float64Array.from(inos).sort();
   const twice = new Set<number>();
   for (let k = 1; k < sorted.length; k++) if (sorted[k] === sorted[k - 1]) twice.add(sorted[k]!);
+  if (twice.size === 0) return [];
   const seen = new Set<string>();
   const repeated = new Set<string>();
   const note = (id: string) => (seen.has(id) ? repeated.add(id) : seen.add(id));
-  if (twice.size === 0) return [];
   for (const id of files) if (twice.has(inoOf(id))) note(id);
   for (const t of trees) for (let i = 0; i < t.length; i++) if (t.kind[i] === FILE && twice.has(t.ino[i]!)) note(t.identity(i));
   return [...repeated];
