@@ -1197,8 +1197,14 @@ static napi_value subdirs(napi_env env, napi_callback_info info) {
   return read_whole(env, d, dir) ? result : NULL;
 }
 
-/* A string literal appended at p (a copy of known length, not a loop a byte). */
-#define PUT_LIT(p, lit) (memcpy((p), (lit), sizeof(lit) - 1), (p) += sizeof(lit) - 1)
+/* n bytes appended at p. */
+static char *put_n(char *p, const void *s, size_t n) {
+  memcpy(p, s, n);
+  return p + n;
+}
+
+/* A string literal appended at p: a copy of known length, not a loop a byte (put_s). */
+#define PUT_LIT(p, lit) ((p) = put_n((p), (lit), sizeof(lit) - 1))
 
 /* manifestRows(): 200,000 entries are 90 MB of text, a third of a second of the main thread as JS strings. */
 static napi_value manifest_rows(napi_env env, napi_callback_info info) {
@@ -1245,7 +1251,7 @@ static napi_value manifest_rows(napi_env env, napi_callback_info info) {
     napi_create_double(env, (double)need, &result);
     return result;
   }
-  char *js = intodata, *p = paths, hex[65], mode[4];
+  char *out = intodata, *p = paths, hex[65], mode[4];
   char *ends[5];
   /* The sections in turn: JSON, digest lines, the index's paths, sizes and mtimes, hashes. */
   for (int s = 0; s < 5; s++) {
@@ -1255,54 +1261,54 @@ static napi_value manifest_rows(napi_env env, napi_callback_info info) {
       unsigned m = (unsigned)nums[5 * k + 1] & 07777;
       const unsigned char *md = (const unsigned char *)shadata + 32 * row;
       if (s == 4) {
-        memcpy(js, md, 32), js += 32;
+        out = put_n(out, md, 32);
         continue;
       }
       if (s == 2) {
-        memcpy(js, p, len + 1), js += len + 1;
+        out = put_n(out, p, len + 1);
         continue;
       }
       for (int d = 3; d >= 0; d--, m >>= 3) mode[d] = (char)('0' + (m & 7));
       char size[24], *se = put_u(size, (unsigned long long)nums[5 * k + 2]);
       char mtime[32], *me = put_9(put_s(put_u(mtime, (unsigned long long)nums[5 * k + 3]), "."), (long)nums[5 * k + 4]);
       if (s == 3) {
-        memcpy(js, size, (size_t)(se - size)), js += se - size;
-        *js++ = ' ';
-        memcpy(js, mtime, (size_t)(me - mtime)), js += me - mtime;
-        *js++ = '\0';
+        out = put_n(out, size, (size_t)(se - size));
+        *out++ = ' ';
+        out = put_n(out, mtime, (size_t)(me - mtime));
+        *out++ = '\0';
         continue;
       }
       hex32(hex, md);
       if (s == 1) {
-        memcpy(js, p, len), js += len;
-        PUT_LIT(js, "\tfile\t");
-        memcpy(js, mode, 4), js += 4;
-        *js++ = '\t';
-        memcpy(js, size, (size_t)(se - size)), js += se - size;
-        *js++ = '\t';
-        memcpy(js, hex, 64), js += 64;
-        PUT_LIT(js, "\t\n");
+        out = put_n(out, p, len);
+        PUT_LIT(out, "\tfile\t");
+        out = put_n(out, mode, 4);
+        *out++ = '\t';
+        out = put_n(out, size, (size_t)(se - size));
+        *out++ = '\t';
+        out = put_n(out, hex, 64);
+        PUT_LIT(out, "\t\n");
         continue;
       }
-      if (!(first && k == 0)) *js++ = ',';
-      PUT_LIT(js, "\n  {\n   \"path\": \"");
-      memcpy(js, p, len), js += len;
-      PUT_LIT(js, "\",\n   \"type\": \"file\",\n   \"mode\": \"");
-      memcpy(js, mode, 4), js += 4;
-      PUT_LIT(js, "\",\n   \"size\": ");
-      memcpy(js, size, (size_t)(se - size)), js += se - size;
-      PUT_LIT(js, ",\n   \"mtime\": \"");
-      memcpy(js, mtime, (size_t)(me - mtime)), js += me - mtime;
-      PUT_LIT(js, "\",\n   \"sha256\": \"");
-      memcpy(js, hex, 64), js += 64;
-      PUT_LIT(js, "\",\n   \"from\": {\n    \"bom\": \"");
-      memcpy(js, bom, blen), js += blen;
-      PUT_LIT(js, "\",\n    \"op\": \"tree\",\n    \"source\": \"");
-      memcpy(js, prefix, slen), js += slen;
-      memcpy(js, p + cut, len - cut), js += len - cut;
-      PUT_LIT(js, "\"\n   }\n  }");
+      if (!(first && k == 0)) *out++ = ',';
+      PUT_LIT(out, "\n  {\n   \"path\": \"");
+      out = put_n(out, p, len);
+      PUT_LIT(out, "\",\n   \"type\": \"file\",\n   \"mode\": \"");
+      out = put_n(out, mode, 4);
+      PUT_LIT(out, "\",\n   \"size\": ");
+      out = put_n(out, size, (size_t)(se - size));
+      PUT_LIT(out, ",\n   \"mtime\": \"");
+      out = put_n(out, mtime, (size_t)(me - mtime));
+      PUT_LIT(out, "\",\n   \"sha256\": \"");
+      out = put_n(out, hex, 64);
+      PUT_LIT(out, "\",\n   \"from\": {\n    \"bom\": \"");
+      out = put_n(out, bom, blen);
+      PUT_LIT(out, "\",\n    \"op\": \"tree\",\n    \"source\": \"");
+      out = put_n(out, prefix, slen);
+      out = put_n(out, p + cut, len - cut);
+      PUT_LIT(out, "\"\n   }\n  }");
     }
-    ends[s] = js;
+    ends[s] = out;
   }
   napi_create_array_with_length(env, 5, &result);
   for (int s = 0; s < 5; s++) {

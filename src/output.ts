@@ -52,10 +52,10 @@ export function writeOutput(text: string, file: string | undefined): void {
 
 /**
  * Text or bytes in, bytes out to `flush` a megabyte at a time (null: the rest; bytes larger
- * than the room left go out as they are, after what came before them). Pieces are joined into a string of about 16 KB before
- * each encoding into the buffer: one encoding a piece (a call into C++ and the flattening of
- * a concatenated string each) costs three times as much, and one string of everything four
- * times.
+ * than the room left go out as they are, after what came before them). Pieces of text are
+ * joined into a string of about 16 KB before each encoding into the buffer: one encoding a
+ * piece (a call into C++ and the flattening of a concatenated string each) costs three times
+ * as much, and one string of everything four times.
  */
 export function sink(flush: (bytes: Buffer) => void): (text: string | Buffer | null) => void {
   const buf = Buffer.allocUnsafe(1 << 20);

@@ -236,11 +236,14 @@ export async function imageOfRun(rootAbs: string, applied: Applied, known: Known
   // A tree whose directory is named in normal form has its rows' sources in normal form too
   // (names from a listing hold no '/' and are never '.' or '..'): only its top is resolved.
   const normalTops = new Map<Placed, boolean>();
+  const normalTop = (pl: Placed & { copy: TreeCopy }) => {
+    let normal = normalTops.get(pl);
+    if (normal === undefined) normalTops.set(pl, (normal = resolved(pl.copy.tree.dirPath(0)) === pl.copy.tree.dirPath(0)));
+    return normal;
+  };
   const sourceOf = (pl: Placed & { copy: TreeCopy }, row: number) => {
     const t = pl.copy.tree;
-    let normal = normalTops.get(pl);
-    if (normal === undefined) normalTops.set(pl, (normal = resolved(t.dirPath(0)) === t.dirPath(0)));
-    return row !== 0 && normal ? t.src(row) : resolved(t.src(row));
+    return row !== 0 && normalTop(pl) ? t.src(row) : resolved(t.src(row));
   };
   const entry = (i: number): Entry => {
     const p = paths[i]!;
@@ -319,7 +322,7 @@ export async function imageOfRun(rootAbs: string, applied: Applied, known: Known
       const t = pl.copy.tree;
       const top = t.dirPath(0);
       const row0 = pl.copy.topPath(image(pl.copy.base));
-      known = plainTree(pl) && t.readAtNames && resolved(top) === top ? { cut: row0 === '/' ? 0 : row0.length, srcPrefix: top === '/' ? '' : top } : null;
+      known = plainTree(pl) && t.readAtNames && normalTop(pl) ? { cut: row0 === '/' ? 0 : row0.length, srcPrefix: top === '/' ? '' : top } : null;
       byNames.set(pl, known);
     }
     return known;
@@ -398,13 +401,7 @@ function placedInOrder(placed: readonly Placed[], image: (host: string) => strin
   const ps = single.paths;
   const order = ps.map((_, k) => k).sort((a, b) => (ps[a]! < ps[b]! ? -1 : ps[a]! > ps[b]! ? 1 : a - b));
   const sorted: Run = { paths: [], refs: [] };
-  for (const k of order) {
-    if (sorted.paths.at(-1) === ps[k]) sorted.refs[sorted.refs.length - 1] = single.refs[k]!; // placed again later
-    else {
-      sorted.paths.push(ps[k]!);
-      sorted.refs.push(single.refs[k]!);
-    }
-  }
+  for (const k of order) append(sorted, ps[k]!, single.refs[k]!);
   runs.push(sorted);
   // Two at a time, round after round: each path takes part in log2(runs) merges.
   while (runs.length > 1) {
@@ -424,14 +421,6 @@ function mergeRuns(a: Run, b: Run): Run {
   if (a.paths.length < b.paths.length) [a, b] = [b, a];
   if (b.paths.length === 0) return a;
   const out: Run = { paths: [], refs: [] };
-  const add = (p: string, ref: number) => {
-    const last = out.paths.length - 1;
-    if (out.paths[last] === p) out.refs[last] = Math.max(out.refs[last]!, ref);
-    else {
-      out.paths.push(p);
-      out.refs.push(ref);
-    }
-  };
   if (b.paths.length * 64 < a.paths.length) {
     out.paths = a.paths.slice();
     out.refs = a.refs.slice();
@@ -447,11 +436,21 @@ function mergeRuns(a: Run, b: Run): Run {
   }
   let j = 0;
   a.paths.forEach((p, i) => {
-    for (; j < b.paths.length && b.paths[j]! <= p; j++) add(b.paths[j]!, b.refs[j]!);
-    add(p, a.refs[i]!);
+    for (; j < b.paths.length && b.paths[j]! <= p; j++) append(out, b.paths[j]!, b.refs[j]!);
+    append(out, p, a.refs[i]!);
   });
-  for (; j < b.paths.length; j++) add(b.paths[j]!, b.refs[j]!);
+  for (; j < b.paths.length; j++) append(out, b.paths[j]!, b.refs[j]!);
   return out;
+}
+
+/** `p` at the end of a run made in path order; a path already there keeps the later operation's place (the larger ref). */
+function append(run: Run, p: string, ref: number): void {
+  const last = run.paths.length - 1;
+  if (run.paths[last] === p) run.refs[last] = Math.max(run.refs[last]!, ref);
+  else {
+    run.paths.push(p);
+    run.refs.push(ref);
+  }
 }
 
 /** The first index whose path does not sort before `p` (sorted `paths`). */
