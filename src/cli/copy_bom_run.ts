@@ -190,12 +190,17 @@ function previousManifest(file: string, forDelete: boolean): ReturnType<typeof r
  */
 function screenedByCopies(applied: Applied): Screen {
   const copies = new Map(applied.placed.flatMap((pl) => ('copy' in pl ? [[pl.copy.tree, pl.copy] as const] : [])));
-  return async (rows) => {
-    const magic = rows.map(({ tree, row }) => copies.get(tree)?.head[row]);
-    const unread = rows.filter((_, k) => magic[k] !== HEAD_ELF && magic[k] !== HEAD_PLAIN);
-    const read = unread.length ? await screenSources(unread) : [];
-    let next = 0;
-    return magic.map((m) => (m === HEAD_ELF ? true : m === HEAD_PLAIN ? false : read[next++]!));
+  return async (groups) => {
+    const heads = groups.map(({ tree, rows }) => {
+      const head = copies.get(tree)?.head;
+      return Uint8Array.from(rows, (row) => head?.[row] ?? 0);
+    });
+    const unread = groups.map(({ tree, rows }, g) => ({ tree, rows: rows.filter((_, k) => heads[g]![k] !== HEAD_ELF && heads[g]![k] !== HEAD_PLAIN) }));
+    const read = unread.some(({ rows }) => rows.length) ? await screenSources(unread) : [];
+    return heads.map((head, g) => {
+      let next = 0;
+      return head.map((h) => (h === HEAD_ELF ? 1 : h === HEAD_PLAIN ? 0 : read[g]![next++]!));
+    });
   };
 }
 

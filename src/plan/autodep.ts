@@ -58,11 +58,21 @@ export interface AutodepContext {
   debug: (message: string) => void;
 }
 
-/** Whether each of a copied tree's file rows starts with the ELF magic (see Analysis.later). */
-export type Screen = (rows: readonly { tree: Tree; row: number }[]) => Promise<boolean[]>;
+/** File rows of one copied tree: an array of row numbers, not an object a row (a tree may have 200,000). */
+export interface TreeRows {
+  tree: Tree;
+  rows: Int32Array;
+}
+
+/** Whether each of the rows starts with the ELF magic (see Analysis.later): 1 or 0 a row, by group. */
+export type Screen = (groups: readonly TreeRows[]) => Promise<Uint8Array[]>;
 
 /** The files of copied trees screened by reading their first bytes at their sources. */
-export const screenSources: Screen = (rows) => elfFiles(rows.map(({ tree, row }) => tree.src(row)));
+export const screenSources: Screen = async (groups) => {
+  const elf = await elfFiles(groups.flatMap(({ tree, rows }) => Array.from(rows, (row) => tree.src(row))));
+  let next = 0;
+  return groups.map(({ rows }) => Uint8Array.from(rows, () => (elf[next++] ? 1 : 0)));
+};
 
 /**
  * An analysis in two steps: `deps` before the files of copied trees are screened for ELF
@@ -234,10 +244,13 @@ async function analyseAll(boms: readonly ResolvedBom[], ctx: AutodepContext, see
     id[6] = t.ctimeNsec[i]!;
     return id;
   };
-  const unknown: { tree: Tree; row: number; where: Where }[] = [];
+  const unknown: (TreeRows & { where: Where })[] = [];
   for (const b of boms) {
     for (const { tree: t, where } of b.trees) {
-      for (let i = 0; i < t.length; i++) if (t.kind[i] === FILE && t.size[i]! >= 52 && !ctx.cache?.isPlain(identityOf(t, i))) unknown.push({ tree: t, row: i, where });
+      const rows = new Int32Array(t.length);
+      let n = 0;
+      for (let i = 0; i < t.length; i++) if (t.kind[i] === FILE && t.size[i]! >= 52 && !ctx.cache?.isPlain(identityOf(t, i))) rows[n++] = i;
+      if (n > 0) unknown.push({ tree: t, rows: rows.slice(0, n), where });
     }
   }
   const bySource = (a: MissingLib, b: MissingLib) => (a.neededBy < b.neededBy ? -1 : a.neededBy > b.neededBy ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
@@ -249,10 +262,13 @@ async function analyseAll(boms: readonly ResolvedBom[], ctx: AutodepContext, see
     deps: { perBom, trees: [], missing: [...missing].sort(bySource) },
     later: async (screen) => {
       const magic = await screen(unknown);
-      const treeFiles = unknown.filter(({ tree, row }, k) => {
-        if (!magic[k]) ctx.cache?.rememberPlain(identityOf(tree, row));
-        return magic[k];
-      });
+      const treeFiles: { tree: Tree; row: number; where: Where }[] = [];
+      unknown.forEach(({ tree, rows, where }, g) =>
+        rows.forEach((row, k) => {
+          if (magic[g]![k]) treeFiles.push({ tree, row, where });
+          else ctx.cache?.rememberPlain(identityOf(tree, row));
+        }),
+      );
       const fromFiles = new Set(perBom.flat().map((l) => `${l.source}\0${l.dest}`));
       const trees = (await mapLimit(treeFiles, 64, ({ tree, row, where }) => analyse(tree.src(row), null, where, true))).flat().filter((l) => !fromFiles.has(`${l.source}\0${l.dest}`));
       for (const r of resolvers.values()) for (const [p, state] of r.seen()) note(p, state);
