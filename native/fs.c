@@ -35,8 +35,9 @@
  *   L lstat (a line `<type>:<mode>:<dev>:<ino>:<size>:<mtime sec.nsec>:<ctime sec.nsec>`),
  *   D the directory's names (`list:<SHA-256 of the names sorted bytewise, each ended by NUL>`),
  *   C a file's content (`content:<dev>:<ino>:<size>:<SHA-256>`: a BOM file touched but not
- *   changed is the same); a failure is `missing:<code>`. Each line's hash is its 64-bit FNV-1a
- *   (without the newline), 8 bytes little-endian. `mode` 'lines': resolves with [the lines, each ended
+ *   changed is the same); a failure is `missing:<code>`. Each path's hash, 8 bytes
+ *   little-endian: of a stat line, its fields as numbers (stat_hash: no text to make or read);
+ *   of the others, the 64-bit FNV-1a of the line (without the newline). `mode` 'lines': resolves with [the lines, each ended
  *   by a newline; a Buffer of their hashes]; 'hashes': the Buffer of hashes; a Buffer of
  *   hashes (as 'hashes' gave them earlier): a Buffer of the u32 (little-endian) indices of the
  *   paths whose hash is not that one; a Float64Array `ids` (with `settledNs`): the Buffer of
@@ -695,11 +696,39 @@ static int content(const char *path, char *line, size_t size) {
   return len;
 }
 
-/* FNV-1a, 64 bits: a line's hash (src/record.ts lineHash is the same). */
+#define FNV_OFFSET 0xcbf29ce484222325ULL
+#define FNV_PRIME 0x100000001b3ULL
+
+/* FNV-1a, 64 bits: the hash of a line that is not a stat's (src/record.ts lineHash is the same). */
 static uint64_t fnv1a(const char *s, size_t n) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 0x100000001b3ULL;
+  uint64_t h = FNV_OFFSET;
+  for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * FNV_PRIME;
   return h;
+}
+
+/* One word into a stat's hash: FNV-1a's step on 64 bits at once, then the high half folded into the low (each step is one-to-one in h: a change of any one word changes the hash). */
+static uint64_t mix(uint64_t h, uint64_t w) {
+  h = (h ^ w) * FNV_PRIME;
+  return h ^ (h >> 32);
+}
+
+/*
+ * The hash of a stat line's fields, without the line: formatting and hashing 60 characters
+ * cost half as much again as the stat itself (400,000 of them a rebuild of 200,000 files).
+ * The words: the type (1 dir, 2 file, 3 link, 4 other) with the mode's 12 bits above it, then
+ * dev, ino, size, mtime sec, nsec, ctime sec, nsec (two's complement); src/record.ts lineHash
+ * reads them back from the line.
+ */
+static uint64_t stat_hash(const struct stat *st) {
+  uint64_t type = S_ISDIR(st->st_mode) ? 1 : S_ISREG(st->st_mode) ? 2 : S_ISLNK(st->st_mode) ? 3 : 4;
+  uint64_t h = mix(FNV_OFFSET, type | (uint64_t)(st->st_mode & 07777) << 8);
+  h = mix(h, (uint64_t)st->st_dev);
+  h = mix(h, (uint64_t)st->st_ino);
+  h = mix(h, (uint64_t)(int64_t)st->st_size);
+  h = mix(h, (uint64_t)(int64_t)st->st_mtim.tv_sec);
+  h = mix(h, (uint64_t)st->st_mtim.tv_nsec);
+  h = mix(h, (uint64_t)(int64_t)st->st_ctim.tv_sec);
+  return mix(h, (uint64_t)st->st_ctim.tv_nsec);
 }
 
 /*
@@ -735,6 +764,8 @@ static void run_states(napi_env env, void *data) {
       int fd = at_dir(&dirs, p, &name);
       if (!(stated = fstatat(fd, name, &st, j->kinds[i] == 'S' ? 0 : AT_SYMLINK_NOFOLLOW) == 0)) {
         len = snprintf(line, sizeof line, "missing:%s", uv_err_name(-errno));
+      } else if (!j->lines) {
+        len = 0; /* hashed from st below: no line wanted */
       } else {
         /* type:mode:dev:ino:size:mtime:ctime, as "%s:%o:%llu:%llu:%lld:%lld.%09ld:%lld.%09ld" would write it */
         char *q = put_s(line, type_of(st.st_mode));
@@ -749,7 +780,7 @@ static void run_states(napi_env env, void *data) {
         len = (int)(q - line);
       }
     }
-    uint64_t h = fnv1a(line, (size_t)len);
+    uint64_t h = stated ? stat_hash(&st) : fnv1a(line, (size_t)len);
     unsigned char md[8];
     memcpy(md, &h, 8); /* little-endian on the platforms built for, as src/record.ts writes it */
     if (j->ids) {

@@ -31,8 +31,8 @@ import { earlierThan, splitNs } from './fsops/times.js';
 import { entriesAt } from './nul-list.js';
 import { found, type Found, type Inputs, type Kind } from './inputs.js';
 
-const VERSION = 4; // 2: the root as named is recorded too; 3: a hash a path; 4: listedNs
-/** Bytes of each path's hash: the 64-bit FNV-1a of its line (a check of change, cheap enough for 400,000 lines a run). */
+const VERSION = 5; // 2: the root as named is recorded too; 3: a hash a path; 4: listedNs; 5: a stat's hash of its fields
+/** Bytes of each path's hash (lineHash: a check of change, cheap enough for 400,000 paths a run). */
 const HASH = 8;
 /** The hash of a path that changed too recently to be trusted (see the top): no line has it, so the next run looks again. */
 const UNSETTLED = Buffer.alloc(HASH, 0xff);
@@ -120,20 +120,74 @@ async function statesNow(kinds: string, paths: Buffer, mode: 'lines' | 'hashes' 
   return out;
 }
 
-/** The addon's hash of a line (native/fs.c fnv1a), 8 bytes little-endian; lines are ASCII. In 32-bit halves: P = 2^40 + 435. */
+/** A line's hash as it is made: 64 bits in two int32 halves (the engine keeps them as small integers). */
+let lo = 0;
+let hi = 0;
+
+/** The hash times FNV's 64-bit prime P = 2^40 + 435 (mod 2^64). */
+function timesPrime(): void {
+  const t0 = (lo & 0xffff) * 435;
+  const t1 = (lo >>> 16) * 435 + (t0 >>> 16);
+  hi = (Math.imul(hi, 435) + (lo << 8) + (t1 >>> 16)) | 0;
+  lo = ((t1 & 0xffff) << 16) | (t0 & 0xffff);
+}
+
+const TYPES = ['dir', 'file', 'link', 'other'];
+
+/** One 64-bit word (its halves) into a stat line's hash (native/fs.c mix). */
+function mix(wordLo: number, wordHi: number): void {
+  lo ^= wordLo;
+  hi ^= wordHi;
+  timesPrime();
+  lo ^= hi;
+}
+
+/** A decimal integer's 64 bits in two's complement into the hash: from a double when it holds it exactly (| 0 is modulo 2^32), else by BigInt. */
+function mixDecimal(n: number, line: string, from: number, to: number): void {
+  if (Number.isSafeInteger(n)) mix(n | 0, Math.floor(n / 2 ** 32) | 0);
+  else {
+    const big = BigInt.asUintN(64, BigInt(line.slice(from, to)));
+    mix(Number(BigInt.asIntN(32, big)), Number(BigInt.asIntN(32, big >> 32n)));
+  }
+}
+
+/**
+ * The addon's hash of a line, 8 bytes little-endian (lines are ASCII). A stat line
+ * (`type:mode:dev:ino:size:mtime:ctime`, times `sec.nsec`) is hashed by its fields as numbers
+ * (native/fs.c stat_hash), any other line by its 64-bit FNV-1a (fnv1a there). Read in one pass
+ * (400,000 lines a rebuild without the addon).
+ */
 export function lineHash(line: string): Buffer {
-  let lo = 0x84222325;
-  let hi = 0xcbf29ce4;
-  for (let i = 0; i < line.length; i++) {
-    lo = (lo ^ line.charCodeAt(i)) >>> 0;
-    const t0 = (lo & 0xffff) * 435;
-    const t1 = (lo >>> 16) * 435 + (t0 >>> 16);
-    hi = (Math.imul(hi, 435) + (lo << 8) + (t1 >>> 16)) >>> 0;
-    lo = (((t1 & 0xffff) << 16) | (t0 & 0xffff)) >>> 0;
+  lo = 0x84222325 | 0;
+  hi = 0xcbf29ce4 | 0;
+  const colon = line.indexOf(':');
+  const type = TYPES.indexOf(line.slice(0, colon)) + 1;
+  const modeEnd = line.indexOf(':', colon + 1);
+  if (type > 0 && modeEnd > 0) {
+    mix(type | (parseInt(line.slice(colon + 1, modeEnd), 8) << 8), 0);
+    // dev, ino, size, then each time's seconds and nanoseconds: decimal integers, each ended by ':', '.' or the end.
+    let n = 0;
+    let sign = 1;
+    let start = modeEnd + 1;
+    for (let i = start; i <= line.length; i++) {
+      const c = i < line.length ? line.charCodeAt(i) : 58;
+      if (c === 58 || c === 46) {
+        mixDecimal(sign * n, line, start, i);
+        n = 0;
+        sign = 1;
+        start = i + 1;
+      } else if (c === 45) sign = -1;
+      else n = n * 10 + (c - 48);
+    }
+  } else {
+    for (let i = 0; i < line.length; i++) {
+      lo ^= line.charCodeAt(i);
+      timesPrime();
+    }
   }
   const out = Buffer.alloc(HASH);
-  out.writeUInt32LE(lo, 0);
-  out.writeUInt32LE(hi, 4);
+  out.writeInt32LE(lo, 0);
+  out.writeInt32LE(hi, 4);
   return out;
 }
 
@@ -257,7 +311,8 @@ export function startRecord(run: { argv: readonly string[]; inputs: Inputs; anal
       // A path found as a device and inode, or as nothing (the sources: 200,000 for a tree of
       // as many files), is checked by the addon as it is stat'ed; the others (BOMs read whole,
       // what the analysis saw) by their lines here.
-      const ids = new Float64Array(2 * run.inputs.size);
+      // Let go once handed to the addon (which copies it): the closures of `looked` keep this scope.
+      let ids: Float64Array | null = new Float64Array(2 * run.inputs.size);
       const looked: { kind: Kind; path: string; same: (line: string) => boolean }[] = [];
       let n = 0;
       let unsure = false;
@@ -267,8 +322,8 @@ export function startRecord(run: { argv: readonly string[]; inputs: Inputs; anal
         const check = (kind: Kind, p: string, dev: number, ino: number, was: () => Found) => {
           if ((kind === 'S' || kind === 'L') && (dev === -1 || (exact(dev) && exact(ino)))) {
             add(kind, p);
-            ids[2 * n] = dev;
-            ids[2 * n++ + 1] = ino;
+            ids![2 * n] = dev;
+            ids![2 * n++ + 1] = ino;
             return;
           }
           const seen = was();
@@ -290,7 +345,8 @@ export function startRecord(run: { argv: readonly string[]; inputs: Inputs; anal
       const rest = partsOf(looked.length, 1, (add) => looked.forEach((l) => add(l.kind, l.path)));
       if (unsure || !stated || !rest) return null;
       let at = 0;
-      const checked = stated.map((p) => statesNow(p.kinds, p.paths, ids.subarray(2 * at, 2 * (at += p.kinds.length)), settledNs));
+      const checked = stated.map((p) => statesNow(p.kinds, p.paths, ids!.subarray(2 * at, 2 * (at += p.kinds.length)), settledNs));
+      ids = null;
       const lines = rest.map((p) => statesNow(p.kinds, p.paths, 'lines'));
       return { parts: [...stated, ...rest], checked: Promise.all(checked), lines: Promise.all(lines), looked };
     } catch {

@@ -285,6 +285,11 @@ describe('the record of the last run', { skip: !hasCommand('gcc') && 'gcc is not
     assert.deepEqual(lines.split('\n').slice(0, -1), all.map(([k, p]) => stateOf(k, p)));
     assert.deepEqual(hashes, Buffer.concat(all.map(([k, p]) => lineHash(stateOf(k, p)))), 'and hashes each line as Node does');
     assert.equal(lineHash('a').toString('hex'), '8cec01864cdc63af', 'FNV-1a 64 of "a" (0xaf63dc4c8601ec8c), little-endian');
+    // A stat line is hashed by its fields as 64-bit words (native/fs.c stat_hash); these values
+    // were computed by that C code: numbers past 2^53, and times before 1970 in two's complement.
+    assert.equal(lineHash('file:644:2049:123456:200:1796269496.382517872:1796269496.382517872').toString('hex'), 'f4c7dd5267cb1936');
+    assert.equal(lineHash('dir:755:18446744073709551615:9007199254740993:-5:-1.000000001:0.000000000').toString('hex'), 'b78ea49e045ec9e7');
+    assert.equal(lineHash('other:7777:1234567890123456:123456789012345:4096:-12345678901234567.999999999:5.000000000').toString('hex'), '0ffbb6dabe5f658f');
     assert.match(lines, /^file:644:\d+:\d+:/);
     assert.match(lines, /missing:ENOTDIR/);
     assert.match(lines, /list:[0-9a-f]{64}/);
