@@ -156,25 +156,33 @@ export class Tree implements InputSet {
   }
 
   private grow(): void {
-    const n = this.kind.length * 2;
-    const bigger = <T extends Int32Array | Uint8Array | Uint32Array | Float64Array>(a: T): T => {
+    this.resize(Math.max(16, this.kind.length * 2));
+  }
+
+  /** Let go of the room the doubling left (up to as much again as the rows hold, 66 bytes a row) once the scan is done. */
+  trim(): void {
+    if (this.kind.length > this.length) this.resize(this.length);
+  }
+
+  private resize(n: number): void {
+    const sized = <T extends Int32Array | Uint8Array | Uint32Array | Float64Array>(a: T): T => {
       const b = new (a.constructor as new (n: number) => T)(n);
-      b.set(a);
+      b.set(a.subarray(0, Math.min(n, this.length)));
       return b;
     };
-    this.parent = bigger(this.parent);
-    this.kind = bigger(this.kind);
-    this.mode = bigger(this.mode);
-    this.uid = bigger(this.uid);
-    this.gid = bigger(this.gid);
-    this.size = bigger(this.size);
-    this.mtimeSec = bigger(this.mtimeSec);
-    this.mtimeNsec = bigger(this.mtimeNsec);
-    this.ctimeSec = bigger(this.ctimeSec);
-    this.ctimeNsec = bigger(this.ctimeNsec);
-    this.dev = bigger(this.dev);
-    this.ino = bigger(this.ino);
-    this.followed = bigger(this.followed);
+    this.parent = sized(this.parent);
+    this.kind = sized(this.kind);
+    this.mode = sized(this.mode);
+    this.uid = sized(this.uid);
+    this.gid = sized(this.gid);
+    this.size = sized(this.size);
+    this.mtimeSec = sized(this.mtimeSec);
+    this.mtimeNsec = sized(this.mtimeNsec);
+    this.ctimeSec = sized(this.ctimeSec);
+    this.ctimeNsec = sized(this.ctimeNsec);
+    this.dev = sized(this.dev);
+    this.ino = sized(this.ino);
+    this.followed = sized(this.followed);
   }
 
   /** Path inside the destination directory ('' is the destination itself). */
@@ -520,6 +528,7 @@ export async function scanTree(source: string, exclude: ExcludeMatcher, inputs?:
       if (top.kind === DIR) await walkDir(tree, 0, name);
     }
   }
+  tree.trim();
   inputs?.addSet(tree);
   return { tree, warnings };
 
