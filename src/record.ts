@@ -363,11 +363,12 @@ export function startRecord(run: { argv: readonly string[]; inputs: Inputs; anal
     const text = lines.map(([t]) => t).join('').split('\n');
     return inputs.looked.every((l, i) => l.same(text[i]!)) ? [...(checked as Buffer[]), ...lines.map(([, h]) => h)] : null;
   };
-  let read: Buffer[] | null = null;
+  let read: Promise<Buffer[] | null> = Promise.resolve(null);
   let image: { root: string; parts: Part[]; listedNs: bigint; hashes: Promise<Buffer[]> } | null = null;
   return {
-    // What the run read, checked; then the image as the manifest lists it, stat'ed on the
-    // thread pool while the manifest is written (not at all when the record is not kept).
+    // The image as the manifest lists it, stat'ed on the thread pool while the manifest is
+    // written, beside the check of what the run read (not waited for here: when that is not as
+    // it was, finish keeps nothing, and these states go unused).
     image: async (root, rootAbs, manifest) => {
       if (!inputs) return;
       // The root as named (not normalised: `sym/..` is the kernel's), and where it leads: a link re-pointed elsewhere is a change.
@@ -383,20 +384,19 @@ export function startRecord(run: { argv: readonly string[]; inputs: Inputs; anal
           if (manifest.isDir(i)) add('D', host);
         });
       });
-      // Made while what the run read is checked on the thread pool. When that is not as it was,
-      // nothing is kept and the image is not stat'ed.
-      read = await settledHashes().catch(() => null);
-      if (!read || !parts) return;
+      read = settledHashes().catch(() => null);
+      if (!parts) return;
       // Only the hashes of the image's states are kept: the addon makes them without handing over the lines.
       image = { root, parts, listedNs: BigInt(Date.now()) * 1_000_000n, hashes: Promise.all(parts.map((p) => statesNow(p.kinds, p.paths, 'hashes'))) };
       image.hashes.catch(() => undefined); // awaited in finish
     },
     finish: async (manifestFile, outcome) => {
-      if (!inputs || !read || !file || !image || manifestFile.includes('\0')) return;
+      if (!inputs || !file || !image || manifestFile.includes('\0')) return;
       try {
         const written = partsOf(1, 1, (add) => add('L', manifestFile))![0]!; // stat'ed now that it is written
-        const [manifestHashes, imageHashes] = await Promise.all([statesNow(written.kinds, written.paths, 'hashes'), image.hashes]);
-        const hashes = [...read, manifestHashes, ...imageHashes];
+        const [readHashes, manifestHashes, imageHashes] = await Promise.all([read, statesNow(written.kinds, written.paths, 'hashes'), image.hashes]);
+        if (!readHashes) return;
+        const hashes = [...readHashes, manifestHashes, ...imageHashes];
         const all = [...inputs.parts, written, ...image.parts];
         const stored: Stored = { version: VERSION, key, env: [...run.inputs.env], root: image.root, listedNs: String(image.listedNs), inputs: inputs.parts.length, deltas: 0, parts: all.map((p) => ({ kinds: p.kinds, bytes: p.paths.length })), outcome };
         keep(file, stored, all.map((p) => p.paths), hashes);
