@@ -308,26 +308,31 @@ static void run_digest(job_t *j) {
 /* Cleared for good at the first file system or process that cannot link an unnamed file in. */
 static volatile int unnamed_ok = 1;
 
-/* An unnamed file in `dest`'s directory (O_TMPFILE), or -1. */
-static int open_unnamed(const char *dest) {
+/* An unnamed file in `dest`'s directory (O_TMPFILE), or -1; `at`: that directory open (dircache_t), or AT_FDCWD. */
+static int open_unnamed(int at, const char *dest) {
   const char *slash = strrchr(dest, '/');
   if (!slash || !unnamed_ok) return -1;
-  char dir[PATH_BYTES];
-  size_t len = slash == dest ? 1 : (size_t)(slash - dest);
-  memcpy(dir, dest, len);
-  dir[len] = 0;
-  int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+  int fd;
+  if (at != AT_FDCWD) {
+    fd = openat(at, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+  } else {
+    char dir[PATH_BYTES];
+    size_t len = slash == dest ? 1 : (size_t)(slash - dest);
+    memcpy(dir, dest, len);
+    dir[len] = 0;
+    fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+  }
   if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) unnamed_ok = 0;
   return fd;
 }
 
-/* Give the unnamed file `fd` the name `dest`: AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH, /proc/self/fd does not. */
-static int link_unnamed(int fd, const char *dest) {
-  if (linkat(fd, "", AT_FDCWD, dest, AT_EMPTY_PATH) == 0) return 0;
+/* Give the unnamed file `fd` the name `name` in `at` (as at_dir split dest): AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH, /proc/self/fd does not. */
+static int link_unnamed(int fd, int at, const char *name) {
+  if (linkat(fd, "", at, name, AT_EMPTY_PATH) == 0) return 0;
   if (errno != EPERM && errno != EACCES && errno != ENOENT && errno != EINVAL) return -1;
   char proc[64];
   snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-  return linkat(AT_FDCWD, proc, AT_FDCWD, dest, AT_SYMLINK_FOLLOW);
+  return linkat(AT_FDCWD, proc, at, name, AT_SYMLINK_FOLLOW);
 }
 
 /* Seeded at load: temporary names differ from those of another process's copies. */
@@ -347,10 +352,18 @@ static int name_temp(job_t *j) {
   return 0;
 }
 
-static void run_copy(job_t *j) {
-  int in = open(j->src, O_RDONLY | O_CLOEXEC);
+/*
+ * `dirs`: the source's and the destination's directories kept open from the last copy of a
+ * batch (a batch's files share a few directories), so that a copy looks up three names instead
+ * of walking three whole paths; NULL for a lone copy.
+ */
+static void run_copy(job_t *j, dircache_t *dirs) {
+  const char *src_name = j->src, *dest_name = j->dest;
+  int src_at = dirs ? at_dir(&dirs[0], j->src, &src_name) : AT_FDCWD;
+  int in = openat(src_at, src_name, O_RDONLY | O_CLOEXEC);
   if (in < 0) { fail(j, "open", j->src); return; }
-  int out = (j->mode & FRESH) ? open_unnamed(j->dest) : -1;
+  int dest_at = dirs && (j->mode & FRESH) ? at_dir(&dirs[1], j->dest, &dest_name) : AT_FDCWD;
+  int out = (j->mode & FRESH) ? open_unnamed(dest_at, j->dest) : -1;
   int unnamed = out >= 0;
   if (!unnamed && name_temp(j) != 0) { close(in); return; }
   if (!unnamed) out = open(j->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -373,13 +386,13 @@ static void run_copy(job_t *j) {
   if (!rc && j->chown && fchown(out, j->uid, j->gid) != 0) rc = fail(j, "fchown", out_path);
   if (!rc && fchmod(out, j->mode & 07777) != 0) rc = fail(j, "fchmod", out_path);
   if (!rc && futimens(out, times) != 0) rc = fail(j, "futimens", out_path);
-  if (!rc && unnamed && link_unnamed(out, j->dest) != 0) {
+  if (!rc && unnamed && link_unnamed(out, dest_at, dest_name) != 0) {
     /* Something is at dest after all (EEXIST), or no way to link an unnamed file here: the named way. */
     if (errno != EEXIST) unnamed_ok = 0;
     close(out);
     close(in);
     j->mode &= ~FRESH;
-    run_copy(j);
+    run_copy(j, dirs);
     return;
   }
   if (close(out) != 0 && !rc) {
@@ -391,12 +404,13 @@ static void run_copy(job_t *j) {
   if (rc && !unnamed) unlink(j->tmp);
 }
 
-static void execute(napi_env env, void *data) {
-  job_t *j = data;
+static void run_job(job_t *j, dircache_t *dirs) {
   errno = 0;
-  if (j->dest[0]) run_copy(j);
+  if (j->dest[0]) run_copy(j, dirs);
   else run_digest(j);
 }
+
+static void execute(napi_env env, void *data) { run_job(data, NULL); }
 
 /* The error of a failed job: ECHANGED or EHASH (message: the digest read), or an fs error. */
 static napi_value job_error(napi_env env, const job_t *j) {
@@ -495,11 +509,14 @@ static void batch_free(batch_t *b) {
 
 static void run_batch(napi_env env, void *data) {
   batch_t *b = data;
+  dircache_t dirs[2] = {DIRCACHE_INIT, DIRCACHE_INIT}; /* sources', destinations' */
   for (b->ran = 0; b->ran < b->count;) {
     job_t *j = &b->jobs[b->ran++];
-    execute(env, j);
+    run_job(j, dirs);
     if (j->err) break;
   }
+  dircache_close(&dirs[0]);
+  dircache_close(&dirs[1]);
 }
 
 static void batch_done(napi_env env, napi_status status, void *data) {
