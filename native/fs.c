@@ -145,9 +145,14 @@ static napi_value utimens(napi_env env, napi_callback_info info) {
 typedef struct {
   char dir[PATH_BYTES];
   int fd;
+  /* What a new file asked for with permissions `asked` turned out to be in this directory (umask, default ACL, set-group-ID directory), when known. */
+  bool known;
+  mode_t asked, made;
+  uid_t uid;
+  gid_t gid;
 } dircache_t;
 
-#define DIRCACHE_INIT {{0}, -1}
+#define DIRCACHE_INIT {{0}, -1, false, 0, 0, 0, 0}
 
 static int at_dir(dircache_t *c, const char *path, const char **name) {
   const char *slash = strrchr(path, '/');
@@ -159,6 +164,7 @@ static int at_dir(dircache_t *c, const char *path, const char **name) {
     if (c->fd >= 0) close(c->fd);
     memcpy(c->dir, path, len);
     c->dir[len] = 0;
+    c->known = false;
     c->fd = open(c->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (c->fd < 0) return AT_FDCWD;
   }
@@ -308,19 +314,19 @@ static void run_digest(job_t *j) {
 /* Cleared for good at the first file system or process that cannot link an unnamed file in. */
 static volatile int unnamed_ok = 1;
 
-/* An unnamed file in `dest`'s directory (O_TMPFILE), or -1; `at`: that directory open (dircache_t), or AT_FDCWD. */
-static int open_unnamed(int at, const char *dest) {
+/* An unnamed file in `dest`'s directory (O_TMPFILE) with permissions `perm` (as umask leaves them), or -1; `at`: that directory open (dircache_t), or AT_FDCWD. */
+static int open_unnamed(int at, const char *dest, mode_t perm) {
   const char *slash = strrchr(dest, '/');
   if (!slash || !unnamed_ok) return -1;
   int fd;
   if (at != AT_FDCWD) {
-    fd = openat(at, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+    fd = openat(at, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, perm);
   } else {
     char dir[PATH_BYTES];
     size_t len = slash == dest ? 1 : (size_t)(slash - dest);
     memcpy(dir, dest, len);
     dir[len] = 0;
-    fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+    fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, perm);
   }
   if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) unnamed_ok = 0;
   return fd;
@@ -363,8 +369,23 @@ static void run_copy(job_t *j, dircache_t *dirs) {
   int in = openat(src_at, src_name, O_RDONLY | O_CLOEXEC);
   if (in < 0) { fail(j, "open", j->src); return; }
   int dest_at = dirs && (j->mode & FRESH) ? at_dir(&dirs[1], j->dest, &dest_name) : AT_FDCWD;
-  int out = (j->mode & FRESH) ? open_unnamed(dest_at, j->dest) : -1;
+  /*
+   * An unnamed file of a batch is made with its final permissions when they have no special
+   * bits (no one can open it by a name until it is whole). Once the first such file in a
+   * directory says what a new file there turns out to be (fstat), the owner and mode are set
+   * only where they differ: for 200,000 small files, two system calls a file fewer.
+   */
+  mode_t want = j->mode & 07777, asked = dest_at != AT_FDCWD && !(want & 07000) ? want : 0600;
+  int out = (j->mode & FRESH) ? open_unnamed(dest_at, j->dest, asked) : -1;
   int unnamed = out >= 0;
+  dircache_t *made = unnamed && dest_at != AT_FDCWD ? &dirs[1] : NULL;
+  if (made && (!made->known || made->asked != asked)) {
+    struct stat now;
+    made->known = fstat(out, &now) == 0;
+    made->asked = asked, made->made = now.st_mode & 07777, made->uid = now.st_uid, made->gid = now.st_gid;
+  }
+  bool owner_as_made = made && made->known && made->uid == j->uid && made->gid == j->gid;
+  bool mode_as_made = made && made->known && made->made == want;
   if (!unnamed && name_temp(j) != 0) { close(in); return; }
   if (!unnamed) out = open(j->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   const char *out_path = unnamed ? j->dest : j->tmp; /* for messages: an unnamed file has no name yet */
@@ -383,8 +404,8 @@ static void run_copy(job_t *j, dircache_t *dirs) {
     rc = -1;
   }
   /* Owner before mode: chown clears the set-id bits. */
-  if (!rc && j->chown && fchown(out, j->uid, j->gid) != 0) rc = fail(j, "fchown", out_path);
-  if (!rc && fchmod(out, j->mode & 07777) != 0) rc = fail(j, "fchmod", out_path);
+  if (!rc && j->chown && !owner_as_made && fchown(out, j->uid, j->gid) != 0) rc = fail(j, "fchown", out_path);
+  if (!rc && !((!j->chown || owner_as_made) && mode_as_made) && fchmod(out, want) != 0) rc = fail(j, "fchmod", out_path);
   if (!rc && futimens(out, times) != 0) rc = fail(j, "futimens", out_path);
   if (!rc && unnamed && link_unnamed(out, dest_at, dest_name) != 0) {
     /* Something is at dest after all (EEXIST), or no way to link an unnamed file here: the named way. */

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { CopyCheckError, copyFileAtomic, copyTree, newStats } from '../src/fsops/copy.ts';
@@ -173,6 +173,51 @@ describe('a copy into a directory the run made (written unnamed, linked in whole
     assert.deepEqual([0, 1, 2, 3].map((k) => result[33 * k + 32]), [2, 1, 0, 0]);
     assert.deepEqual(result.subarray(0, 32), createHash('sha256').update(files.elf).digest());
     for (const [name, bytes] of Object.entries(files)) assert.deepEqual(readFileSync(path.join(dir, 'out', name)), bytes);
+  });
+});
+
+describe("a tree's files keep their owners and modes", () => {
+  // The addon makes an unnamed file with its final permissions and sets the owner and mode only
+  // where the first new file of a directory says they differ: each case here must differ from
+  // what a new file gets (umask 077, another owner, a set-group-ID directory of another group,
+  // set-ID bits) or agree with it, in one directory and in several.
+  it('whatever a new file in their directory is made with (umask, owner, set-group-ID directory)', () => {
+    const dir = tmp();
+    const root = process.getuid?.() === 0;
+    const files: [string, number, number?, number?][] = [
+      ['t/a', 0o644],
+      ['t/b', 0o600],
+      ['t/c', 0o755],
+      ['t/d', 0o4755],
+      ['t/e', 0o644, 1234, 5678],
+      ['t/f', 0o640, 0, 5678],
+      ['t/g/x', 0o644, 0, 0],
+      ['t/g/y', 0o664, 0, 5678],
+      ['t/g/z', 0o2755, 0, 5678],
+      ['t/h/w', 0o1777],
+    ];
+    for (const [rel, mode, uid, gid] of files) {
+      writeTree(dir, { [`src/${rel}`]: rel });
+      if (root && uid !== undefined) chownSync(path.join(dir, 'src', rel), uid, gid!);
+      chmodSync(path.join(dir, 'src', rel), mode);
+    }
+    if (root) chownSync(path.join(dir, 'src/t/g'), 0, 5678);
+    chmodSync(path.join(dir, 'src/t/g'), 0o2775);
+    writeFileSync(path.join(dir, 'bom.yaml'), 'targets:\n  - target: /opt\n    copy:\n      - dirs: [src/t]\n');
+    const owners = (base: string) => Object.fromEntries(Object.keys(readTree(base)).map((rel) => {
+      const st = lstatSync(path.join(base, rel));
+      return [rel, { mode: st.mode & 0o7777, ...(root ? { uid: st.uid, gid: st.gid } : {}) }];
+    }));
+    const want = owners(path.join(dir, 'src'));
+    for (const [name, env] of [['native', {}], ['fallback', { OCCLUM_BOM_NO_NATIVE: '1' }]] as const) {
+      const r = spawnSync('sh', ['-c', 'umask 077 && exec "$@"', 'sh', process.execPath, path.join(repo, 'dist/cli/copy_bom.js'), '-f', 'bom.yaml', '--root', name], {
+        cwd: dir,
+        env: { ...process.env, OCCLUM_LOG_LEVEL: '', ...env },
+        encoding: 'utf8',
+      });
+      assert.equal(r.status, 0, r.stderr);
+      assert.deepEqual(owners(path.join(dir, name, 'opt')), want, name);
+    }
   });
 });
 
