@@ -26,7 +26,10 @@
  *   (its directory was made by this run): the file is then written unnamed (O_TMPFILE) and
  *   linked in at `dest` when whole, one directory change instead of a create and a rename,
  *   falling back to `tmp` where the file system or the process cannot (an empty `tmp`: a name
- *   made as src/fsops/copy.ts tempName makes it, only then).
+ *   made as src/fsops/copy.ts tempName makes it, only then). A batch's copies name their
+ *   source and their unnamed file relative to directories kept open from one copy to the
+ *   next, and set owner and mode only where they differ from what a new file of that
+ *   directory turned out to be (run_copy).
  *
  * sha256(path) -> Promise<hex SHA-256>: a file's digest, off the main thread.
  *
