@@ -120,7 +120,7 @@ async function statesNow(kinds: string, paths: Buffer, mode: 'lines' | 'hashes' 
   return out;
 }
 
-/** A line's hash as it is made: 64 bits in two int32 halves (the engine keeps them as small integers). */
+/** A line's hash while lineHash makes it: 64 bits as two int32 halves. */
 let lo = 0;
 let hi = 0;
 
