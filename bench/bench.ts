@@ -125,6 +125,7 @@ if (CASES.includes('big')) {
     // Interleaved, so that the machine's mood hits every tool alike.
     const image = fresh(`image-${i}`);
     const cache = path.join(work, `cache-${i}`);
+    spawnSync('sync'); // as for the small files below: no copy starts while the last one's writes are written back
     const c = copyBom(bom, image, cache);
     r.cold.push(c.s);
     if (c.mb) mem.push(c.mb);
@@ -132,9 +133,12 @@ if (CASES.includes('big')) {
     // The image removed (moved aside: see above) and built again: what the ELF files said is known.
     renameSync(image, `${image}.old`);
     renameSync(`${image}.manifest.json`, `${image}.old.manifest.json`);
+    spawnSync('sync');
     r.warm.push(copyBom(bom, fresh(`image-${i}`), cache).s);
+    spawnSync('sync');
     r.cp.push(timed('cp', ['-a', ...trees, fresh(`cp-${i}`)]).s);
     const rs = fresh(`rsync-${i}`);
+    spawnSync('sync');
     r.rsyncCold.push(timed('rsync', ['-a', ...trees, rs]).s);
     r.rsyncNoop.push(timed('rsync', ['-a', ...trees, rs]).s);
   }
@@ -176,12 +180,17 @@ if (CASES.includes('small') && SMALL_FILES > 0) {
   const t = Object.fromEntries(keys.map((k) => [k, []])) as unknown as Record<Key, ReturnType<typeof timed>[]>;
   for (let i = 0; i < RUNS; i++) {
     // Interleaved, so that the machine's mood hits every tool alike. Each copy_bom cold build
-    // starts with an empty cache directory (no ELF cache, no run record).
+    // starts with an empty cache directory (no ELF cache, no run record). Each cold copy starts
+    // after a sync: none writes while the 200,000 files the one before wrote (or the generated
+    // tree) are still being written back.
     const image = fresh(`small-image-${i}`);
     const cache = path.join(work, `small-cache-${i}`);
+    spawnSync('sync');
     t.cold.push(copyBom(bom, image, cache));
+    spawnSync('sync');
     t.cp.push(timed('cp', ['-a', src, fresh(`small-cp-${i}`)]));
     const rs = fresh(`small-rsync-${i}`);
+    spawnSync('sync');
     t.rsyncCold.push(timed('rsync', ['-a', src, rs]));
     // One source file rewritten (another size, as an edit would), and both rebuilt at once.
     writeFileSync(changed, `# changed in run ${i}\n${filler}`.slice(0, 299 + i) + '\n');
