@@ -600,7 +600,7 @@ static napi_value copy_batch(napi_env env, napi_callback_info info) {
   }
   memcpy(b->text, data, len);
   b->text[len] = '\0';
-  char *at = b->text, *end = b->text + len, *expect;
+  char *at = b->text, *end = b->text + len, *expect = NULL;
   for (size_t i = 0; i < count && at; i++) {
     job_t *j = &b->jobs[i];
     const double *n = nums + 6 * i;
