@@ -385,7 +385,7 @@ static void run_copy(job_t *j, dircache_t *dirs) {
   if (made && (!made->known || made->asked != asked)) {
     struct stat now;
     made->known = fstat(out, &now) == 0;
-    made->asked = asked, made->made = now.st_mode & 07777, made->uid = now.st_uid, made->gid = now.st_gid;
+    if (made->known) made->asked = asked, made->made = now.st_mode & 07777, made->uid = now.st_uid, made->gid = now.st_gid;
   }
   bool owner_as_made = made && made->known && made->uid == j->uid && made->gid == j->gid;
   bool mode_as_made = made && made->known && made->made == want;
