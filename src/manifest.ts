@@ -11,7 +11,8 @@ import { hashFile } from './fsops/hash.js';
 import { decimalSeconds } from './fsops/times.js';
 import { namesNotUtf8 } from './fsops/tree.js';
 import { mapLimit } from './pool.js';
-import { treePath, type Plan } from './plan/plan.js';
+import type { Plan } from './plan/plan.js';
+import { treePath } from './plan/paths.js';
 import { resolved } from './plan/paths.js';
 
 export const MANIFEST_VERSION = 1;

@@ -51,6 +51,63 @@ describe('automatic dependencies', { skip: !hasCommand('gcc') && 'gcc is not ins
     if (isRoot) assert.equal(runInImage(path.join(dir, 'image'), '/bin/prog').stdout, 'answer 42\n');
   });
 
+  for (const [spelling, from] of [
+    ['relative', '../build/bin'],
+    ['./-relative', './../build/bin/'],
+    ['../-relative from a subdirectory', '../../build/bin'],
+    ['absolute', '<dir>/build/bin'],
+  ] as const) {
+    it(`a $ORIGIN library lands where the program looks for it, the source spelled ${spelling}`, () => {
+      // Occlum's own BOMs name programs through a relative `from`; $ORIGIN is the image's /bin,
+      // and that of the library it finds there /lib (its own $ORIGIN library goes there too).
+      const dir = tmp();
+      cc('gcc', path.join(dir, 'build/lib/libdeep.so'), 'int deep(void) { return 42; }\n', '-shared', '-fPIC');
+      cc('gcc', path.join(dir, 'build/lib/libanswer.so'), 'int deep(void);\nint answer(void) { return deep(); }\n', '-shared', '-fPIC', `-L${dir}/build/lib`, '-ldeep', '-Wl,-rpath,$ORIGIN', '-Wl,--enable-new-dtags');
+      cc('gcc', path.join(dir, 'build/bin/prog'), MAIN, `-L${dir}/build/lib`, '-lanswer', '-Wl,-rpath,$ORIGIN/../lib', '-Wl,--enable-new-dtags');
+      const cwd = path.join(dir, spelling.startsWith('../') ? 'work/sub' : 'work');
+      mkdirSync(cwd, { recursive: true });
+      bom(cwd, `targets:\n  - target: /bin\n    copy:\n      - from: ${from.replace('<dir>', dir)}\n        files: [prog]\n`);
+      const r = copyBom(cwd, ['-f', 'bom.yaml', '--root', 'image']);
+      assert.equal(r.code, 0, r.stderr);
+      const tree = readTree(path.join(cwd, 'image'));
+      assert.equal(tree['lib/libanswer.so']?.type, 'file', 'at $ORIGIN/../lib of /bin/prog');
+      assert.equal(tree['lib/libdeep.so']?.type, 'file', 'at $ORIGIN of /lib/libanswer.so');
+      assert.equal(tree[`${dir.slice(1)}/build/lib/libanswer.so`]?.type, 'file', 'and at its host path (upstream)');
+      if (isRoot) assert.equal(runInImage(path.join(cwd, 'image'), '/bin/prog').stdout, 'answer 42\n');
+    });
+  }
+
+  it('a $ORIGIN library of a program inside a copied tree lands where the copy looks for it', () => {
+    const dir = tmp();
+    cc('gcc', path.join(dir, 'build/lib/libanswer.so'), LIB, '-shared', '-fPIC');
+    cc('gcc', path.join(dir, 'build/bin/prog'), MAIN, `-L${dir}/build/lib`, '-lanswer', '-Wl,-rpath,$ORIGIN/../lib', '-Wl,--enable-new-dtags');
+    bom(dir, 'targets:\n  - target: /\n    copy:\n      - from: build\n        dirs: [bin]\n');
+    const r = copyBom(dir, ['-f', 'bom.yaml', '--root', 'image']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(readTree(path.join(dir, 'image'))['lib/libanswer.so']?.type, 'file');
+    if (isRoot) assert.equal(runInImage(path.join(dir, 'image'), '/bin/prog').stdout, 'answer 42\n');
+  });
+
+  it('a library on an absolute RUNPATH into a tree copied elsewhere lands at that path, linked to the copy', () => {
+    // A source build (-Wl,-rpath,<prefix>/lib) copied whole to another target: the loader in the
+    // image opens <prefix>/lib, not the tree's copy of it.
+    const dir = tmp();
+    const prefix = path.join(dir, 'prefix');
+    cc('gcc', path.join(prefix, 'lib/libanswer.so'), LIB, '-shared', '-fPIC');
+    cc('gcc', path.join(prefix, 'bin/prog'), MAIN, `-L${prefix}/lib`, '-lanswer', `-Wl,-rpath,${prefix}/lib`, '-Wl,--enable-new-dtags');
+    bom(dir, 'targets:\n  - target: /opt\n    copy:\n      - dirs: [prefix]\n');
+    const r = copyBom(dir, ['-f', 'bom.yaml', '--root', 'image']);
+    assert.equal(r.code, 0, r.stderr);
+    const atPath = statSync(path.join(dir, `image${prefix}/lib/libanswer.so`));
+    assert.equal(atPath.ino, statSync(path.join(dir, 'image/opt/prefix/lib/libanswer.so')).ino, "a hard link to the tree's copy");
+    if (isRoot) assert.equal(runInImage(path.join(dir, 'image'), '/opt/prefix/bin/prog').stdout, 'answer 42\n');
+    // Copied to its own path, the tree already holds it where the loader looks: nothing more.
+    bom(dir, `targets:\n  - target: ${dir}\n    copy:\n      - dirs: [prefix]\n`);
+    const same = copyBom(dir, ['-f', 'bom.yaml', '--root', 'image2', '--dry-run']);
+    assert.equal(same.code, 0, same.stderr);
+    assert.doesNotMatch(same.stdout, /copy lib \S*libanswer/);
+  });
+
   it('a missing library fails the run with 248 after copying everything else', () => {
     const dir = tmp();
     const prog = app(dir);

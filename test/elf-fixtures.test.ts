@@ -145,6 +145,10 @@ test('$ORIGIN in DT_RUNPATH, paths kept as the loader builds them', async () => 
   assert.deepEqual(listing(r), [`liba.so => ${lib}/liba.so (runpath)`, LIBC, `libb.so => ${lib}/libb.so (runpath)`, LOADER]);
   assert.equal(r.libraries[2]!.neededBy, `${lib}/liba.so`);
   assert.equal(r.libraries[0]!.neededBy, 'bin/app');
+  // Where each was found from: wherever its object is put, the loader looks there.
+  assert.deepEqual(r.libraries[0]!.origin, { object: 'bin/app', rel: '/../lib/liba.so' });
+  assert.deepEqual(r.libraries[2]!.origin, { object: `${lib}/liba.so`, rel: '/libb.so' });
+  assert.equal(r.libraries[1]!.origin, undefined, 'libc: not through $ORIGIN');
 });
 
 test('a library without PT_INTERP is analysed with the loader of its class and machine', async () => {
@@ -258,6 +262,8 @@ test('a musl program: $ORIGIN, libc parts resolved to the loader, a missing libr
     'libc.so => /lib/ld-musl-x86_64.so.1 (interpreter)',
     'libb.so => ./libb.so (runpath)',
   ]);
+  // libb.so, needed by liba.so, is found through the program's $ORIGIN (musl walks up the chain).
+  assert.deepEqual(r.status === 'dynamic' && r.libraries.map((l) => l.origin), [{ object: './app', rel: '/liba.so' }, undefined, undefined, { object: './app', rel: '/libb.so' }]);
 });
 
 test('musl searches LD_LIBRARY_PATH before DT_RUNPATH', async () => {

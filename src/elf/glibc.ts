@@ -9,6 +9,7 @@
 // program is that of the path it was given, as under ldd (a program started by the kernel
 // gets the directory of its real path instead).
 import type { FileCache, Probe } from './files.js';
+import { fromOrigin, leadsWithOrigin } from './origin.js';
 import { lookupLdCache, type LdCache } from './ldcache.js';
 import type { GlibcModel } from './platform.js';
 import {
@@ -51,10 +52,17 @@ interface LinkMap {
   listedAs?: string;
   neededBy?: LinkMap;
   rpathDirs?: string[] | null;
+  /** Which of rpathDirs came from elements that start with $ORIGIN. */
+  rpathOrigins?: Set<string>;
+  /** Found through an element of `object`'s search path that starts with $ORIGIN (Library.origin). */
+  origin?: { object: LinkMap; rel: string };
 }
 
+/** Whose search path is being tried, and which of its directories came from $ORIGIN elements. */
+type Owner = { object: LinkMap; origins: Set<string> };
+
 type Verdict = { use: true } | { use: false; code: string } | { fatal: string };
-type Found = { path: string; probe: Probe & { kind: 'file' }; foundBy: FoundBy };
+type Found = { path: string; probe: Probe & { kind: 'file' }; foundBy: FoundBy; origin?: LinkMap['origin'] };
 type SearchResult = Found | { fatal: string } | null;
 
 /** glibc's LIBC_ABI_MAX: EI_ABIVERSION values below it are valid with ELFOSABI_GNU. */
@@ -239,6 +247,7 @@ class GlibcLoad {
       loader,
       faked: false,
       foundBy: found.foundBy,
+      ...(found.origin ? { origin: found.origin } : {}),
     };
     this.chain.push(map);
     return map;
@@ -253,13 +262,13 @@ class GlibcLoad {
       for (let l: LinkMap | null = loader; l; l = l.loader) {
         const dirs = this.rpathDirs(l);
         if (!dirs) continue;
-        const r = await this.openPath(name, dirs, 'rpath');
+        const r = await this.openPath(name, dirs, 'rpath', { object: l, origins: l.rpathOrigins! });
         if (r) return r;
         didMain ||= l === this.main;
       }
       const mainDirs = didMain ? null : this.rpathDirs(this.main);
       if (mainDirs) {
-        const r = await this.openPath(name, mainDirs, 'rpath');
+        const r = await this.openPath(name, mainDirs, 'rpath', { object: this.main, origins: this.main.rpathOrigins! });
         if (r) return r;
       }
     }
@@ -270,7 +279,7 @@ class GlibcLoad {
     if (dyn && dyn.runpath !== null) {
       const dirs = decompose(dyn.runpath, /:/, (s) => this.expand(s, loader));
       if (dirs.length > 0) {
-        const r = await this.openPath(name, dirs, 'runpath');
+        const r = await this.openPath(name, dirs, 'runpath', { object: loader, origins: this.originDirs(dyn.runpath, loader) });
         if (r) return r;
       }
     }
@@ -294,8 +303,15 @@ class GlibcLoad {
       const rpath = dyn && dyn.runpath === null ? dyn.rpath : null;
       const dirs = rpath === null ? [] : decompose(rpath, /:/, (s) => this.expand(s, l));
       l.rpathDirs = dirs.length > 0 ? dirs : null;
+      l.rpathOrigins = rpath === null ? new Set() : this.originDirs(rpath, l);
     }
     return l.rpathDirs;
+  }
+
+  /** The directories of `l`'s search path `text` that come from elements starting with $ORIGIN. */
+  private originDirs(text: string, l: LinkMap): Set<string> {
+    if (!text.includes('ORIGIN')) return new Set();
+    return new Set(decompose(text, /:/, (s) => (leadsWithOrigin(s) ? this.expand(s, l) : null)).filter((d) => d !== ''));
   }
 
   /**
@@ -303,7 +319,7 @@ class GlibcLoad {
    * An error other than "no such file" or "permission denied" abandons the list, and a
    * directory seen missing is skipped from then on (relative ones never are).
    */
-  private async openPath(name: string, dirs: string[], foundBy: FoundBy): Promise<SearchResult> {
+  private async openPath(name: string, dirs: string[], foundBy: FoundBy, owner?: Owner): Promise<SearchResult> {
     for (const dir of dirs) {
       for (const sub of this.m.subdirs) {
         const key = dir + sub;
@@ -315,7 +331,10 @@ class GlibcLoad {
         const v = openVerify(probe, this.m);
         if (tracked && !this.dirExists.has(key)) this.dirExists.set(key, state === 'dir');
         if ('fatal' in v) return { fatal: `${path}: ${v.fatal}` };
-        if (v.use && probe.kind === 'file') return { path, probe, foundBy };
+        if (v.use && probe.kind === 'file') {
+          if (!owner?.origins.has(dir)) return { path, probe, foundBy };
+          return { path, probe, foundBy, origin: { object: owner.object, rel: fromOrigin(path, origin(owner.object.realName, this.ctx.cwd)) } };
+        }
         if (!v.use && v.code !== 'ENOENT' && v.code !== 'EACCES') return null;
       }
     }
@@ -336,11 +355,13 @@ class GlibcLoad {
       listed.splice(before === this.main ? 0 : listed.indexOf(before!) + 1, 0, this.rtld);
     }
     // Every listed object joined the search list, which set listedAs and neededBy.
+    const named = (l: LinkMap) => (l === this.main ? this.file : l.realName);
     const libraries: Library[] = listed.map((l) => ({
       name: l.listedAs!,
       path: l.faked ? null : l.realName,
       foundBy: l.foundBy,
-      neededBy: l.neededBy === this.main ? this.file : l.neededBy!.realName,
+      neededBy: named(l.neededBy!),
+      ...(l.origin ? { origin: { object: named(l.origin.object), rel: l.origin.rel } } : {}),
     }));
     return { libraries, fatal };
   }

@@ -8,6 +8,7 @@
 // path or an oddly named libc can reach.
 import type { FileCache, Probe } from './files.js';
 import { splitMuslPath } from './musl.js';
+import { fromOrigin, leadsWithOrigin } from './origin.js';
 import { ET_DYN, ET_EXEC, type ElfInfo } from './read.js';
 import type { FoundBy, Library, LoadResult } from './types.js';
 
@@ -37,7 +38,7 @@ interface Dso {
   neededBy: Dso | null;
 }
 
-type Opened = { path: string; probe: Probe; foundBy: FoundBy };
+type Opened = { path: string; probe: Probe; foundBy: FoundBy; origin?: Library['origin'] };
 
 /** Names musl's libc.so provides itself: lib<part>.<anything>. */
 const LIBC_PARTS = ['c', 'pthread', 'rt', 'm', 'dl', 'util', 'xnet'];
@@ -129,7 +130,7 @@ class MuslLoad {
     if (!elf || !this.loadable(elf)) return this.list(name, null, null, neededBy);
     const fileId = probe.kind === 'file' ? probe.id : null;
     this.chain.push({ name: path, shortname: searched ? basename(path) : null, elf, fileId, neededBy });
-    this.list(name, path, opened.foundBy, neededBy);
+    this.list(name, path, opened.foundBy, neededBy, opened.origin);
   }
 
   /**
@@ -154,10 +155,13 @@ class MuslLoad {
       if (r !== 'none') return r === 'stop' ? null : r;
     }
     for (let p: Dso | null = neededBy; p; p = p.neededBy) {
-      const dirs = this.rpath(p);
-      if (!dirs) continue;
-      const r = await this.pathOpen(name, dirs, p.elf?.dynamic?.runpath != null ? 'runpath' : 'rpath');
-      if (r !== 'none') return r === 'stop' ? null : r;
+      const found = this.rpath(p);
+      if (!found) continue;
+      const r = await this.pathOpen(name, found.dirs, p.elf?.dynamic?.runpath != null ? 'runpath' : 'rpath');
+      if (r === 'stop') return null;
+      if (r === 'none') continue;
+      const dir = r.path.slice(0, r.path.lastIndexOf('/'));
+      return found.origins.has(dir) ? { ...r, origin: { object: p === this.app ? this.file : p.name, rel: fromOrigin(r.path, found.origin) } } : r;
     }
     const sys = await this.ctx.muslPath(this.loader.pathFile);
     const r = await this.pathOpen(name, sys, 'default');
@@ -180,26 +184,34 @@ class MuslLoad {
    * fixup_rpath: DT_RUNPATH, else DT_RPATH, with $ORIGIN (or ${ORIGIN}) replaced by the
    * directory of the object's path as loaded; a path with any other '$' is not used at all.
    */
-  private rpath(p: Dso): string[] | null {
+  private rpath(p: Dso): { dirs: string[]; origin: string; origins: Set<string> } | null {
     const dyn = p.elf?.dynamic;
     const raw = dyn ? (dyn.runpath ?? dyn.rpath) : null;
     if (raw === null) return null;
-    if (!raw.includes('$')) return splitMuslPath(raw);
     const slash = p.name.lastIndexOf('/');
     const origin = slash < 0 ? '.' : p.name.slice(0, slash);
-    let out = '';
-    let i = 0;
-    for (let t = raw.indexOf('$'); t >= 0; t = raw.indexOf('$', i)) {
-      const braced = raw.startsWith('${ORIGIN}', t);
-      if (!braced && !raw.startsWith('$ORIGIN', t)) return null;
-      out += raw.slice(i, t) + origin;
-      i = t + (braced ? 9 : 7);
-    }
-    return splitMuslPath(out + raw.slice(i));
+    if (!raw.includes('$')) return { dirs: splitMuslPath(raw), origin, origins: new Set() };
+    const expand = (text: string): string | null => {
+      let out = '';
+      let i = 0;
+      for (let t = text.indexOf('$'); t >= 0; t = text.indexOf('$', i)) {
+        const braced = text.startsWith('${ORIGIN}', t);
+        if (!braced && !text.startsWith('$ORIGIN', t)) return null;
+        out += text.slice(i, t) + origin;
+        i = t + (braced ? 9 : 7);
+      }
+      return out + text.slice(i);
+    };
+    const all = expand(raw);
+    if (all === null) return null;
+    // Each element as musl's path_open joins it: the directory a library found there is in.
+    const origins = new Set(splitMuslPath(raw).filter(leadsWithOrigin).map((e) => expand(e)!));
+    return { dirs: splitMuslPath(all), origin, origins };
   }
 
-  private list(name: string, path: string | null, foundBy: FoundBy | null, neededBy: Dso): void {
-    this.libraries.push({ name, path, foundBy, neededBy: neededBy === this.app ? this.file : neededBy.name });
+  private list(name: string, path: string | null, foundBy: FoundBy | null, neededBy: Dso, origin?: Library['origin']): void {
+    const library: Library = { name, path, foundBy, neededBy: neededBy === this.app ? this.file : neededBy.name };
+    this.libraries.push(origin ? { ...library, origin } : library);
   }
 }
 

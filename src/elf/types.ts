@@ -30,6 +30,12 @@ export interface Library {
   foundBy: FoundBy | null;
   /** The object whose DT_NEEDED entry brought it in: the analysed file as given, or a library's path. */
   neededBy: string;
+  /**
+   * Set when an RPATH or RUNPATH element that starts with $ORIGIN found it: the object whose
+   * directory that was (named as neededBy names objects) and the rest of the path from there
+   * (`/../lib/libfoo.so`). Wherever that object is placed, the loader looks there + rel.
+   */
+  origin?: { object: string; rel: string };
 }
 
 /** The libraries one loader would load for one object, in the order `ldd` lists them. */

@@ -8,13 +8,13 @@
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { createResolver, elfFiles, statState, type ElfCache, type Library, type Resolution, type Resolver } from '../elf/index.js';
+import { createResolver, elfFiles, statState, type ElfCache, type Resolution, type Resolver } from '../elf/index.js';
 import { describeFsError, Exit, UserError, type Where } from '../errors.js';
 import type { SourceRoot } from '../fsops/root.js';
 import { DIR, FILE, fileMetaOf, type Meta, type Tree } from '../fsops/tree.js';
 import type { LoaderConfig } from './loaders.js';
 import { mapLimit } from '../pool.js';
-import { imagePath, resolved } from './paths.js';
+import { imagePath, resolved, treePath } from './paths.js';
 import type { ResolvedBom } from './resolve.js';
 
 export interface LibItem {
@@ -128,9 +128,9 @@ function inputsKey(boms: readonly ResolvedBom[], ctx: AutodepContext): string {
   h.update(JSON.stringify([process.cwd(), ctx.rootAbs, [...ctx.loaders], ctx.source?.root ?? '/']));
   for (const b of boms) {
     h.update(JSON.stringify(b.files.filter((f) => f.autodep).map((f) => [f.source, f.dest, f.where])));
-    for (const { where, tree: t } of b.trees) {
-      // Every row's host path (from the top, the names and their directories), kind and identity.
-      h.update(JSON.stringify([where, t.top, t.rel(0), t.length]));
+    for (const { where, dest, tree: t } of b.trees) {
+      // Every row's host path (from the top, the names and their directories), image path, kind and identity.
+      h.update(JSON.stringify([where, dest, t.top, t.rel(0), t.length]));
       h.update(t.names.join('\0'));
       for (const a of [t.parent, t.kind, t.dev, t.ino, t.size, t.mtimeSec, t.mtimeNsec, t.ctimeSec, t.ctimeNsec]) h.update(new Uint8Array(a.buffer, 0, t.length * a.BYTES_PER_ELEMENT));
     }
@@ -179,20 +179,23 @@ async function analyseAll(boms: readonly ResolvedBom[], ctx: AutodepContext, see
     return m;
   };
 
-  // Host paths that copied trees put into the image: a library among them is already there.
-  const tops = boms.flatMap((b) => b.trees.map(({ tree }) => ({ tree, top: tree.length ? resolved(tree.src(0)) : '' })));
-  const inTrees = (abs: string) =>
-    tops.some(({ tree, top }) => {
+  // A library is already there when its source lies inside the image root, or when a copied
+  // tree puts that same host file at the very image path the loader will open (a tree that
+  // holds it at another path does not count: the loader would not look there).
+  const tops = boms.flatMap((b) => b.trees.map(({ tree, dest }) => ({ tree, dest, top: tree.length ? resolved(tree.src(0)) : '' })));
+  const inTrees = (abs: string, at: string) =>
+    tops.some(({ tree, dest, top }) => {
       if (top === '' || (abs !== top && !abs.startsWith(top === '/' ? '/' : `${top}/`))) return false;
       const row = tree.find(abs.slice(top.length).split('/').filter(Boolean));
-      return row >= 0 && tree.kind[row] !== DIR;
+      return row >= 0 && tree.kind[row] !== DIR && treePath(dest, tree.rel(row)) === at;
     });
-  const alreadyThere = (p: string) => {
+  const alreadyThere = (p: string, at: string) => {
     const abs = resolved(p);
-    return abs.startsWith(`${ctx.rootAbs}/`) || inTrees(abs);
+    return abs.startsWith(`${ctx.rootAbs}/`) || inTrees(abs, at);
   };
 
-  const analyse = async (source: string, dest: string | null, where: Where, fromTree: boolean): Promise<LibItem[]> => {
+  /** `dest`: the image path the file is copied to, from which its $ORIGIN paths lead. */
+  const analyse = async (source: string, dest: string, where: Where, fromTree: boolean): Promise<LibItem[]> => {
     // A file from outside the source root (a relative source) is read where it is; its libraries come from the root.
     const file = root?.inside(source) ?? source;
     const outside = root !== undefined && file === source;
@@ -207,9 +210,17 @@ async function analyseAll(boms: readonly ResolvedBom[], ctx: AutodepContext, see
     if (r.status !== 'dynamic') return [];
     const interpreter = r.interpreter ?? r.loader.path;
     const out: LibItem[] = [];
+    const done = new Set<string>();
+    // Where each object is in the image (the file at its destination, each library wherever it
+    // is put): an object's $ORIGIN is the directory of each of those.
+    const placed = new Map<string, string[]>([[file, [dest]]]);
     const add = (found: string, target: string, lib: Pick<LibItem, 'name' | 'neededBy' | 'rule'>) => {
       const source = hostOf(found, where);
-      if (!alreadyThere(source)) out.push({ source, dest: imagePath(where, target), meta: metaFor(source, where), where, ...lib });
+      const at = imagePath(where, target);
+      if (done.has(`${source}\0${at}`)) return;
+      done.add(`${source}\0${at}`);
+      placed.set(found, [...(placed.get(found) ?? []), at]);
+      if (!alreadyThere(source, at)) out.push({ source, dest: at, meta: metaFor(source, where), where, ...lib });
     };
     add(configured?.loader ?? interpreter, interpreter, { name: path.basename(interpreter), neededBy: file, rule: configured ? 'loader config' : 'PT_INTERP' });
     if (r.fatal) ctx.debug(`${file}: the loader would stop: ${r.fatal}`);
@@ -222,10 +233,11 @@ async function analyseAll(boms: readonly ResolvedBom[], ctx: AutodepContext, see
       const rule = `DT_NEEDED ${lib.name} of ${lib.neededBy}, found via ${lib.foundBy}`;
       const relocated = configured && configured.libraryPath.includes(path.dirname(lib.path));
       add(lib.path, relocated ? path.join(configured.libraryPath[0]!, lib.name) : lib.path, { name: lib.name, neededBy: file, rule });
-      if (dest !== null && viaOrigin(lib, r, file)) {
-        // The program runs from its destination: put the library where $ORIGIN will point there.
-        const relative = path.relative(path.dirname(file), lib.path);
-        add(lib.path, path.posix.join('/', path.posix.dirname(dest), relative), { name: lib.name, neededBy: file, rule: `${rule} ($ORIGIN at the destination)` });
+      // Found from the directory of an object that the image holds elsewhere (the program at its
+      // destination, however the BOM spelled its source): also where $ORIGIN points there.
+      for (const at of lib.origin ? (placed.get(lib.origin.object) ?? []) : []) {
+        const there = path.posix.join('/', path.posix.dirname(`/${at}`), lib.origin!.rel);
+        add(lib.path, there, { name: lib.name, neededBy: file, rule: `${rule} ($ORIGIN of /${at})` });
       }
     }
     return out;
@@ -244,13 +256,13 @@ async function analyseAll(boms: readonly ResolvedBom[], ctx: AutodepContext, see
     id[6] = t.ctimeNsec[i]!;
     return id;
   };
-  const unknown: (TreeRows & { where: Where })[] = [];
+  const unknown: (TreeRows & { where: Where; dest: string })[] = [];
   for (const b of boms) {
-    for (const { tree: t, where } of b.trees) {
+    for (const { tree: t, where, dest } of b.trees) {
       const rows = new Int32Array(t.length);
       let n = 0;
       for (let i = 0; i < t.length; i++) if (t.kind[i] === FILE && t.size[i]! >= 52 && !ctx.cache?.isPlain(identityOf(t, i))) rows[n++] = i;
-      if (n > 0) unknown.push({ tree: t, rows: rows.slice(0, n), where });
+      if (n > 0) unknown.push({ tree: t, rows: rows.slice(0, n), where, dest });
     }
   }
   const bySource = (a: MissingLib, b: MissingLib) => (a.neededBy < b.neededBy ? -1 : a.neededBy > b.neededBy ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
@@ -262,24 +274,17 @@ async function analyseAll(boms: readonly ResolvedBom[], ctx: AutodepContext, see
     deps: { perBom, trees: [], missing: [...missing].sort(bySource) },
     later: async (screen) => {
       const magic = await screen(unknown);
-      const treeFiles: { tree: Tree; row: number; where: Where }[] = [];
-      unknown.forEach(({ tree, rows, where }, g) =>
+      const treeFiles: { tree: Tree; row: number; where: Where; dest: string }[] = [];
+      unknown.forEach(({ tree, rows, where, dest }, g) =>
         rows.forEach((row, k) => {
-          if (magic[g]![k]) treeFiles.push({ tree, row, where });
+          if (magic[g]![k]) treeFiles.push({ tree, row, where, dest });
           else ctx.cache?.rememberPlain(identityOf(tree, row));
         }),
       );
       const fromFiles = new Set(perBom.flat().map((l) => `${l.source}\0${l.dest}`));
-      const trees = (await mapLimit(treeFiles, 64, ({ tree, row, where }) => analyse(tree.src(row), null, where, true))).flat().filter((l) => !fromFiles.has(`${l.source}\0${l.dest}`));
+      const trees = (await mapLimit(treeFiles, 64, ({ tree, row, where, dest }) => analyse(tree.src(row), treePath(dest, tree.rel(row)), where, true))).flat().filter((l) => !fromFiles.has(`${l.source}\0${l.dest}`));
       for (const r of resolvers.values()) for (const [p, state] of r.seen()) note(p, state);
       return { perBom, trees, missing: missing.sort(bySource) };
     },
   };
-}
-
-/** Found through a $ORIGIN entry of the analysed file's own RPATH/RUNPATH. */
-function viaOrigin(lib: Library, r: Extract<Resolution, { status: 'dynamic' }>, file: string): boolean {
-  if (lib.neededBy !== file || (lib.foundBy !== 'rpath' && lib.foundBy !== 'runpath')) return false;
-  const dirs = lib.foundBy === 'rpath' ? r.elf.dynamic?.rpath : r.elf.dynamic?.runpath;
-  return !!dirs && /\$(\{ORIGIN\}|ORIGIN)/.test(dirs) && lib.path!.startsWith(`${path.dirname(file)}/`);
 }

@@ -29,6 +29,9 @@ function escapes(p: string): boolean {
   return false;
 }
 
+/** The image path of a tree's row: `rel` inside the tree's destination `dest`. */
+export const treePath = (dest: string, rel: string) => (dest && rel ? `${dest}/${rel}` : dest || rel);
+
 /** How the image path is shown to the user: the root as given, joined. */
 export function shown(root: string, rel: string): string {
   return rel === '' ? root : `${root.replace(/\/+$/, '')}/${rel}`;

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { formatWhere, type Where } from '../errors.js';
 import { DIR, LINK, type Meta, type Tree } from '../fsops/tree.js';
 import type { Dependencies, LibItem } from './autodep.js';
+import { treePath } from './paths.js';
 import type { ResolvedBom, TreeItem } from './resolve.js';
 
 export type Op =
@@ -83,9 +84,6 @@ function lastBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T
   for (const item of items) m.set(key(item), item);
   return m;
 }
-
-/** The image path of a tree's row. */
-export const treePath = (dest: string, rel: string) => (dest && rel ? `${dest}/${rel}` : dest || rel);
 
 /**
  * Paths written by two different operations with different content (a copy over a link, a
