@@ -198,17 +198,19 @@ targets:
       ].join('\n'),
     );
     writeFileSync(path.join(inst.dir, 'present'), 'here');
-    writeFileSync(path.join(inst.dir, 'inc.yaml'), 'targets:\n  - target: /c\n    copy:\n      - files: [missing-2]\n');
+    writeFileSync(path.join(inst.dir, 'inc.yaml'), `targets:\n  - target: /c\n    copy:\n      - files: [missing-2]\n      - files: [{name: gone, hash: ${'1'.repeat(64)}}]\n`);
     const r = inst.run();
-    // Upstream copies a BOM's directories before its files, and the top BOM before its includes.
-    assert.equal(r.code, 250);
+    // Upstream checks the hashed files of every BOM as it reads them, before copying anything;
+    // then it copies a BOM's directories before its files, and the top BOM before its includes.
+    assert.equal(r.code, 249);
     const lines = r.stderr.trimEnd().split('\n');
     assert.deepEqual(
       lines.map((l) => l.replace(/^copy_bom: error: (\S+?:\d+:\d+): .*$/, '$1').replace(/^.*\//, '')),
-      ['bom.yaml:6:16', 'bom.yaml:5:17', 'bom.yaml:9:17', 'inc.yaml:4:17'],
+      ['bom.yaml:9:17', 'inc.yaml:5:17', 'bom.yaml:6:16', 'bom.yaml:5:17', 'inc.yaml:4:17'],
       r.stderr,
     );
-    assert.match(lines[2]!, /hash mismatch for present/);
+    assert.match(lines[0]!, /hash mismatch for present/);
+    assert.match(lines[1]!, /cannot read gone to check its hash: no such file or directory/);
     assert.ok(!existsSync(inst.image));
     // One BOM with files missing only: 254, as before.
     const files = instance('targets:\n  - target: /\n    copy:\n      - files: [x, y]\n');

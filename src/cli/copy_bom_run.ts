@@ -15,7 +15,7 @@ import { DEFAULT_LOADER_CONFIG, loadLoaderConfig } from '../plan/loaders.js';
 import { shown } from '../plan/paths.js';
 import { buildPlan } from '../plan/plan.js';
 import { HEAD_ELF, HEAD_PLAIN } from '../fsops/copy.js';
-import { checkDestinations, resolveBom } from '../plan/resolve.js';
+import { checkDestinations, resolveBom, type Phase } from '../plan/resolve.js';
 import { removeStaleTemps } from '../output.js';
 import { Inputs, statSeen } from '../inputs.js';
 import { startRecord } from '../record.js';
@@ -84,12 +84,14 @@ export async function main(): Promise<ExitCode> {
   };
   const boms = await collectBoms(opts.file, opts.includeDir, inputs.reader(process.env), inputs);
   checkDestinations(boms);
-  // Every source that cannot be copied is named, in the order upstream would meet them: BOM by
-  // BOM, directory copies before file copies; the exit code is the first one's.
+  // Every source that cannot be copied is named, in the order upstream would meet them: the
+  // hashed files of every BOM first, then BOM by BOM, directory copies before file copies; the
+  // exit code is the first one's.
   const resolved = [];
   const failures: { e: UserError; bom: number; phase: number; n: number }[] = [];
+  const order: Record<Phase, number> = { hash: 0, dirs: 1, files: 2 };
   for (const bom of boms) {
-    const failed = (e: UserError, phase: 'dirs' | 'files') => failures.push({ e, bom: resolved.length, phase: phase === 'dirs' ? 0 : 1, n: failures.length });
+    const failed = (e: UserError, phase: Phase) => failures.push({ e, bom: phase === 'hash' ? -1 : resolved.length, phase: order[phase], n: failures.length });
     resolved.push(await resolveBom(bom, { root, warn, note: log.info, inputs, failed, source }));
   }
   if (failures.length) throw new UserErrors(failures.sort((a, b) => a.bom - b.bom || a.phase - b.phase || a.n - b.n).map((f) => f.e));

@@ -58,17 +58,23 @@ export interface ResolveContext {
   source?: SourceRoot;
   /**
    * Gets each source that cannot be copied (missing, unreadable, a hash that differs), with the
-   * phase upstream would meet it in (directory copies before file copies), and the resolution
-   * goes on with the next entry. Without it the first one is thrown.
+   * phase upstream would meet it in (Phase), and the resolution goes on with the next entry.
+   * Without it the first one is thrown.
    */
-  failed?: (e: UserError, phase: 'dirs' | 'files') => void;
+  failed?: (e: UserError, phase: Phase) => void;
 }
 
 /** The errors of a source that cannot be copied, as opposed to a BOM that is wrong. */
 const SOURCE_ERRORS: readonly number[] = [Exit.copyFile, Exit.copyDir, Exit.fileNotFound, Exit.wrongHash];
 
+/**
+ * When upstream meets a source's error: the files with a `hash` of every BOM are checked while
+ * the BOMs are read, before anything is copied; then BOM by BOM, directory copies before files.
+ */
+export type Phase = 'hash' | 'dirs' | 'files';
+
 /** `work()`, with a source error handed to `ctx.failed` (when given) instead of thrown. */
-async function orFailed(ctx: ResolveContext, phase: 'dirs' | 'files', work: () => Promise<void>): Promise<void> {
+async function orFailed(ctx: ResolveContext, phase: Phase, work: () => Promise<void>): Promise<void> {
   try {
     await work();
   } catch (e) {
@@ -148,7 +154,7 @@ export async function resolveBom(bom: Bom, ctx: ResolveContext): Promise<Resolve
         });
       }
       for (const f of s.files ?? []) {
-        await orFailed(ctx, 'files', async () => {
+        await orFailed(ctx, f.hash === undefined ? 'files' : 'hash', async () => {
           const sources = await expand(sourcePath(s.from, f.name), 'file', f, ctx);
           if (sources.length > 1 && (f.rename !== undefined || f.hash !== undefined)) {
             throw new UserError(`\`${f.rename !== undefined ? 'rename' : 'hash'}\` needs exactly one file, but ${f.name} matches ${sources.length}`, Exit.invalidBom, f.where);
@@ -217,6 +223,8 @@ async function resolveFile(source: string, target: string, f: FileEntry, ctx: Re
       ctx.note(`${source}: does not exist, skipped (optional)`);
       return undefined;
     }
+    // A file with a `hash` is opened to be hashed first: upstream's "file not found" (255).
+    if (f.hash !== undefined) throw new UserError(`cannot read ${source} to check its hash: ${describeFsError(e)}`, Exit.fileNotFound, f.where);
     throw new UserError(`cannot copy ${source}: ${describeFsError(e)}`, Exit.copyFile, f.where);
   }
   if (st.isDirectory()) throw new UserError(`${source} is a directory: list it under \`dirs\``, Exit.copyFile, f.where);
