@@ -1,6 +1,6 @@
 // Writing a result: to stdout, or to a file through a temporary name beside it and a rename,
 // so that a failed run never leaves half a document where the previous one was.
-import { closeSync, openSync, readdirSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { describeFsError, Exit, UserError } from './errors.js';
 
@@ -13,6 +13,22 @@ function tempFor(file: string, pid: number | string): string {
 export function removeStaleTemps(file: string): void {
   const name = new RegExp(`^\\.${path.basename(file).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.\\d+\\.tmp$`);
   for (const entry of readdirSync(path.dirname(file))) if (name.test(entry)) unlinkSync(path.join(path.dirname(file), entry));
+}
+
+/**
+ * Whether `writeOutput(text, file)` will be able to write `file`, found out before the work
+ * that makes the text (a command run, say): its temporary name is made and removed again.
+ */
+export function checkWritable(file: string | undefined): void {
+  if (file === undefined || file === '-') return;
+  const tmp = tempFor(file, process.pid);
+  try {
+    if (statSync(file, { throwIfNoEntry: false })?.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    closeSync(openSync(tmp, 'wx'));
+    unlinkSync(tmp);
+  } catch (e) {
+    throw new UserError(`cannot write ${file}: ${describeFsError(e)}`, Exit.copyFile);
+  }
 }
 
 /** Write `file` whole or not at all; several pieces are written one after the other (no copy of them joined). */

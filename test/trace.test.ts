@@ -1,7 +1,6 @@
 // `occlum-bom trace` (issue 15): each workload is run on the host under the real strace, its
 // traced BOM built with copy_bom as it is, and the same command line run again inside the image
 // (`unshare -m` + proc + `chroot`, as the application tests do): same output, same status.
-// The work directories live under /var/tmp: a trace leaves /tmp out by design.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,17 +16,17 @@ const noRun = cannotRunImages(['strace', 'gcc']);
 
 const works: string[] = [];
 process.on('exit', () => works.forEach((w) => rmSync(w, { recursive: true, force: true })));
-function work(): string {
-  mkdirSync('/var/tmp', { recursive: true });
-  const w = mkdtempSync('/var/tmp/occlum-bom-trace-');
+function work(under = '/var/tmp'): string {
+  mkdirSync(under, { recursive: true });
+  const w = mkdtempSync(path.join(under, 'occlum-bom-trace-'));
   works.push(w);
   return w;
 }
 
 /** `occlum-bom trace ARGS` from `cwd`, with a clean environment for the command. */
-function trace(cwd: string, args: string[]): Run {
+function trace(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): Run {
   // Only this environment: the command would see any other (a shell looks at $PWD, $HOME...).
-  const r = spawnSync(process.execPath, [path.join(repo, 'dist/cli/occlum-bom.js'), 'trace', ...args], { cwd, env: CLEAN_ENV, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [path.join(repo, 'dist/cli/occlum-bom.js'), 'trace', ...args], { cwd, env: { ...CLEAN_ENV, ...env }, encoding: 'utf8' });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -38,9 +37,10 @@ function build(dir: string, bom: string, name = 'image'): string {
   return path.join(dir, name);
 }
 
-function runIn(image: string, argv: string[]): { code: number; stdout: Buffer; stderr: string } {
+/** `argv` run in the image (from `cwd` there, if given); the image's /proc is there (base.yaml, included by default, or the test's own). */
+function runIn(image: string, argv: string[], cwd?: string): { code: number; stdout: Buffer; stderr: string } {
   mkdirSync(path.join(image, 'proc'), { recursive: true });
-  const [cmd, args] = inImage(image, argv);
+  const [cmd, args] = inImage(image, cwd === undefined ? argv : ['/bin/sh', '-c', 'cd "$0" && exec "$@"', cwd, ...argv]);
   const r = spawnSync(cmd, args, { env: CLEAN_ENV, timeout: 60_000, killSignal: 'SIGKILL' });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr.toString() };
 }
@@ -56,7 +56,8 @@ function traceBuildRun(dir: string, argv: string[], extra: string[] = [], cwd = 
   assert.equal(t.code, 0, t.stderr);
   const host = onHost(argv, cwd);
   const image = build(dir, 'traced.yaml');
-  const inImage = runIn(image, argv);
+  assert.ok(existsSync(path.join(image, 'proc')), "base.yaml's directories: a traced BOM includes it unless told otherwise");
+  const inImage = runIn(image, argv, cwd === dir ? undefined : cwd);
   assert.equal(inImage.code, 0, `in the image: ${inImage.stderr}`);
   assert.deepEqual(inImage.stdout, host.stdout);
   return { bom: readFileSync(path.join(dir, 'traced.yaml'), 'utf8'), image, stdout: host.stdout };
@@ -302,6 +303,68 @@ describe('occlum-bom trace', { skip: noRun }, () => {
     assert.match(bom, new RegExp(`^# output: "${path.join(dir, 'made')}"$`, 'm'));
     assert.match(bom, new RegExp(`^# output: "${path.join(dir, 'new')}"$`, 'm'));
     assert.ok(!bom.includes(`- ${path.join(dir, 'made')}`) && !bom.includes(`${path.join(dir, 'new')}/f`), 'outputs are not copied, and what is under a directory the command made is not named again');
+  });
+
+  it('a script and its input in a /tmp working directory: read, so in the BOM; what it wrote there is an output', () => {
+    const dir = work('/tmp');
+    writeFileSync(path.join(dir, 'input.txt'), 'from /tmp\n');
+    writeFileSync(path.join(dir, 'script.sh'), '#!/bin/sh\nsort -r input.txt > "$(mktemp)"\ncat input.txt | tee made.txt\n', { mode: 0o755 });
+    const argv = ['./script.sh'];
+    const t = trace(dir, ['-o', path.join(dir, 'traced.yaml'), '--', ...argv]);
+    assert.equal(t.code, 0, t.stderr);
+    const bom = readFileSync(path.join(dir, 'traced.yaml'), 'utf8');
+    assert.match(bom, new RegExp(`^ {10}- ${dir}/script\\.sh {2}# exec, open$`, 'm'), 'the script, executed and read by its interpreter');
+    assert.match(bom, new RegExp(`^ {10}- ${dir}/input\\.txt {2}# open, stat$`, 'm'));
+    assert.match(bom, /^ {10}- \/usr\/bin\/dash {2}# interp$/m, 'its #! interpreter');
+    assert.match(bom, new RegExp(`^# output: "${dir}/made\\.txt"$`, 'm'));
+    assert.match(bom, /^# output: "\/tmp\/tmp\.\w+"$/m, 'the temporary file mktemp made');
+    assert.doesNotMatch(bom, /# left out:/);
+    const image = build(dir, 'traced.yaml');
+    const inImage = runIn(image, argv, dir);
+    assert.equal(inImage.code, 0, inImage.stderr);
+    assert.equal(inImage.stdout.toString(), 'from /tmp\n');
+  });
+
+  it('--merge of a BOM trace did not write: 253 before the command runs, the file untouched', () => {
+    const dir = work();
+    const redis = path.join(dir, 'redis.yaml');
+    writeFileSync(redis, readFileSync(path.join(repo, 'examples/redis.yaml')));
+    const before = readFileSync(redis);
+    const r = trace(dir, ['--merge', redis, '-o', redis, '--', '/bin/sh', '-c', 'echo ran > marker']);
+    assert.equal(r.code, 253);
+    assert.match(r.stderr, /^occlum-bom: --merge .*redis\.yaml: not exactly as occlum-bom trace wrote it \(line 1: "includes:"\); left untouched\n$/);
+    assert.ok(!existsSync(path.join(dir, 'marker')), 'the command did not run');
+    assert.deepEqual(readFileSync(redis), before);
+    // A trace's own BOM, edited by hand, is refused the same way.
+    assert.equal(trace(dir, ['-o', 'own.yaml', '--', '/bin/true']).code, 0);
+    writeFileSync(path.join(dir, 'own.yaml'), readFileSync(path.join(dir, 'own.yaml'), 'utf8').replace('targets:', 'targets:\n  - target: /extra'));
+    assert.equal(trace(dir, ['--merge', 'own.yaml', '-o', 'own.yaml', '--', '/bin/true']).code, 253);
+  });
+
+  it('an output that cannot be written: 254 before the command runs', () => {
+    const dir = work();
+    for (const out of [path.join(dir, 'no/such/dir/x.yaml'), dir]) {
+      const r = trace(dir, ['-o', out, '--', '/bin/sh', '-c', 'echo ran > marker']);
+      assert.equal(r.code, 254, r.stderr);
+      assert.match(r.stderr, /^occlum-bom: cannot write .*: (no such file or directory|is a directory)\n$/);
+      assert.ok(!existsSync(path.join(dir, 'marker')), 'the command did not run');
+    }
+  });
+
+  it('a command killed by a signal, --keep of nothing, devices, and a file from the home directory', () => {
+    const dir = work();
+    mkdirSync(path.join(dir, 'home'));
+    writeFileSync(path.join(dir, 'home/.gitconfig'), '[user]\n');
+    const r = trace(dir, ['-o', 'out.yaml', '--keep', 'absent', '--', '/bin/sh', '-c', 'cat "$HOME/.gitconfig" /dev/zero | head -c 1 >/dev/null; kill -TERM $$'], { HOME: path.join(dir, 'home') });
+    assert.equal(r.code, 143, 'status 128 + SIGTERM');
+    assert.match(r.stderr, /was killed by SIGTERM; the BOM holds what it used until then/);
+    assert.match(r.stderr, new RegExp(`--keep ${dir}/absent: not there`));
+    assert.doesNotMatch(r.stderr, /gone after it/);
+    assert.match(r.stderr, new RegExp(`${dir}/home/\\.gitconfig: from your home directory ${dir}/home: it goes into the image`));
+    const bom = readFileSync(path.join(dir, 'out.yaml'), 'utf8');
+    assert.match(bom, /^# device: "\/dev\/null"\n# device: "\/dev\/zero"$/m);
+    assert.match(bom, /^includes:\n {2}- base\.yaml$/m);
+    assert.doesNotMatch(trace(dir, ['--no-base', '-o', '-', '--', '/bin/true']).stdout, /includes:/);
   });
 
   it('without strace: one line naming the package, exit status 3', () => {

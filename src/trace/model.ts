@@ -1,7 +1,9 @@
 // What a traced BOM holds, and its text. From the events of a run (strace.ts) and a walk of each
 // path (paths.ts): the files executed, read, mapped and looked at, the directories listed, every
 // link on the way to any of them, and the directories kept whole (--keep). Left out: what lies
-// under /proc, /sys, /dev, /run and /tmp (the enclave has its own) and what the run wrote.
+// under /proc, /sys, /dev and /run (the enclave has its own; what was used there is named in the
+// header) and what the run wrote (/tmp is no exception: what was there before and only read is
+// an input like any other).
 // The text is a function of the model alone (sorted, grouped by directory), so that two traces
 // of the same run diff cleanly and a merge (`fromText` of an earlier trace, then `add`) is
 // idempotent.
@@ -17,7 +19,7 @@ export const HOWS = ['exec', 'interp', 'open', 'dlopen', 'stat', 'dir', 'link', 
 export type How = (typeof HOWS)[number];
 
 /** The roots a trace leaves out: the enclave's own /proc, /sys and /dev, and run-time state. */
-export const LEFT_OUT = ['/proc', '/sys', '/dev', '/run', '/tmp'];
+export const LEFT_OUT = ['/proc', '/sys', '/dev', '/run'];
 
 export interface Item {
   kind: 'file' | 'dir' | 'link' | 'keep';
@@ -34,20 +36,23 @@ export interface Traced {
   items: Map<string, Item>;
   /** What the commands wrote (their outputs): left out. */
   outputs: Set<string>;
-  /** Files used under /run and /tmp: left out, and named in the header so that nobody wonders. */
+  /** Files used under /run: left out, and named in the header (and warned of) so that nobody wonders. */
   leftOut: Set<string>;
+  /** What was used under /dev: Occlum provides its own, a chroot needs these bound. */
+  devices: Set<string>;
 }
 
-export const emptyTrace = (): Traced => ({ commands: [], includes: [], items: new Map(), outputs: new Set(), leftOut: new Set() });
+export const emptyTrace = (): Traced => ({ commands: [], includes: [], items: new Map(), outputs: new Set(), leftOut: new Set(), devices: new Set() });
 
 const under = (p: string, dir: string) => p === dir || p.startsWith(dir === '/' ? '/' : `${dir}/`);
 export const isLeftOut = (p: string) => LEFT_OUT.some((d) => under(p, d));
 
 /**
  * Add a run to `t`: its command line, its events, the directories to keep whole. Warnings go
- * to `warn` (a path copy_bom cannot name, a --keep that is no directory).
+ * to `warn` (a path copy_bom cannot name, a --keep that is no directory, a file left out under
+ * /run, a file from `home`).
  */
-export async function addRun(t: Traced, command: string[], events: readonly Event[], keep: readonly string[], warn: (m: string) => void): Promise<void> {
+export async function addRun(t: Traced, command: string[], events: readonly Event[], keep: readonly string[], warn: (m: string) => void, home?: string): Promise<void> {
   const walker = new SourceRoot(); // the host
   const seen = new Map<string, Item>();
   const outputs = new Set<string>();
@@ -62,13 +67,21 @@ export async function addRun(t: Traced, command: string[], events: readonly Even
     if (!it || it.kind !== kind) seen.set(p, (it = { kind, how: new Set(), ...(target === undefined ? {} : { target }) }));
     it.how.add(how);
   };
+  /** A path under a root left out: a device (or anything else under /dev) and a file under /run are named. */
+  const leftOut = (p: string, follow: boolean) => {
+    if (!p.startsWith('/dev/') && !p.startsWith('/run/')) return;
+    const w = walker.walk(p, follow);
+    if (w.real === null || w.type === 'dir') return;
+    if (under(w.real, '/dev')) t.devices.add(w.real);
+    else if (w.type === 'file' && under(w.real, '/run') && !t.leftOut.has(w.real)) {
+      t.leftOut.add(w.real);
+      warn(`${w.real}: used by the command, left out: /run is run-time state the image does not hold (copy it with a BOM entry of your own if it must be there)`);
+    }
+  };
   /** Record the walk of `p` and what it ends at; the real path, or null. */
   const use = (p: string, follow: boolean, how: (type: 'file' | 'dir' | 'link') => How | null) => {
     if (isLeftOut(p)) {
-      if (p.startsWith('/run/') || p.startsWith('/tmp/')) {
-        const w = walker.walk(p, follow);
-        if (w.type === 'file') t.leftOut.add(p);
-      }
+      leftOut(p, follow);
       return null;
     }
     const w = walker.walk(p, follow);
@@ -87,7 +100,10 @@ export async function addRun(t: Traced, command: string[], events: readonly Even
   };
   for (const e of events) {
     if (e.use === 'write') {
-      if (isLeftOut(e.path)) continue;
+      if (isLeftOut(e.path)) {
+        if (e.path.startsWith('/dev/')) leftOut(e.path, e.follow);
+        continue;
+      }
       const w = walker.walk(e.path, e.follow);
       if (w.real !== null) outputs.add(w.real);
       else {
@@ -104,8 +120,9 @@ export async function addRun(t: Traced, command: string[], events: readonly Even
   // Opened shared objects: mapped by the dynamic loader (DT_NEEDED, dlopen).
   for (const [p, it] of seen) if (it.kind === 'file' && it.how.has('open') && (await isSharedObject(p))) it.how.add('dlopen');
   for (const k of keep) {
-    const real = use(k, true, (type) => (type === 'dir' ? 'keep' : null));
-    if (real === null) warn(`--keep ${k}: not a directory (or not there, or left out); the files used under it are listed one by one`);
+    const there = walker.walk(k, true);
+    const real = there.real === null ? null : use(k, true, (type) => (type === 'dir' ? 'keep' : null));
+    if (real === null) warn(`--keep ${k}: ${there.real === null ? 'not there' : 'not a directory, or left out'}; the files used under it are listed one by one`);
     else seen.set(real, { kind: 'keep', how: new Set(['keep']) });
   }
   // What the run made is no input, nor anything under what it made.
@@ -117,6 +134,7 @@ export async function addRun(t: Traced, command: string[], events: readonly Even
       warn(`${p}${it.target === undefined ? '' : ` -> ${it.target}`}: left out: copy_bom would read the $ in it as an environment variable`);
       continue;
     }
+    if (home !== undefined && it.kind !== 'dir' && under(p, home)) warn(`${p}: from your home directory ${home}: it goes into the image (is that meant?)`);
     merge(t.items, p, it);
   }
   // Named once: what lies under a directory the run made is that directory's.
@@ -187,6 +205,8 @@ export function toText(t: Traced): string {
   for (const c of t.commands) out.push(`# command: ${JSON.stringify(c)}`);
   for (const p of [...t.outputs].sort(byBytes)) out.push(`# output: ${JSON.stringify(p)}`);
   for (const p of [...t.leftOut].sort(byBytes)) out.push(`# left out: ${JSON.stringify(p)}`);
+  if (t.devices.size) out.push('# Used under /dev (Occlum provides its own /dev; to run the image in a chroot, bind these from the host):');
+  for (const p of [...t.devices].sort(byBytes)) out.push(`# device: ${JSON.stringify(p)}`);
   if (t.includes.length) out.push('includes:', ...t.includes.map((i) => `  - ${yamlText(i)}`));
   // One target a directory: the directory's own entry, the links, files and kept directories in it.
   const groups = new Map<string, { self?: Item; links: [string, Item][]; files: [string, Item][]; keeps: [string, Item][] }>();
@@ -227,13 +247,14 @@ const first = (a: [string, Item], b: [string, Item]) => byBytes(a[0], b[0]);
 export function fromText(text: string): Traced | string {
   const t = emptyTrace();
   for (const line of text.split('\n')) {
-    const m = /^# (command|output|left out): (.*)$/.exec(line);
+    const m = /^# (command|output|left out|device): (.*)$/.exec(line);
     if (!m) continue;
     try {
       const v = JSON.parse(m[2]!) as unknown;
       if (m[1] === 'command' && Array.isArray(v) && v.every((a) => typeof a === 'string')) t.commands.push(v);
       else if (m[1] === 'output' && typeof v === 'string') t.outputs.add(v);
       else if (m[1] === 'left out' && typeof v === 'string') t.leftOut.add(v);
+      else if (m[1] === 'device' && typeof v === 'string') t.devices.add(v);
     } catch {
       return `a header line is damaged: ${line}`;
     }
@@ -297,6 +318,7 @@ export function union(a: Traced, b: Traced): Traced {
     for (const [p, it] of s.items) merge(t.items, p, it);
     for (const o of s.outputs) t.outputs.add(o);
     for (const o of s.leftOut) t.leftOut.add(o);
+    for (const d of s.devices) t.devices.add(d);
   }
   // What one run wrote and another read is an input of the image.
   for (const p of t.items.keys()) t.outputs.delete(p);

@@ -7,13 +7,14 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { describeFsError, Exit, UserError } from '../../errors.js';
 import { log } from '../../log.js';
-import { writeOutput } from '../../output.js';
+import { checkWritable, writeOutput } from '../../output.js';
 import { addRun, emptyTrace, fromText, toText, union, type Traced } from '../../trace/model.js';
 import { eventsOf, STRACE_ARGS } from '../../trace/strace.js';
 
 interface Options {
   output: string;
   include: string[];
+  base: boolean;
   keep: string[];
   merge?: string;
 }
@@ -25,7 +26,8 @@ export function register(program: Command): void {
     .usage('[options] -- <command> [args...]')
     .argument('<command...>', 'the command to run, and its arguments')
     .option('-o, --output <file>', 'where to write the BOM (- for stdout)', '-')
-    .option('-i, --include <bom>', 'add an includes: entry (repeatable)', collect, [])
+    .option('-i, --include <bom>', 'add an includes: entry (repeatable; default: base.yaml, unless --merge)', collect, [])
+    .option('--no-base', 'no includes: entry by default (base.yaml: the directories of every Occlum image)')
     .option('--keep <dir>', 'copy this directory whole instead of the files used under it (repeatable)', collect, [])
     .option('--merge <bom>', 'add this run to a BOM an earlier trace wrote (the union of the runs)')
     .passThroughOptions()
@@ -34,8 +36,10 @@ export function register(program: Command): void {
       `
 The command's stdin, stdout and stderr pass through, and its exit status is trace's (128 + the
 signal number when a signal killed it); a command that fails still gets its BOM, with a warning.
-Left out: /proc, /sys, /dev, /run, /tmp and every file the command wrote. Needs strace (Debian
-package strace): without it, exit status 3. Nothing is run but the command given.`,
+Left out: /proc, /sys, /dev, /run (what was used there is named in the header) and every file
+the command wrote. Exit status 3: no strace (Debian package strace); 253: the --merge file is
+not exactly as trace wrote it; 255: it does not exist; 254: the output cannot be written (all
+found before the command runs). Nothing is run but the command given.`,
     )
     .action(trace);
 }
@@ -43,12 +47,14 @@ package strace): without it, exit status 3. Nothing is run but the command given
 const collect = (value: string, previous: string[]) => [...previous, value];
 
 async function trace(command: string[], opts: Options): Promise<void> {
+  // Everything that can be found out before the command runs is: a run is not always repeatable.
   const strace = findStrace();
   const earlier = opts.merge === undefined ? emptyTrace() : readEarlier(opts.merge);
+  checkWritable(opts.output);
   const work = mkdtempSync(path.join(os.tmpdir(), 'occlum-bom-trace-'));
   try {
     const out = path.join(work, 'strace.out');
-    const status = await run(strace, [...STRACE_ARGS, '-o', out, '--', ...command]);
+    const { status, signal } = await run(strace, [...STRACE_ARGS, '-o', out, '--', ...command]);
     let text = '';
     try {
       text = readFileSync(out, 'utf8');
@@ -57,10 +63,11 @@ async function trace(command: string[], opts: Options): Promise<void> {
     }
     const events = eventsOf(text, process.cwd());
     if (!events.some((e) => e.use === 'exec')) throw new UserError(`${command[0]} did not run (strace exit status ${status}): no BOM written`, Exit.usage);
-    if (status !== 0) log.warn(`${command.join(' ')} exited with status ${status}; the BOM holds what it used until then`);
+    if (status !== 0) log.warn(`${command.join(' ')} ${signal ? `was killed by ${signal}` : `exited with status ${status}`}; the BOM holds what it used until then`);
     const traced = emptyTrace();
-    traced.includes = opts.include;
-    await addRun(traced, command, events, opts.keep.map((k) => path.resolve(k)), (m) => log.warn(m));
+    traced.includes = opts.include.length || opts.merge !== undefined || !opts.base ? opts.include : ['base.yaml'];
+    const home = os.homedir();
+    await addRun(traced, command, events, opts.keep.map((k) => path.resolve(k)), (m) => log.warn(m), home === '/' ? undefined : home);
     const bom = toText(union(earlier, traced));
     writeOutput(bom, opts.output);
     process.exitCode = status;
@@ -83,14 +90,18 @@ function findStrace(): string {
   throw new UserError('trace needs strace, which is not on the PATH (Debian package: strace)', Exit.toolMissing);
 }
 
-/** Run strace with the terminal handed over: our own SIGINT and SIGQUIT are the command's to act on. */
-function run(file: string, args: string[]): Promise<number> {
+/**
+ * Run strace with the terminal handed over: our own SIGINT and SIGQUIT are the command's to act
+ * on. strace ends as its command did: with its status, or killed by the same signal (status
+ * 128 + its number, as a shell reports it).
+ */
+function run(file: string, args: string[]): Promise<{ status: number; signal: NodeJS.Signals | null }> {
   const ignore = () => undefined;
   process.on('SIGINT', ignore).on('SIGQUIT', ignore);
-  return new Promise<number>((resolve, reject) => {
+  return new Promise<{ status: number; signal: NodeJS.Signals | null }>((resolve, reject) => {
     const child = spawn(file, args, { stdio: 'inherit' });
     child.on('error', (e) => reject(new UserError(`cannot run ${file}: ${describeFsError(e)}`, Exit.toolMissing)));
-    child.on('close', (code, signal) => resolve(code ?? 128 + (signal ? (os.constants.signals[signal] ?? 0) : 0)));
+    child.on('close', (code, signal) => resolve({ status: code ?? 128 + (signal ? (os.constants.signals[signal] ?? 0) : 0), signal }));
   }).finally(() => process.off('SIGINT', ignore).off('SIGQUIT', ignore));
 }
 
@@ -103,5 +114,14 @@ function readEarlier(file: string): Traced {
   }
   const t = fromText(text);
   if (typeof t === 'string') throw new UserError(`--merge ${file}: not a BOM occlum-bom trace wrote: ${t}`, Exit.invalidBom);
+  // Only what reads back exactly: anything else (a BOM written by hand, or edited since) would
+  // be rewritten, and what trace does not know of in it lost.
+  const again = toText(t);
+  if (again !== text) {
+    const [was, is] = [text.split('\n'), again.split('\n')];
+    let at = 0;
+    while (was[at] === is[at]) at++;
+    throw new UserError(`--merge ${file}: not exactly as occlum-bom trace wrote it (line ${at + 1}: ${JSON.stringify(was[at] ?? '')}); left untouched`, Exit.invalidBom);
+  }
   return t;
 }
