@@ -295,6 +295,29 @@ describe('container images as source roots', { skip }, () => {
     }
   });
 
+  it('docker-archive names as skopeo reads them: NAME is NAME:latest, @N by index; each mistake one line', () => {
+    const dir = tmp();
+    const archive = path.join(dir, 'named.tar');
+    sh('skopeo', ['copy', '-q', names.oci, `docker-archive:${archive}:test`]);
+    const deps = (name: string) => run('occlum-bom', ['deps', '--source-root', name, '/usr/bin/jq'], { cwd: dir, env: { ...CLEAN_ENV, OCCLUM_BOM_CACHE_DIR: path.join(dir, 'cache') } });
+    for (const name of ['test', 'test:latest', 'docker.io/library/test:latest', 'docker.io/test', '@0']) {
+      const r = deps(`docker-archive:${archive}:${name}`);
+      assert.equal(r.code, 0, `${name}: ${r.stderr}`);
+      assert.match(r.stdout, /libjq\.so\.1 => /);
+    }
+    const bad: [string, RegExp][] = [
+      [`docker-archive:${archive}:test:v2`, /no image in the archive is tagged test:v2 \(docker\.io\/library\/test:v2\) \(tags: .*test:latest\)$/],
+      [`docker-archive:${archive}:@1`, /no image @1: the archive holds 1 \(@0\)$/],
+      [`docker-archive:${dir}`, /is a directory, not an archive \(oci:.* reads an OCI image layout\)$/],
+    ];
+    for (const [name, message] of bad) {
+      const r = deps(name);
+      assert.equal(r.code, 1, r.stderr);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr.trim(), message);
+    }
+  });
+
   it('keeps writes of a layer inside the root through links, and skips device nodes with a warning', () => {
     const escape = `/tmp/occlum-bom-escape-${process.pid}`;
     const tricky = path.join(work, 'tricky');

@@ -6,6 +6,7 @@ import { describeFsError, Exit, UserError } from '../errors.js';
 import type { ImageConfig } from '../image/image.js';
 import { ImageError, parseImageRef } from '../image/ref.js';
 import { log } from '../log.js';
+import { Progress } from '../progress.js';
 
 export const SOURCE_ROOT_HELP =
   'take absolute source paths, and every library, from this root file system instead of / (as `chroot DIR` would see them): a directory, or an image as oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:REF]';
@@ -41,7 +42,9 @@ export async function sourceRoot(value: string | undefined, option = '--source-r
     if (ref) {
       // Loaded only for an image: the tar reader is not what a run of a directory root needs.
       const { imageRoot } = await import('../image/root.js');
-      const found = await imageRoot(ref, process.env, (m) => log.warn(m));
+      // A first unpack of a large image takes seconds: on a terminal, a line says how far it is.
+      const progress = Progress.forStderr(false);
+      const found = await imageRoot(ref, process.env, (m) => log.warn(m), (line) => progress.phase(line)).finally(() => progress.done());
       ({ dir, named } = found);
       image = { name: found.name, config: found.config };
     }

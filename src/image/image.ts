@@ -4,7 +4,7 @@
 // config and its layers, in order, with the digest each must have; ./unpack.ts applies them.
 // Only files are read: no daemon, no registry.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import * as tar from 'tar';
 import { ImageError, type ImageRef } from './ref.js';
@@ -45,6 +45,7 @@ const SMALL = 1 << 20;
 export async function openImage(ref: ImageRef, scratch: string): Promise<Image> {
   const name = `${ref.transport}:${ref.path}${ref.tag === undefined ? '' : `:${ref.tag}`}`;
   if (!existsSync(ref.path)) throw new ImageError(`${name}: ${ref.path} does not exist`);
+  if (ref.transport !== 'oci' && statSync(ref.path).isDirectory()) throw new ImageError(`${name}: ${ref.path} is a directory, not an archive (oci:${ref.path} reads an OCI image layout)`);
   if (ref.transport === 'oci') return { name, ...ociImage(ref.path, ref.tag, name), layersReady: async () => undefined, close: () => undefined };
   const dir = mkdtempSync(path.join(scratch, 'archive-'));
   const close = () => rmSync(dir, { recursive: true, force: true });
@@ -187,10 +188,13 @@ function dockerImage(dir: string, ref: string | undefined, name: string): { conf
   const tags = (e: Entry) => (Array.isArray(e.RepoTags) ? (e.RepoTags as string[]) : []);
   let entry: Entry | undefined;
   if (ref !== undefined) {
-    // `app:v1` names docker.io/library/app:v1 too; `@N` is the N-th image (skopeo's source-index syntax).
+    // `@N` is the N-th image (skopeo's source-index syntax); a name is read as docker reads one
+    // (`app` is docker.io/library/app:latest), and so are the archive's tags.
     const index = /^@(\d+)$/.exec(ref);
-    entry = index ? entries[Number(index[1])] : entries.find((e) => tags(e).some((t) => t === ref || t === `docker.io/library/${ref}` || t === `docker.io/${ref}`));
-    if (!entry) throw new ImageError(`${name}: no image in the archive is tagged ${ref} (tags: ${entries.flatMap(tags).join(', ') || 'none'})`);
+    if (index && Number(index[1]) >= entries.length) throw new ImageError(`${name}: no image @${index[1]}: the archive holds ${entries.length} (@0${entries.length > 1 ? `..@${entries.length - 1}` : ''})`);
+    const wanted = index ? '' : dockerName(ref);
+    entry = index ? entries[Number(index[1])] : entries.find((e) => tags(e).some((t) => dockerName(t) === wanted));
+    if (!entry) throw new ImageError(`${name}: no image in the archive is tagged ${ref}${wanted === ref ? '' : ` (${wanted})`} (tags: ${entries.flatMap(tags).join(', ') || 'none'})`);
   } else {
     if (entries.length !== 1) throw new ImageError(`${name}: the archive holds ${entries.length} images; name one (tags: ${entries.flatMap(tags).join(', ') || 'none'})`);
     entry = entries[0]!;
@@ -209,6 +213,20 @@ function dockerImage(dir: string, ref: string | undefined, name: string): { conf
     return { file: inside(f, 'layer'), mediaType: 'application/vnd.docker.image.rootfs.diff.tar', digest, of: 'uncompressed' as const };
   });
   return { config: configOf(config, name), layers };
+}
+
+/**
+ * A docker reference in its full form, as docker normalises one: the registry `docker.io` when
+ * the first part names none (a '.' or ':' in it, or `localhost`), `library/` for an official
+ * image, the tag `latest` when there is neither a tag nor a digest.
+ */
+export function dockerName(ref: string): string {
+  const slash = ref.indexOf('/');
+  const first = slash < 0 ? '' : ref.slice(0, slash);
+  let full = first !== '' && (/[.:]/.test(first) || first === 'localhost') ? ref : `docker.io/${slash < 0 ? `library/${ref}` : ref}`;
+  if (full.startsWith('docker.io/') && !full.slice('docker.io/'.length).includes('/')) full = `docker.io/library/${full.slice('docker.io/'.length)}`;
+  const last = full.slice(full.lastIndexOf('/') + 1);
+  return last.includes(':') || full.includes('@') ? full : `${full}:latest`;
 }
 
 function configOf(config: Record<string, unknown>, name: string): ImageConfig {

@@ -24,7 +24,7 @@ export interface ImageRoot {
 }
 
 /** The root file system of an image, unpacked now or found unpacked by an earlier run. */
-export async function imageRoot(ref: ImageRef, env: NodeJS.ProcessEnv, warn: (m: string) => void): Promise<ImageRoot> {
+export async function imageRoot(ref: ImageRef, env: NodeJS.ProcessEnv, warn: (m: string) => void, progress?: (line: string) => void): Promise<ImageRoot> {
   const cache = cacheDir(env);
   const base = cache === '' ? temporary() : cache;
   mkdirSync(base, { recursive: true, mode: 0o700 });
@@ -40,7 +40,7 @@ export async function imageRoot(ref: ImageRef, env: NodeJS.ProcessEnv, warn: (m:
         const rootfs = path.join(scratch, 'rootfs');
         mkdirSync(rootfs, { mode: 0o755 });
         await image.layersReady();
-        await unpackLayers(image.layers, rootfs, image.name, warn);
+        await unpackLayers(image.layers, rootfs, image.name, warn, progress);
         writeFileSync(path.join(scratch, 'image.json'), `${JSON.stringify({ image: image.name, layers: image.layers.map((l) => l.digest) }, null, 2)}\n`, { mode: 0o644 });
         fresh = true;
       }

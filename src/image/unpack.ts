@@ -25,13 +25,24 @@ import { ImageError } from './ref.js';
 const GZIP = new Set(['application/vnd.oci.image.layer.v1.tar+gzip', 'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip', 'application/vnd.docker.image.rootfs.diff.tar.gzip', 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip']);
 const PLAIN = new Set(['application/vnd.oci.image.layer.v1.tar', 'application/vnd.oci.image.layer.nondistributable.v1.tar', 'application/vnd.docker.image.rootfs.diff.tar']);
 
-/** Apply `layers` in order to the empty directory `rootfs`; `warn` gets what was skipped. `name` names the image in errors. */
-export async function unpackLayers(layers: readonly Layer[], rootfs: string, name: string, warn: (m: string) => void): Promise<void> {
+/**
+ * Apply `layers` in order to the empty directory `rootfs`; `warn` gets what was skipped. `name`
+ * names the image in errors; `progress` gets a line to show now and then (a step, a count).
+ */
+export async function unpackLayers(layers: readonly Layer[], rootfs: string, name: string, warn: (m: string) => void, progress: (line: string) => void = () => undefined): Promise<void> {
   for (const [i, layer] of layers.entries()) {
     const what = `${name}: layer ${i + 1} (${layer.digest})`;
     if (!GZIP.has(layer.mediaType) && !PLAIN.has(layer.mediaType)) throw new ImageError(`${what}: unsupported media type ${layer.mediaType || '(none)'} (gzip or uncompressed tar layers only)`, true);
+    const step = `unpacking ${name}: layer ${i + 1}/${layers.length}`;
+    progress(`${step}: checking its digest`);
     await checkDigest(layer, what);
-    applyLayer(layer.file, rootfs, what, warn);
+    // The layer is applied synchronously: the count is drawn from its entries, ten times a second.
+    let next = 0;
+    applyLayer(layer.file, rootfs, what, warn, (entries) => {
+      if (Date.now() < next) return;
+      next = Date.now() + 100;
+      progress(`${step}: ${entries} entries`);
+    });
   }
 }
 
@@ -55,7 +66,7 @@ async function firstBytes(file: string, n: number): Promise<Buffer> {
 }
 
 /** One layer, entry by entry, in archive order (synchronous reads and writes: each entry is done before the next). */
-function applyLayer(file: string, rootfs: string, what: string, warn: (m: string) => void): void {
+function applyLayer(file: string, rootfs: string, what: string, warn: (m: string) => void, counted: (entries: number) => void): void {
   const jail = new Jail(rootfs);
   const asRoot = process.getuid?.() === 0;
   // What this layer made: an opaque whiteout hides only what the layers below left.
@@ -92,8 +103,10 @@ function applyLayer(file: string, rootfs: string, what: string, warn: (m: string
     remove(host);
   };
 
+  let entries = 0;
   const onEntry = (entry: tar.ReadEntry) => {
     if (failure) return entry.resume();
+    counted(++entries);
     try {
       const rel = relPath(entry.path, what);
       if (rel === null) {

@@ -25,7 +25,10 @@ A library that is not found has path null ("not found"). A file that is not a dy
 gets no libraries. "error" is set when a file cannot be read, or when the loader would stop with
 an error ("error while loading shared libraries: ..."); the exit status is then 1. With
 --source-root, files and libraries are paths inside that root (relative ones from its /), as
-\`chroot DIR ldd FILE\` would take and print them.`,
+\`chroot DIR ldd FILE\` would take and print them.
+
+Exit status: 0 done; 1 a file cannot be analysed, or a bad command line or image name; 250 the
+--source-root image is damaged or cannot be unpacked.`,
     )
     .action(deps);
 }

@@ -31,8 +31,10 @@ the command line to give \`occlum run\`; image.yaml copies the image's file syst
 /dev, /proc, /sys, /run, /tmp and package caches. The image is unpacked into the cache
 directory, where copy_bom finds it again.
 
-Exit status: 0 done, 1 DIR already exists (nothing is written), 252 a directory or file could
-not be created (what was made is removed).`,
+Exit status: 0 done; 1 DIR already exists (nothing is written), or the image is named wrongly
+(no such file, tag or index; a registry or daemon image); 250 the image is damaged (a layer
+that does not match its digest, a truncated archive, a hostile path) or cannot be unpacked;
+252 a directory or file could not be created (what was made is removed).`,
     )
     .action(async (dir: string, opts: { fromImage?: string }) => {
       if (opts.fromImage === undefined) {

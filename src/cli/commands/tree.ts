@@ -57,8 +57,10 @@ Each library appears once, under the object whose DT_NEEDED entry made the loade
 runpath, cache (/etc/ld.so.cache), default (the system directories), direct (a DT_NEEDED
 entry with a '/') or interpreter (the loader itself). A later entry naming a library already
 loaded is a leaf marked "already loaded"; a library not found is marked "not found" (exit
-status 0, as ldd). Nothing is executed. The exit status is 1 when a file cannot be read or
-the loader would stop with an error.`,
+status 0, as ldd). Nothing is executed.
+
+Exit status: 0 done; 1 a file cannot be read or the loader would stop with an error, or a bad
+command line or image name; 250 the --source-root image is damaged or cannot be unpacked.`,
     )
     .action(tree);
 }
