@@ -305,7 +305,11 @@ export function startRecord(run: { argv: readonly string[]; inputs: Inputs; anal
   const settledNs = run.startedNs - RACY_NS;
   const settled = earlierThan(settledNs);
   const inputs = (() => {
-    if (!file || run.analysis === null) return null;
+    if (!file) return null;
+    if (run.analysis === null) {
+      log.debug('record: none kept: the dependency analysis was not kept (a file it read changed within 2 s of the run, or the ELF cache is off)');
+      return null;
+    }
     try {
       for (const p of codeFiles()) run.inputs.add('S', p, statSync(p, { bigint: true, throwIfNoEntry: false }) ?? null);
       // A path found as a device and inode, or as nothing (the sources: 200,000 for a tree of
@@ -343,6 +347,7 @@ export function startRecord(run: { argv: readonly string[]; inputs: Inputs; anal
       });
       for (const [p, state] of run.analysis) looked.push({ kind: state.startsWith('link:') ? 'L' : 'S', path: p, same: (line) => analysisState(line) === state }); // a link walked inside a source root: lstat
       const rest = partsOf(looked.length, 1, (add) => looked.forEach((l) => add(l.kind, l.path)));
+      if (unsure) log.debug('record: none kept: a path was seen in two states during the run');
       if (unsure || !stated || !rest) return null;
       let at = 0;
       const checked = stated.map((p) => statesNow(p.kinds, p.paths, ids!.subarray(2 * at, 2 * (at += p.kinds.length)), settledNs));
@@ -359,9 +364,14 @@ export function startRecord(run: { argv: readonly string[]; inputs: Inputs; anal
   const settledHashes = async (): Promise<Buffer[] | null> => {
     if (!inputs) return null;
     const [checked, lines] = await Promise.all([inputs.checked, inputs.lines]);
-    if (checked.some((h) => h === null)) return null;
+    if (checked.some((h) => h === null)) {
+      if (enabled('debug')) log.debug(`record: none kept: ${unsettled(run.inputs, settled) ?? 'a source changed since it was read, or less than 2 s before the run'}`);
+      return null;
+    }
     const text = lines.map(([t]) => t).join('').split('\n');
-    return inputs.looked.every((l, i) => l.same(text[i]!)) ? [...(checked as Buffer[]), ...lines.map(([, h]) => h)] : null;
+    const differs = inputs.looked.findIndex((l, i) => !l.same(text[i]!));
+    if (differs >= 0) log.debug(`record: none kept: ${inputs.looked[differs]!.path} is now ${text[differs]}: changed since it was read, or less than 2 s before the run`);
+    return differs < 0 ? [...(checked as Buffer[]), ...lines.map(([, h]) => h)] : null;
   };
   let read: Promise<Buffer[] | null> = Promise.resolve(null);
   let image: { root: string; parts: Part[]; listedNs: bigint; hashes: Promise<Buffer[]> } | null = null;
@@ -405,6 +415,21 @@ export function startRecord(run: { argv: readonly string[]; inputs: Inputs; anal
       }
     },
   };
+}
+
+/** The first source the run read that is not as it found it, or whose ctime is too recent, with its state now (for the debug log). */
+function unsettled(inputs: Inputs, settled: ReturnType<typeof earlierThan>): string | undefined {
+  let first: string | undefined;
+  const check = (kind: Kind, p: string, was: Found | null) => {
+    if (first !== undefined) return;
+    const now = stateOf(kind, p);
+    if (!unchangedSince(was, now, settled)) first = `${p} is now ${now}, was ${was === null ? 'seen in two states' : JSON.stringify(was)}: changed since it was read, or less than 2 s before the run`;
+  };
+  inputs.forEach(
+    (kind, p, was) => check(kind, p, was),
+    (kind, p, dev, ino) => check(kind, p, found({ dev, ino })),
+  );
+  return first;
 }
 
 /** Write a record: its header, the paths of each part, their hashes. */

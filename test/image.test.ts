@@ -8,9 +8,11 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, cpSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
+import { compileExcludes } from '../src/fsops/exclude.ts';
+import { IMAGE_EXCLUDES } from '../src/generate/from-image.ts';
 import { debs, makeRoot, named, PACKAGES, skipDebianRoots } from './debian-root.ts';
 import { cannotRunImages, CLEAN_ENV, copyBom, hasCommand, inImage, run, tmp } from './helpers.ts';
 
@@ -101,6 +103,13 @@ describe('container images as source roots', { skip }, () => {
     writeFileSync(path.join(r1, 'var/cache/apt/archives/x.deb'), 'x');
     writeFileSync(path.join(r1, 'var/lib/apt/lists/x_Packages'), 'x');
     mkdirSync(path.join(r1, 'data'), { recursive: true });
+    // Absolute links, which mean the same inside the image: a directory's, an alternatives-style chain.
+    mkdirSync(path.join(r1, 'var'), { recursive: true });
+    symlinkSync('/run', path.join(r1, 'var/run'));
+    mkdirSync(path.join(r1, 'etc/alternatives'), { recursive: true });
+    symlinkSync('/usr/bin/jq', path.join(r1, 'etc/alternatives/query'));
+    symlinkSync('/etc/alternatives/query', path.join(r1, 'usr/bin/query'));
+    symlinkSync('/usr/share/doc', path.join(r1, 'data/docs'));
     sh('umoci', ['repack', '--image', `${layout}:app`, b1]);
     sh('umoci', ['tag', '--image', `${layout}:app`, 'first']);
     // Layer 2: a deletion (a whiteout), a changed file.
@@ -217,6 +226,12 @@ describe('container images as source roots', { skip }, () => {
     assert.equal(built.code, 0, built.stderr);
     const image = path.join(dir, 'inst/image');
     for (const gone of ['tmp/junk', 'var/cache/apt/archives/x.deb', 'var/lib/apt/lists/x_Packages', 'deleteme', 'opq/old']) assert.ok(!existsSync(path.join(image, gone)), `${gone} is in the image`);
+    // Every link of the container is a link of the image, with the same target (absolute ones too).
+    const links = (root: string) => spawnSync('find', ['.', '-type', 'l', '-printf', '%p %l\\n'], { cwd: root, encoding: 'utf8' }).stdout.split('\n').filter(Boolean).sort();
+    const left = compileExcludes(IMAGE_EXCLUDES);
+    const containerLinks = links(reference).filter((l) => !left(l.slice(2, l.indexOf(' ')), false));
+    assert.ok(containerLinks.includes('./var/run /run') && containerLinks.includes('./usr/bin/query /etc/alternatives/query'), containerLinks.join('\n'));
+    assert.deepEqual(links(image), containerLinks);
     assert.equal(readFileSync(path.join(image, 'etc/keep'), 'utf8'), 'second\n');
     // why names the image and the path inside it.
     const why = run('occlum-bom', ['why', '--root', 'image', '/etc/keep'], { cwd: path.join(dir, 'inst'), env });

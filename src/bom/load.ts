@@ -22,6 +22,8 @@ export interface FileEntry extends Name {
 }
 export interface DirEntry extends Name {
   optional: boolean;
+  /** Every link kept as a link (`keeplinks: true`), not only the safe ones. */
+  keepLinks: boolean;
 }
 export interface Source extends Located {
   from?: string;
@@ -319,8 +321,8 @@ function build(input: BomInput, file: string, env: Env, at: (path: Path) => Wher
             source.dirs = s.dirs.map((d, i) => {
               const dp = [...sp, 'dirs', i];
               return typeof d === 'string'
-                ? { name: x(d, dp), optional: false, where: at(dp) }
-                : { name: x(d.name, [...dp, 'name']), optional: d.optional ?? false, where: at(dp) };
+                ? { name: x(d, dp), optional: false, keepLinks: false, where: at(dp) }
+                : { name: x(d.name, [...dp, 'name']), optional: d.optional ?? false, keepLinks: d.keeplinks ?? false, where: at(dp) };
             });
           }
           if (s.files != null) {

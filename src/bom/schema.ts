@@ -21,6 +21,10 @@ export const DirEntry = z.union([
     .strictObject({
       name: path('Directory to copy; with a trailing slash its contents go directly into the target.'),
       optional: z.boolean().nullish().describe('Extension: skip it when missing or when a glob matches nothing.'),
+      keeplinks: z
+        .boolean()
+        .nullish()
+        .describe('Extension: keep every symbolic link in it as a link with its target as is, absolute ones too (rsync -a without --copy-unsafe-links): for a whole root file system, where an absolute link means the same inside the image.'),
     })
     .describe('A directory to copy, with options (extension).'),
 ]);
@@ -69,5 +73,5 @@ export const KEYS = {
   link: Object.keys(Link.shape),
   source: ['from', 'dirs', 'files'],
   file: Object.keys(FileEntry.shape),
-  dir: ['name', 'optional'],
+  dir: ['name', 'optional', 'keeplinks'],
 } as const;

@@ -415,9 +415,10 @@ export interface ScanResult {
  * `source` is the directory named in the BOM. With a trailing slash (or a last part `.` or
  * `..`) its contents go into the destination (and the directory's own mode and mtime go onto
  * it, as rsync's "." entry); without, the directory itself is the one entry at the top.
- * `inputs` gets every path looked at.
+ * `inputs` gets every path looked at. `keepLinks`: every link is a link, unsafe ones too (rsync
+ * -a without --copy-unsafe-links).
  */
-export async function scanTree(source: string, exclude: ExcludeMatcher, inputs?: Inputs, root?: SourceRoot): Promise<ScanResult> {
+export async function scanTree(source: string, exclude: ExcludeMatcher, inputs?: Inputs, root?: SourceRoot, keepLinks = false): Promise<ScanResult> {
   const warnings: string[] = [];
   const inRoot = root && !root.isHost ? root : undefined;
   // What an unsafe link leads to, and the host path to read it at: its real path inside the source root.
@@ -470,7 +471,7 @@ export async function scanTree(source: string, exclude: ExcludeMatcher, inputs?:
           const raw = readlinkSync(host, { encoding: 'buffer' });
           if (!isUtf8(raw)) throw notUtf8(raw, `the target of ${host}: `);
         }
-        if (!unsafeSymlink(target, childRel)) {
+        if (keepLinks || !unsafeSymlink(target, childRel)) {
           if (!exclude(childRel, false)) tree.targets.set(tree.add(name, row, LINK, st), target);
           continue;
         }
@@ -542,7 +543,7 @@ export async function scanTree(source: string, exclude: ExcludeMatcher, inputs?:
         const raw = readlinkSync(clean, { encoding: 'buffer' });
         if (!isUtf8(raw)) throw notUtf8(raw, `the target of ${clean}: `);
       }
-      if (!unsafeSymlink(target, name)) return { kind: LINK, st: statOf(st), followed: false, target };
+      if (keepLinks || !unsafeSymlink(target, name)) return { kind: LINK, st: statOf(st), followed: false, target };
       const referent = through(clean);
       inputs?.add('S', referent?.path ?? clean, referent?.st ?? null);
       if (!referent) return exclude(name, false) ? '' : `skipping ${clean} -> ${target}: the link leaves the copied tree and its referent does not exist`;

@@ -75,7 +75,8 @@ function findInPath(name: string, pathVar: string, root: SourceRoot): string | u
 
 function imageBom(image: string): string {
   return `# The file system of ${image}, without the runtime's (/dev, /proc, /sys, /run, /tmp) and
-# package managers' caches. Absolute paths are inside the image; build the image with
+# package managers' caches. Absolute paths are inside the image, and so are the targets of its
+# symbolic links: keeplinks keeps each a link, as in the container. Build the image with
 #   copy_bom -f image.yaml --root image --source-root ${image}
 excludes:
 ${IMAGE_EXCLUDES.map((e) => `  - ${e}`).join('\n')}
@@ -83,6 +84,7 @@ targets:
   - target: /
     copy:
       - dirs:
-          - /
+          - name: /
+            keeplinks: true
 `;
 }

@@ -11,10 +11,11 @@ import { createHash } from 'node:crypto';
 import { createResolver, elfFiles, statState, type ElfCache, type Resolution, type Resolver } from '../elf/index.js';
 import { describeFsError, Exit, UserError, type Where } from '../errors.js';
 import type { SourceRoot } from '../fsops/root.js';
-import { DIR, FILE, fileMetaOf, type Meta, type Tree } from '../fsops/tree.js';
+import { FILE, fileMetaOf, type Meta, type Tree } from '../fsops/tree.js';
 import type { LoaderConfig } from './loaders.js';
 import { mapLimit } from '../pool.js';
 import { imagePath, resolved, treePath } from './paths.js';
+import { idOf, plannedImage } from './placed.js';
 import type { ResolvedBom } from './resolve.js';
 
 export interface LibItem {
@@ -128,6 +129,8 @@ function inputsKey(boms: readonly ResolvedBom[], ctx: AutodepContext): string {
   h.update(JSON.stringify([process.cwd(), ctx.rootAbs, [...ctx.loaders], ctx.source?.root ?? '/']));
   for (const b of boms) {
     h.update(JSON.stringify(b.files.filter((f) => f.autodep).map((f) => [f.source, f.dest, f.where])));
+    // What the image holds where a library goes (src/plan/placed.ts): every file and link.
+    h.update(JSON.stringify([b.files.map((f) => [f.dest, f.meta.identity]), b.links.map((l) => [l.dest, l.target])]));
     for (const { where, dest, tree: t } of b.trees) {
       // Every row's host path (from the top, the names and their directories), image path, kind and identity.
       h.update(JSON.stringify([where, dest, t.top, t.rel(0), t.length]));
@@ -179,20 +182,11 @@ async function analyseAll(boms: readonly ResolvedBom[], ctx: AutodepContext, see
     return m;
   };
 
-  // A library is already there when its source lies inside the image root, or when a copied
-  // tree puts that same host file at the very image path the loader will open (a tree that
-  // holds it at another path does not count: the loader would not look there).
-  const tops = boms.flatMap((b) => b.trees.map(({ tree, dest }) => ({ tree, dest, top: tree.length ? resolved(tree.src(0)) : '' })));
-  const inTrees = (abs: string, at: string) =>
-    tops.some(({ tree, dest, top }) => {
-      if (top === '' || (abs !== top && !abs.startsWith(top === '/' ? '/' : `${top}/`))) return false;
-      const row = tree.find(abs.slice(top.length).split('/').filter(Boolean));
-      return row >= 0 && tree.kind[row] !== DIR && treePath(dest, tree.rel(row)) === at;
-    });
-  const alreadyThere = (p: string, at: string) => {
-    const abs = resolved(p);
-    return abs.startsWith(`${ctx.rootAbs}/`) || inTrees(abs, at);
-  };
+  // A library is already there when its source lies inside the image root, or when the path
+  // the loader will open leads, through the links the BOMs put in the image, to a copy of that
+  // very file (a copy at another path does not count: the loader would not look there).
+  const planned = plannedImage(boms);
+  const alreadyThere = (p: string, at: string, meta: Meta) => resolved(p).startsWith(`${ctx.rootAbs}/`) || (meta.identity !== undefined && planned.fileAt(at) === idOf(meta.identity));
 
   /** `dest`: the image path the file is copied to, from which its $ORIGIN paths lead. */
   const analyse = async (source: string, dest: string, where: Where, fromTree: boolean): Promise<LibItem[]> => {
@@ -220,7 +214,8 @@ async function analyseAll(boms: readonly ResolvedBom[], ctx: AutodepContext, see
       if (done.has(`${source}\0${at}`)) return;
       done.add(`${source}\0${at}`);
       placed.set(found, [...(placed.get(found) ?? []), at]);
-      if (!alreadyThere(source, at)) out.push({ source, dest: at, meta: metaFor(source, where), where, ...lib });
+      const meta = metaFor(source, where);
+      if (!alreadyThere(source, at, meta)) out.push({ source, dest: at, meta, where, ...lib });
     };
     add(configured?.loader ?? interpreter, interpreter, { name: path.basename(interpreter), neededBy: file, rule: configured ? 'loader config' : 'PT_INTERP' });
     if (r.fatal) ctx.debug(`${file}: the loader would stop: ${r.fatal}`);

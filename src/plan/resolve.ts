@@ -148,7 +148,7 @@ export async function resolveBom(bom: Bom, ctx: ResolveContext): Promise<Resolve
       for (const d of s.dirs ?? []) {
         await orFailed(ctx, 'dirs', async () => {
           for (const source of await expand(sourcePath(s.from, d.name), 'dir', d, ctx)) {
-            const tree = await scanSource(source, exclude, d.where, d.optional, ctx);
+            const tree = await scanSource(source, exclude, d.where, d.optional, ctx, d.keepLinks);
             if (tree) out.trees.push({ ...tree, dest: target });
           }
         });
@@ -194,9 +194,9 @@ async function exists(p: string, ctx: ResolveContext): Promise<boolean> {
 /** The host, as the source root when none is given. */
 const HOST = new SourceRoot();
 
-async function scanSource(source: string, exclude: ExcludeMatcher, where: Where, optional: boolean, ctx: ResolveContext) {
+async function scanSource(source: string, exclude: ExcludeMatcher, where: Where, optional: boolean, ctx: ResolveContext, keepLinks = false) {
   try {
-    const { tree, warnings } = await scanTree(source, exclude, ctx.inputs, ctx.source);
+    const { tree, warnings } = await scanTree(source, exclude, ctx.inputs, ctx.source, keepLinks);
     for (const w of warnings) ctx.warn(w);
     return { source, tree, where };
   } catch (e) {
