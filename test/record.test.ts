@@ -236,12 +236,12 @@ describe('the record of the last run', { skip: !hasCommand('gcc') && 'gcc is not
         return f ? `${lstatSync(path.join(ws, 'cache', f)).ino}:${lstatSync(path.join(ws, 'cache', f)).mtimeMs}` : 'none';
       };
       const expectedCode = c.missingLibrary ? 248 : 0;
-      const cold = build({ OCCLUM_LOG_LEVEL: 'debug' });
+      const cold = build();
       assert.equal(cold.code, expectedCode, cold.stderr);
       assert.match(cold.stderr, /the later one wins/);
       assert.match(cold.stderr, /nothing-there/);
       const made = record();
-      assert.notEqual(made, 'none', `the run was recorded: ${cold.stderr.split('\n').filter((l) => /record/.test(l)).join(' | ')} ${new Date().toISOString()}`);
+      assert.notEqual(made, 'none', 'the run was recorded');
 
       // Unchanged: answered from the record (not rewritten), saying what a full run says.
       const replay = build();
