@@ -8,11 +8,10 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, linkSync, lstatSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { copyBom, readTree, run, tmp, writeTree, type Run } from './helpers.ts';
+import { copyBom, readTree, run, settled, tmp, writeTree, type Run } from './helpers.ts';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** A run records no path that changed within 2 s of its start (src/record.ts): waiting this long lets the next run record them. */
-const SETTLE = 2100;
+/** A run records no path that changed within 2 s of its start (src/record.ts): the next run records them once none has. */
+const settle = (ws: string) => settled([path.join(ws, 'src'), path.join(ws, 'bom.yaml')]);
 
 /** src/app (plain files, a subdirectory, a link, an ELF file, 70 files in many/), src/conf.txt (a `files` entry), the BOM. */
 function workspace(): string {
@@ -73,7 +72,7 @@ function assertFullRunAgrees(ws: string, rebuild: Run): void {
 describe('a rebuild after a few plain files of a copied tree changed', () => {
   it('copies just them, and leaves what a full run leaves', async () => {
     const ws = workspace();
-    await sleep(SETTLE);
+    await settle(ws);
     assert.equal(build(ws).code, 0);
     assert.equal(deltas(ws), 0, 'the cold run was recorded');
 
@@ -91,7 +90,7 @@ describe('a rebuild after a few plain files of a copied tree changed', () => {
 
   it('looks again at a file that changed within 2 s of the run, until it has settled; then the record holds', async () => {
     const ws = workspace();
-    await sleep(SETTLE);
+    await settle(ws);
     build(ws);
     writeFileSync(path.join(ws, 'src/app/b.txt'), 'b, once\n');
     build(ws);
@@ -100,18 +99,18 @@ describe('a rebuild after a few plain files of a copied tree changed', () => {
     assert.equal(deltas(ws), 2, 'the changed file was looked at again: a second delta run');
     assert.equal(readFileSync(path.join(ws, 'image/opt/app/b.txt'), 'utf8'), 'b, twice\n');
     assertFullRunAgrees(ws, again);
-    await sleep(SETTLE);
+    await settle(ws);
     build(ws);
-    const settled = record(ws);
+    const kept = record(ws);
     assert.equal(deltas(ws), 3, 'once more, now that it has settled');
     const noop = build(ws);
-    assert.deepEqual(record(ws), settled, 'then nothing changed: the record answers, untouched');
+    assert.deepEqual(record(ws), kept, 'then nothing changed: the record answers, untouched');
     assert.equal(noop.code, 0);
   });
 
   it('keeps the image file, as rsync does, when the source is rewritten with its old size and mtime (the manifest says what is there)', async () => {
     const ws = workspace();
-    await sleep(SETTLE);
+    await settle(ws);
     build(ws);
     const src = path.join(ws, 'src/app/sub/c.txt');
     const mtime = execFileSync('stat', ['-c', '%.9Y', src], { encoding: 'utf8' }).trim(); // exact nanoseconds
@@ -142,10 +141,10 @@ describe('a rebuild after any other change', () => {
 
   it('is a full run, which gives what a full run with no cache gives', async () => {
     const spaces = CASES.map(() => workspace());
-    await sleep(SETTLE);
+    for (const ws of spaces) await settle(ws);
     for (const ws of spaces) assert.equal(build(ws).code, 0);
     CASES.forEach((c, i) => c.mutate(spaces[i]!));
-    await sleep(SETTLE); // so that the full run keeps its record, and says so by `deltas`
+    for (const ws of spaces) await settle(ws); // so that the full run keeps its record, and says so by `deltas`
     CASES.forEach((c, i) => {
       const ws = spaces[i]!;
       const before = record(ws);

@@ -7,9 +7,8 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSy
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { ElfCache } from '../src/elf/cache.ts';
-import { copyBom, hasCommand, tmp } from './helpers.ts';
+import { copyBom, hasCommand, settled, tmp } from './helpers.ts';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('the ELF cache', { skip: !hasCommand('gcc') && 'gcc is not installed' }, () => {
   it('reads a changed file again, though it has its old size and mtime', async () => {
@@ -28,7 +27,7 @@ describe('the ELF cache', { skip: !hasCommand('gcc') && 'gcc is not installed' }
     copyFileSync(path.join(dir, 'pone'), path.join(dir, 'prog'));
     writeFileSync(path.join(dir, 'bom.yaml'), 'targets:\n  - target: /bin\n    copy:\n      - files: [prog]\n');
     // A file changed within the last two seconds is not kept (it could change again within the same ctime tick).
-    await sleep(2100);
+    await settled([dir]);
     const first = copyBom(dir, ['-f', 'bom.yaml', '--root', 'image', '--dry-run'], env);
     assert.equal(first.code, 0, first.stderr);
     assert.match(first.stdout, /libone\.so/);
@@ -80,7 +79,7 @@ describe('the ELF cache', { skip: !hasCommand('gcc') && 'gcc is not installed' }
     writeFileSync(path.join(dir, 'prog.c'), 'int foo(void);\nint main(void) { return foo(); }\n');
     execFileSync('gcc', ['-o', path.join(dir, 'prog'), path.join(dir, 'prog.c'), `-L${dir}/second`, '-lfoo', `-Wl,--enable-new-dtags,-rpath,${dir}/first:${dir}/second`]);
     writeFileSync(path.join(dir, 'bom.yaml'), 'targets:\n  - target: /bin\n    copy:\n      - files: [prog]\n');
-    await sleep(2100); // older than the two seconds in which a change could hide in the same ctime tick
+    await settled([dir]); // older than the two seconds in which a change could hide in the same ctime tick
     const plan = (kept: boolean) => {
       const r = copyBom(dir, ['-f', 'bom.yaml', '--root', 'image', '--dry-run'], env);
       assert.equal(r.code, 0, r.stderr);

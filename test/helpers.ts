@@ -21,6 +21,34 @@ process.on('exit', () => {
 // The ELF cache of the commands the tests run: one per test file, thrown away with it.
 process.env.OCCLUM_BOM_CACHE_DIR ??= tmp('occlum-bom-cache-');
 
+/** The tool's own files, which the record of every run depends on (src/record.ts codeFiles). */
+const CODE = ['dist', 'build/Release', 'package.json'].map((p) => path.join(repo, p));
+/** How long before a run a path must have last changed for the run to keep it (src/elf/cache.ts RACY_NS), and a tick more. */
+const SETTLED_MS = 2000 + 20;
+
+/**
+ * Waits until everything under `paths` (names for which `skip` is true left out), and the
+ * tool's own code, last changed (by ctime, as the ELF cache and the run record judge it) more
+ * than two seconds ago: a run started then keeps its record and its analysis. The condition,
+ * not the clock: a file changed since (a rebuild of dist/, say) is waited for too.
+ */
+export async function settled(paths: readonly string[], skip: (p: string) => boolean = () => false): Promise<void> {
+  for (;;) {
+    let newest = 0;
+    const walk = (p: string) => {
+      if (skip(p)) return;
+      const st = lstatSync(p, { throwIfNoEntry: false });
+      if (!st) return;
+      newest = Math.max(newest, st.ctimeMs);
+      if (st.isDirectory()) for (const name of readdirSync(p)) walk(path.join(p, name));
+    };
+    for (const p of [...paths, ...CODE]) walk(p);
+    const wait = newest + SETTLED_MS - Date.now();
+    if (wait <= 0) return;
+    await new Promise((r) => setTimeout(r, Math.ceil(wait)));
+  }
+}
+
 /** Write files: a string is content, { link } a symlink, { mode } sets permission bits, null a directory. */
 export type Spec = Record<string, string | null | { link: string } | { content: string; mode: number }>;
 export function writeTree(base: string, spec: Spec): void {

@@ -22,7 +22,8 @@ describe('progress display', () => {
     stats.files = 4;
     stats.unchanged = 1;
     stats.bytes = 8 * 1024 * 1024;
-    await new Promise((r) => setTimeout(r, 250));
+    // Redrawn by its timer from the stats it was given: wait for that redraw, not for a time.
+    while (!out.text.includes('copy: 5/10')) await new Promise((r) => setTimeout(r, 10));
     p.done();
     assert.match(out.text, /^\r\x1b\[Kscanning\.\.\.\r\x1b\[Kcopy: 0\/10 files, 0 MB written of at most 20 MB/);
     assert.match(out.text, /\r\x1b\[Kcopy: 5\/10 files, 8 MB written of at most 20 MB\r\x1b\[K$/);

@@ -25,7 +25,7 @@ import { before, describe, it } from 'node:test';
 import { native } from '../src/fsops/native.ts';
 import { lineHash, stateOf } from '../src/record.ts';
 import { lockPath } from '../src/fsops/lock.ts';
-import { copyBom, hasCommand, readTree, repo, runAsync, tmp, type Run } from './helpers.ts';
+import { copyBom, hasCommand, readTree, repo, runAsync, settled, tmp, type Run } from './helpers.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -220,13 +220,13 @@ describe('the record of the last run', { skip: !hasCommand('gcc') && 'gcc is not
   before(async () => {
     compile();
     for (const c of CASES) spaces.set(c.name, workspace(c.missingLibrary === true));
-    // A source changed within the last two seconds is not recorded (src/record.ts): let them age.
-    await sleep(2100);
   });
 
   for (const c of CASES) {
-    it(`${c.name}: the rebuild gives what a full run gives`, () => {
+    it(`${c.name}: the rebuild gives what a full run gives`, async () => {
       const ws = spaces.get(c.name)!;
+      // A source changed within the last two seconds is not recorded (src/record.ts): wait until none has.
+      await settled([ws, bin]);
       const env: NodeJS.ProcessEnv = { ...process.env, OCCLUM_BOM_CACHE_DIR: path.join(ws, 'cache'), SRC: path.join(ws, 'src') };
       const args = ['-f', 'bom.yaml', '--root', 'image', '-i', 'incs'];
       const build = (extra: NodeJS.ProcessEnv = {}): Run => copyBom(ws, args, { ...env, ...extra });
@@ -339,12 +339,12 @@ describe("what a run read, checked as it is stat'ed", () => {
     assert.throws(() => native!.states(paths, 'LLD', ids(), later), TypeError, 'only stat and lstat lines');
   });
 
-  it('answers a rebuild without the addon too', () => {
+  it('answers a rebuild without the addon too', async () => {
     const ws = tmp();
     mkdirSync(path.join(ws, 'src'));
     writeFileSync(path.join(ws, 'src/a'), 'a\n');
     writeFileSync(path.join(ws, 'bom.yaml'), 'targets:\n  - target: /opt\n    copy:\n      - dirs: [src]\n');
-    execFileSync('sleep', ['2.1']); // old enough to be recorded
+    await settled([ws]); // old enough to be recorded
     const env = { ...process.env, OCCLUM_LOG_LEVEL: '', OCCLUM_BOM_NO_NATIVE: '1', OCCLUM_BOM_CACHE_DIR: path.join(ws, 'cache') };
     const build = () => copyBom(ws, ['-f', 'bom.yaml', '--root', 'image'], env);
     const record = () => readdirSync(path.join(ws, 'cache')).filter((f) => f.endsWith('.rec')).map((f) => `${f}:${lstatSync(path.join(ws, 'cache', f)).mtimeMs}`);
@@ -370,7 +370,7 @@ describe('a source replaced while the run copies', () => {
     symlinkSync('v1', path.join(ws, 'current'));
     // A directory copy through the link: its files are stat'ed by the scan, not by the dependency analysis.
     writeFileSync(path.join(ws, 'bom.yaml'), 'targets:\n  - target: /\n    copy:\n      - dirs: [current/]\n      - files: [big]\n');
-    await sleep(2100); // old enough to be recorded
+    await settled([ws]); // old enough to be recorded
     const env = { ...process.env, OCCLUM_LOG_LEVEL: '', OCCLUM_BOM_CACHE_DIR: path.join(ws, 'cache') };
     const args = [path.join(repo, 'dist/cli/copy_bom.js'), '-f', 'bom.yaml', '--root', 'image'];
     const running = runAsync(process.execPath, args, { cwd: ws, env });
@@ -393,7 +393,7 @@ describe('a BOM changed just now', () => {
     const ws = tmp();
     mkdirSync(path.join(ws, 'src'));
     writeFileSync(path.join(ws, 'src/f'), 'x');
-    await sleep(2100); // the source is old enough, the BOM is not
+    await settled([path.join(ws, 'src')]); // the source is old enough, the BOM is not
     const bom = path.join(ws, 'bom.yaml');
     writeFileSync(bom, 'targets:\n  - target: /a\n    copy:\n      - dirs: [src]\n');
     const env = { ...process.env, OCCLUM_BOM_CACHE_DIR: path.join(ws, 'cache') };
@@ -429,7 +429,7 @@ describe('a root named through a link', () => {
     writeFileSync(path.join(ws, 'f'), 'f');
     writeFileSync(path.join(ws, 'bom.yaml'), 'targets:\n  - target: /bin\n    copy:\n      - files: [f]\n');
     symlinkSync('real', path.join(ws, 'image'));
-    await sleep(2100); // old enough to be recorded
+    await settled([ws]); // old enough to be recorded
     const env = { ...process.env, OCCLUM_BOM_CACHE_DIR: path.join(ws, 'cache') };
     const build = () => copyBom(ws, ['-f', 'bom.yaml', '--root', 'image'], env);
     const record = () => {
