@@ -13,6 +13,8 @@ import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { compileExcludes } from '../src/fsops/exclude.ts';
 import { IMAGE_EXCLUDES } from '../src/generate/from-image.ts';
+import { parseImageRef } from '../src/image/ref.ts';
+import { imageRoot } from '../src/image/root.ts';
 import { debs, makeRoot, named, PACKAGES, skipDebianRoots } from './debian-root.ts';
 import { cannotRunImages, CLEAN_ENV, copyBom, hasCommand, inImage, run, tmp } from './helpers.ts';
 
@@ -310,7 +312,7 @@ describe('container images as source roots', { skip }, () => {
     }
   });
 
-  it('docker-archive names as skopeo reads them: NAME is NAME:latest, @N by index; each mistake one line', () => {
+  it('docker-archive names as skopeo reads them: NAME is NAME:latest, @N by index; each mistake one line; a first unpack says how far it is', async () => {
     const dir = tmp();
     const archive = path.join(dir, 'named.tar');
     sh('skopeo', ['copy', '-q', names.oci, `docker-archive:${archive}:test`]);
@@ -325,6 +327,12 @@ describe('container images as source roots', { skip }, () => {
       [`docker-archive:${archive}:@1`, /no image @1: the archive holds 1 \(@0\)$/],
       [`docker-archive:${dir}`, /is a directory, not an archive \(oci:.* reads an OCI image layout\)$/],
     ];
+    // A first unpack says how far it is (on a terminal: src/cli/source-root.ts draws these lines).
+    const lines: string[] = [];
+    await imageRoot(parseImageRef(`docker-archive:${archive}:test`)!, { OCCLUM_BOM_CACHE_DIR: path.join(dir, 'fresh-cache') }, () => undefined, (line) => lines.push(line));
+    const layers = lines.filter((l) => l.endsWith(': checking its digest'));
+    assert.deepEqual(layers.map((l) => l.replace(/^unpacking docker-archive:.*:test: /, '')), ['layer 1/3: checking its digest', 'layer 2/3: checking its digest', 'layer 3/3: checking its digest']);
+    assert.ok(lines.some((l) => /: layer 1\/3: \d+ entries$/.test(l)), lines.join('\n'));
     for (const [name, message] of bad) {
       const r = deps(name);
       assert.equal(r.code, 1, r.stderr);
