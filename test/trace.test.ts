@@ -332,13 +332,20 @@ describe('occlum-bom trace', { skip: noRun }, () => {
     const before = readFileSync(redis);
     const r = trace(dir, ['--merge', redis, '-o', redis, '--', '/bin/sh', '-c', 'echo ran > marker']);
     assert.equal(r.code, 253);
-    assert.match(r.stderr, /^occlum-bom: --merge .*redis\.yaml: not exactly as occlum-bom trace wrote it \(line 1: "includes:"\); left untouched\n$/);
+    assert.match(r.stderr, /^occlum-bom: --merge .*redis\.yaml: not exactly as occlum-bom trace wrote it \(line 4: " {2}- target: \/bin"\); left untouched\n$/);
     assert.ok(!existsSync(path.join(dir, 'marker')), 'the command did not run');
     assert.deepEqual(readFileSync(redis), before);
-    // A trace's own BOM, edited by hand, is refused the same way.
+    // A trace's own BOM, edited by hand, is refused the same way; the explanatory comment at its
+    // top is trace's own (an earlier version's is taken: the data below it reads back).
     assert.equal(trace(dir, ['-o', 'own.yaml', '--', '/bin/true']).code, 0);
-    writeFileSync(path.join(dir, 'own.yaml'), readFileSync(path.join(dir, 'own.yaml'), 'utf8').replace('targets:', 'targets:\n  - target: /extra'));
-    assert.equal(trace(dir, ['--merge', 'own.yaml', '-o', 'own.yaml', '--', '/bin/true']).code, 253);
+    const own = readFileSync(path.join(dir, 'own.yaml'), 'utf8');
+    writeFileSync(path.join(dir, 'own.yaml'), own.replace(/^# Left out: .*$/m, '# Left out: /proc, /sys, /dev, /run, /tmp (the enclave has its own), and what the commands wrote (outputs).'));
+    assert.equal(trace(dir, ['--merge', 'own.yaml', '-o', 'own.yaml', '--', '/bin/true']).code, 0);
+    assert.equal(readFileSync(path.join(dir, 'own.yaml'), 'utf8'), own, 'merged with itself: the same text, with the comment of this version');
+    writeFileSync(path.join(dir, 'own.yaml'), own.replace('targets:', 'targets:\n  - target: /extra'));
+    const edited = trace(dir, ['--merge', 'own.yaml', '-o', 'own.yaml', '--', '/bin/true']);
+    assert.equal(edited.code, 253);
+    assert.match(edited.stderr, /not exactly as occlum-bom trace wrote it \(line \d+: " {2}- target: \/extra"\)/);
   });
 
   it('an output that cannot be written: 254 before the command runs', () => {

@@ -115,13 +115,23 @@ function readEarlier(file: string): Traced {
   const t = fromText(text);
   if (typeof t === 'string') throw new UserError(`--merge ${file}: not a BOM occlum-bom trace wrote: ${t}`, Exit.invalidBom);
   // Only what reads back exactly: anything else (a BOM written by hand, or edited since) would
-  // be rewritten, and what trace does not know of in it lost.
-  const again = toText(t);
-  if (again !== text) {
-    const [was, is] = [text.split('\n'), again.split('\n')];
-    let at = 0;
-    while (was[at] === is[at]) at++;
-    throw new UserError(`--merge ${file}: not exactly as occlum-bom trace wrote it (line ${at + 1}: ${JSON.stringify(was[at] ?? '')}); left untouched`, Exit.invalidBom);
+  // be rewritten, and what trace does not know of in it lost. The explanatory comment at the
+  // top is trace's own, and may be that of another version.
+  const was = text.split('\n');
+  const is = toText(t).split('\n');
+  const from = explanation(was);
+  const to = explanation(is);
+  let at = 0;
+  while (at < was.length - from && was[from + at] === is[to + at]) at++;
+  if (at < was.length - from || was.length - from !== is.length - to) {
+    throw new UserError(`--merge ${file}: not exactly as occlum-bom trace wrote it (line ${from + at + 1}: ${JSON.stringify(was[from + at] ?? '')}); left untouched`, Exit.invalidBom);
   }
   return t;
+}
+
+/** How many lines the comment trace writes first takes: the leading comment lines before its first line of data. */
+function explanation(lines: readonly string[]): number {
+  let n = 0;
+  while (n < lines.length && lines[n]!.startsWith('#') && !/^# (command|output|left out|device): /.test(lines[n]!)) n++;
+  return n;
 }
