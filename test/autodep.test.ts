@@ -77,6 +77,21 @@ describe('automatic dependencies', { skip: !hasCommand('gcc') && 'gcc is not ins
     });
   }
 
+  it("a $ORIGIN library follows the image's links: /bin/../lib is /usr/lib when /bin is a link to usr/bin", () => {
+    // As the kernel resolves it: the program's $ORIGIN is the directory of its real path.
+    const dir = tmp();
+    cc('gcc', path.join(dir, 'build/lib/libanswer.so'), LIB, '-shared', '-fPIC');
+    cc('gcc', path.join(dir, 'build/bin/prog'), MAIN, `-L${dir}/build/lib`, '-lanswer', '-Wl,-rpath,$ORIGIN/../lib', '-Wl,--enable-new-dtags');
+    bom(dir, 'targets:\n  - target: /\n    mkdirs: [usr/bin, usr/lib, lib]\n    createlinks:\n      - src: usr/bin\n        linkname: bin\n  - target: /bin\n    copy:\n      - from: build/bin\n        files: [prog]\n');
+    const r = copyBom(dir, ['-f', 'bom.yaml', '--root', 'image']);
+    assert.equal(r.code, 0, r.stderr);
+    const tree = readTree(path.join(dir, 'image'));
+    assert.equal(tree['usr/bin/prog']?.type, 'file');
+    assert.equal(tree['usr/lib/libanswer.so']?.type, 'file', 'where the loader looks: /usr/bin/../lib');
+    assert.equal(tree['lib/libanswer.so'], undefined, 'not at the lexical /bin/../lib');
+    if (isRoot) assert.equal(runInImage(path.join(dir, 'image'), '/bin/prog').stdout, 'answer 42\n');
+  });
+
   it('a $ORIGIN library of a program inside a copied tree lands where the copy looks for it', () => {
     const dir = tmp();
     cc('gcc', path.join(dir, 'build/lib/libanswer.so'), LIB, '-shared', '-fPIC');

@@ -229,9 +229,12 @@ async function analyseAll(boms: readonly ResolvedBom[], ctx: AutodepContext, see
       const relocated = configured && configured.libraryPath.includes(path.dirname(lib.path));
       add(lib.path, relocated ? path.join(configured.libraryPath[0]!, lib.name) : lib.path, { name: lib.name, neededBy: file, rule });
       // Found from the directory of an object that the image holds elsewhere (the program at its
-      // destination, however the BOM spelled its source): also where $ORIGIN points there.
+      // destination, however the BOM spelled its source): also where $ORIGIN points there. The
+      // kernel takes `..` from where the image's links lead (the program's own $ORIGIN is the
+      // directory of its real path): `/bin/../lib` is `/usr/lib` when `/bin` is `usr/bin`.
       for (const at of lib.origin ? (placed.get(lib.origin.object) ?? []) : []) {
-        const there = path.posix.join('/', path.posix.dirname(`/${at}`), lib.origin!.rel);
+        const dir = path.posix.dirname(`/${at}`).slice(1);
+        const there = path.posix.join('/', planned.realPath(dir) ?? dir, lib.origin!.rel);
         add(lib.path, there, { name: lib.name, neededBy: file, rule: `${rule} ($ORIGIN of /${at})` });
       }
     }

@@ -14,6 +14,8 @@ type Placed = { id: string } | { link: string } | { dir: true } | null;
 export interface PlannedImage {
   /** The file (by `dev:ino`) the image path `at` ('/'-separated, relative to the root) leads to, links followed; null if none is known. */
   fileAt(at: string): string | null;
+  /** The image path `at` leads to once every link on the way is followed (relative to the root); null for a link loop. */
+  realPath(at: string): string | null;
 }
 
 export function plannedImage(boms: readonly ResolvedBom[]): PlannedImage {
@@ -42,30 +44,36 @@ export function plannedImage(boms: readonly ResolvedBom[]): PlannedImage {
     return link === undefined ? null : { link };
   };
 
-  return {
-    fileAt(target) {
-      let parts = target.split('/').filter(Boolean);
-      let done: string[] = [];
-      for (let followed = 0; parts.length > 0; ) {
-        const name = parts.shift()!;
-        if (name === '.') continue;
-        if (name === '..') {
-          done.pop(); // `..` stops at the root
-          continue;
-        }
-        const here = [...done, name].join('/');
-        const what = at(here);
-        if (what !== null && 'link' in what) {
-          if (++followed > MAX_LINKS) return null;
-          // An absolute target starts again at the image root, as in a chroot.
-          if (what.link.startsWith('/')) done = [];
-          parts = [...what.link.split('/').filter(Boolean), ...parts];
-          continue;
-        }
-        if (parts.length === 0) return what !== null && 'id' in what ? what.id : null;
-        done.push(name);
+  /** `target` with every link on the way followed, as a chroot's kernel follows them; null for a loop. */
+  const realPath = (target: string): string | null => {
+    let parts = target.split('/').filter(Boolean);
+    let done: string[] = [];
+    for (let followed = 0; parts.length > 0; ) {
+      const name = parts.shift()!;
+      if (name === '.') continue;
+      if (name === '..') {
+        done.pop(); // `..` stops at the root
+        continue;
       }
-      return null;
+      const what = at([...done, name].join('/'));
+      if (what !== null && 'link' in what) {
+        if (++followed > MAX_LINKS) return null;
+        // An absolute target starts again at the image root, as in a chroot.
+        if (what.link.startsWith('/')) done = [];
+        parts = [...what.link.split('/').filter(Boolean), ...parts];
+        continue;
+      }
+      done.push(name);
+    }
+    return done.join('/');
+  };
+
+  return {
+    realPath,
+    fileAt(target) {
+      const real = realPath(target);
+      const what = real === null || real === '' ? null : at(real);
+      return what !== null && 'id' in what ? what.id : null;
     },
   };
 }
