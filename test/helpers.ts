@@ -27,16 +27,15 @@ const CODE = ['dist', 'build/Release', 'package.json'].map((p) => path.join(repo
 const SETTLED_MS = 2000 + 20;
 
 /**
- * Waits until everything under `paths` (names for which `skip` is true left out), and the
- * tool's own code, last changed (by ctime, as the ELF cache and the run record judge it) more
- * than two seconds ago: a run started then keeps its record and its analysis. The condition,
- * not the clock: a file changed since (a rebuild of dist/, say) is waited for too.
+ * Waits until everything under `paths`, and the tool's own code, last changed (by ctime, as
+ * the ELF cache and the run record judge it) more than two seconds ago: a run started then
+ * keeps its record and its analysis. The condition, not the clock: a file changed since (a
+ * rebuild of dist/, say) is waited for too.
  */
-export async function settled(paths: readonly string[], skip: (p: string) => boolean = () => false): Promise<void> {
+export async function settled(paths: readonly string[]): Promise<void> {
   for (;;) {
     let newest = 0;
     const walk = (p: string) => {
-      if (skip(p)) return;
       const st = lstatSync(p, { throwIfNoEntry: false });
       if (!st) return;
       newest = Math.max(newest, st.ctimeMs);
