@@ -9,7 +9,7 @@
 // program is that of the path it was given, as under ldd (a program started by the kernel
 // gets the directory of its real path instead).
 import type { FileCache, Probe } from './files.js';
-import { fromOrigin, leadsWithOrigin } from './origin.js';
+import { fromOrigin } from './origin.js';
 import { lookupLdCache, type LdCache } from './ldcache.js';
 import type { GlibcModel } from './platform.js';
 import {
@@ -311,6 +311,8 @@ class GlibcLoad {
   /** The directories of `l`'s search path `text` that come from elements starting with $ORIGIN. */
   private originDirs(text: string, l: LinkMap): Set<string> {
     if (!text.includes('ORIGIN')) return new Set();
+    // An element that starts with the token expandDst reads as $ORIGIN ($ORIGINAL is no token).
+    const leadsWithOrigin = (s: string) => s.startsWith('$') && matchDst(s, 1)?.name === 'ORIGIN';
     return new Set(decompose(text, /:/, (s) => (leadsWithOrigin(s) ? this.expand(s, l) : null)).filter((d) => d !== ''));
   }
 

@@ -8,7 +8,7 @@
 // path or an oddly named libc can reach.
 import type { FileCache, Probe } from './files.js';
 import { splitMuslPath } from './musl.js';
-import { fromOrigin, leadsWithOrigin } from './origin.js';
+import { fromOrigin } from './origin.js';
 import { ET_DYN, ET_EXEC, type ElfInfo } from './read.js';
 import type { FoundBy, Library, LoadResult } from './types.js';
 
@@ -204,8 +204,9 @@ class MuslLoad {
     };
     const all = expand(raw);
     if (all === null) return null;
-    // Each element as musl's path_open joins it: the directory a library found there is in.
-    const origins = new Set(splitMuslPath(raw).filter(leadsWithOrigin).map((e) => expand(e)!));
+    // Each element as musl's path_open joins it: the directory a library found there is in. An
+    // element leads with $ORIGIN by musl's rule, the one `expand` applies ($ORIGINAL is $ORIGIN + AL).
+    const origins = new Set(splitMuslPath(raw).filter((e) => e.startsWith('$ORIGIN') || e.startsWith('${ORIGIN}')).map((e) => expand(e)!));
     return { dirs: splitMuslPath(all), origin, origins };
   }
 
