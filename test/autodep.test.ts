@@ -19,11 +19,11 @@ function cc(compiler: string, out: string, source: string, ...flags: string[]): 
 const LIB = 'int answer(void) { return 42; }\n';
 const MAIN = '#include <stdio.h>\nint answer(void);\nint main(void) { printf("answer %d\\n", answer()); return 0; }\n';
 
-/** An app tree: <dir>/app/lib/libanswer.so and <dir>/app/bin/prog with RUNPATH $ORIGIN/../lib. */
-function app(dir: string, compiler = 'gcc'): string {
-  cc(compiler, path.join(dir, 'app/lib/libanswer.so'), LIB, '-shared', '-fPIC');
-  cc(compiler, path.join(dir, 'app/bin/prog'), MAIN, `-L${dir}/app/lib`, '-lanswer', "-Wl,-rpath,$ORIGIN/../lib", '-Wl,--enable-new-dtags');
-  return path.join(dir, 'app/bin/prog');
+/** An app tree: <dir>/<top>/lib/libanswer.so and <dir>/<top>/bin/prog with RUNPATH $ORIGIN/../lib. */
+function app(dir: string, compiler = 'gcc', top = 'app'): string {
+  cc(compiler, path.join(dir, top, 'lib/libanswer.so'), LIB, '-shared', '-fPIC');
+  cc(compiler, path.join(dir, top, 'bin/prog'), MAIN, `-L${dir}/${top}/lib`, '-lanswer', "-Wl,-rpath,$ORIGIN/../lib", '-Wl,--enable-new-dtags');
+  return path.join(dir, top, 'bin/prog');
 }
 
 function bom(dir: string, text: string): void {
@@ -80,8 +80,7 @@ describe('automatic dependencies', { skip: !hasCommand('gcc') && 'gcc is not ins
   it("a $ORIGIN library follows the image's links: /bin/../lib is /usr/lib when /bin is a link to usr/bin", () => {
     // As the kernel resolves it: the program's $ORIGIN is the directory of its real path.
     const dir = tmp();
-    cc('gcc', path.join(dir, 'build/lib/libanswer.so'), LIB, '-shared', '-fPIC');
-    cc('gcc', path.join(dir, 'build/bin/prog'), MAIN, `-L${dir}/build/lib`, '-lanswer', '-Wl,-rpath,$ORIGIN/../lib', '-Wl,--enable-new-dtags');
+    app(dir, 'gcc', 'build');
     bom(dir, 'targets:\n  - target: /\n    mkdirs: [usr/bin, usr/lib, lib]\n    createlinks:\n      - src: usr/bin\n        linkname: bin\n  - target: /bin\n    copy:\n      - from: build/bin\n        files: [prog]\n');
     const r = copyBom(dir, ['-f', 'bom.yaml', '--root', 'image']);
     assert.equal(r.code, 0, r.stderr);
@@ -94,8 +93,7 @@ describe('automatic dependencies', { skip: !hasCommand('gcc') && 'gcc is not ins
 
   it('a $ORIGIN library of a program inside a copied tree lands where the copy looks for it', () => {
     const dir = tmp();
-    cc('gcc', path.join(dir, 'build/lib/libanswer.so'), LIB, '-shared', '-fPIC');
-    cc('gcc', path.join(dir, 'build/bin/prog'), MAIN, `-L${dir}/build/lib`, '-lanswer', '-Wl,-rpath,$ORIGIN/../lib', '-Wl,--enable-new-dtags');
+    app(dir, 'gcc', 'build');
     bom(dir, 'targets:\n  - target: /\n    copy:\n      - from: build\n        dirs: [bin]\n');
     const r = copyBom(dir, ['-f', 'bom.yaml', '--root', 'image']);
     assert.equal(r.code, 0, r.stderr);
