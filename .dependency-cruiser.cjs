@@ -8,7 +8,7 @@ module.exports = {
       name: 'low-modules-stay-low',
       severity: 'error',
       comment: 'file operations, ELF reading and the shared helpers never import a stage above them',
-      from: { path: '^src/(fsops|elf)/|^src/(inputs|errors|log|pool|output|progress|vendor|version)\\.ts$' },
+      from: { path: '^src/(fsops|elf)/|^src/(inputs|errors|log|pool|output|progress|resources|vendor|version)\\.ts$' },
       to: { path: `${stages}|^src/(plan|bom)/` },
     },
     {

@@ -65,7 +65,7 @@ const ourEnv = (() => {
   return env;
 })();
 const copyBom = (bom: string, root: string, cache: string) =>
-  timed(process.execPath, [path.join(repo, 'dist/cli/copy_bom.js'), '-f', bom, '--root', root], { cwd: work, env: { ...ourEnv, OCCLUM_LOG_LEVEL: 'error', OCCLUM_BOM_CACHE_DIR: cache } });
+  timed(process.execPath, [path.join(repo, 'bin/copy_bom.js'), '-f', bom, '--root', root], { cwd: work, env: { ...ourEnv, OCCLUM_LOG_LEVEL: 'error', OCCLUM_BOM_CACHE_DIR: cache } });
 const fresh = (name: string) => {
   const d = path.join(work, name);
   mkdirSync(d);
@@ -95,7 +95,7 @@ if (CASES.includes('deps')) {
   const ours: number[] = [];
   const ldd: number[] = [];
   for (let i = 0; i < RUNS; i++) {
-    ours.push(timed(process.execPath, [path.join(repo, 'dist/cli/occlum-bom.js'), 'deps', '--json', ...elfs], { env: ourEnv }).s);
+    ours.push(timed(process.execPath, [path.join(repo, 'bin/occlum-bom.js'), 'deps', '--json', ...elfs], { env: ourEnv }).s);
     const t0 = performance.now();
     for (const f of elfs) spawnSync('ldd', [f]);
     ldd.push((performance.now() - t0) / 1000);
@@ -250,7 +250,7 @@ if (CASES.includes('image')) {
   sh('umoci', ['repack', '--image', `${layout}:app`, bundle]);
   const counts = execFileSync('sh', ['-c', `find ${bundle}/rootfs | wc -l; du -sk ${bundle}/rootfs | cut -f1; du -sk ${layout} | cut -f1`], { encoding: 'utf8' }).trim().split('\n');
   const deps = (cache: string) =>
-    timed(process.execPath, [path.join(repo, 'dist/cli/occlum-bom.js'), 'deps', '--source-root', `oci:${layout}:app`, '/usr/lib/python3.11/os.py'], { env: { ...ourEnv, OCCLUM_BOM_CACHE_DIR: cache } });
+    timed(process.execPath, [path.join(repo, 'bin/occlum-bom.js'), 'deps', '--source-root', `oci:${layout}:app`, '/usr/lib/python3.11/os.py'], { env: { ...ourEnv, OCCLUM_BOM_CACHE_DIR: cache } });
   const t = { ours: [] as number[], umoci: [] as number[], again: [] as number[] };
   for (let i = 0; i < RUNS; i++) {
     const cache = fresh(`image-cache-${i}`);

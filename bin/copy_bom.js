@@ -1,2 +1,4 @@
 #!/usr/bin/env node
-import '../dist/cli/copy_bom.js';
+import { main } from '../dist/cli/copy_bom.js';
+
+await main();

@@ -1,2 +1,4 @@
 #!/usr/bin/env node
-import '../dist/cli/generate_bom.js';
+import { main } from '../dist/cli/generate_bom.js';
+
+await main();

@@ -1,2 +1,4 @@
 #!/usr/bin/env node
-import '../dist/cli/occlum-bom.js';
+import { main } from '../dist/cli/occlum-bom.js';
+
+await main();

@@ -21,8 +21,8 @@
 import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { cacheDir, readTrusted, RACY_NS } from './elf/cache.js';
+import { readTrusted, RACY_NS } from './elf/cache.js';
+import { cacheDir, isExecutable, packageFile } from './resources.js';
 import { native, nativeFile } from './fsops/native.js';
 import { log, enabled } from './log.js';
 import type { MissingReport } from './report.js';
@@ -245,14 +245,15 @@ function recordFile(key: string, env: NodeJS.ProcessEnv): string | undefined {
   return dir === '' ? undefined : path.join(dir, `run-${key.slice(0, 16)}.rec`);
 }
 
-/** This package's own code: other code could do other things. */
+/** This package's own code: other code could do other things. The executable is all of it but the addon. */
 function codeFiles(): string[] {
+  if (isExecutable()) return [process.execPath, ...(nativeFile ? [nativeFile] : [])];
   const files: string[] = [];
-  const top = fileURLToPath(new URL('.', import.meta.url)); // dist/
+  const top = packageFile('dist');
   for (const e of readdirSync(top, { recursive: true, withFileTypes: true })) if (e.isFile()) files.push(path.join(e.parentPath, e.name));
   // The addon loaded (a local build or the package's prebuilt one), and where a local build would appear.
-  const build = path.join(top, '../build/Release/fs.node');
-  return [...files.sort(), build, ...(nativeFile && nativeFile !== build ? [nativeFile] : []), path.join(top, '../package.json')];
+  const build = packageFile('build/Release/fs.node');
+  return [...files.sort(), build, ...(nativeFile && nativeFile !== build ? [nativeFile] : []), packageFile('package.json')];
 }
 
 interface Part {

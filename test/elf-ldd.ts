@@ -91,10 +91,9 @@ int main(int argc, char **argv) {
   return helper;
 }
 
-/** `occlum-bom deps ARGS`, run from the sources so that no build is needed. */
+/** `occlum-bom deps ARGS`, as built (npm test builds first). */
 export function deps(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<Run> {
-  const cli = `${ROOT}src/cli/occlum-bom.ts`;
-  return run(process.execPath, ['--import', 'tsx', cli, 'deps', ...args], { cwd: ROOT, ...opts });
+  return run(process.execPath, [`${ROOT}bin/occlum-bom.js`, 'deps', ...args], { cwd: ROOT, ...opts });
 }
 
 export interface JsonEntry {

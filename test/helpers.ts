@@ -67,8 +67,14 @@ export interface Run {
   stderr: string;
 }
 
+/**
+ * A command as users run it: `node bin/COMMAND.js`, or with OCCLUM_BOM_TEST_EXE set, that single
+ * executable as `EXE COMMAND` (test/executable.test.ts runs the copy_bom tests so).
+ */
 export function run(command: 'copy_bom' | 'generate_bom' | 'occlum-bom', args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Run {
-  const r = spawnSync(process.execPath, [path.join(repo, 'dist', 'cli', `${command}.js`), ...args], {
+  const exe = process.env.OCCLUM_BOM_TEST_EXE;
+  const [file, first] = exe ? [exe, command] : [process.execPath, path.join(repo, 'bin', `${command}.js`)];
+  const r = spawnSync(file, [first, ...args], {
     cwd: opts.cwd ?? repo,
     env: { ...process.env, OCCLUM_LOG_LEVEL: '', ...opts.env },
     encoding: 'utf8',
@@ -141,7 +147,7 @@ export function runLimited(
 ): Promise<Child> {
   return new Promise((resolve) => {
     const start = performance.now();
-    const child = spawn(process.execPath, [`--max-old-space-size=${opts.heapMb}`, path.join(repo, 'dist', 'cli', `${command}.js`), ...args], {
+    const child = spawn(process.execPath, [`--max-old-space-size=${opts.heapMb}`, path.join(repo, 'bin', `${command}.js`), ...args], {
       cwd: opts.cwd,
       env: { ...process.env, OCCLUM_LOG_LEVEL: '', ...opts.env },
     });

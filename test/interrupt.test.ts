@@ -16,7 +16,7 @@ import { before, describe, it } from 'node:test';
 import { readTree, repo, tmp, type Node } from './helpers.ts';
 
 const SEED = Number(process.env.INTERRUPT_SEED ?? 0x5eed8);
-const COPY_BOM = path.join(repo, 'dist', 'cli', 'copy_bom.js');
+const COPY_BOM = path.join(repo, 'bin', 'copy_bom.js');
 /** Our temporary names: `.<name>.<8 hex>.tmp` in the destination directory. */
 const TEMP = /^\..+\.[0-9a-f]{8}\.tmp$/;
 const FRESH_KILLS = 6;

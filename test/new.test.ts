@@ -4,12 +4,14 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { collectBoms, TEMPLATES_DIR } from '../src/bom/collect.ts';
+import { collectBoms } from '../src/bom/collect.ts';
+import { templatesDir } from '../src/resources.ts';
 import { loadBom } from '../src/bom/load.ts';
 import { checkDestinations } from '../src/plan/resolve.ts';
 import { copyBom, readTree, run, tmp, writeTree } from './helpers.ts';
 
 const occlumBom = (cwd: string, ...args: string[]) => run('occlum-bom', args, { cwd });
+const TEMPLATES_DIR = templatesDir();
 const shipped = readdirSync(TEMPLATES_DIR).filter((n) => n.endsWith('.yaml')).sort();
 
 const IMAGE_DIRS = ['bin', 'dev', 'etc', 'ext2', 'host', 'lib', 'lib64', 'opt', 'proc', 'root', 'sbin', 'sys', 'tmp'];

@@ -372,7 +372,7 @@ describe('a source replaced while the run copies', () => {
     writeFileSync(path.join(ws, 'bom.yaml'), 'targets:\n  - target: /\n    copy:\n      - dirs: [current/]\n      - files: [big]\n');
     await settled([ws]); // old enough to be recorded
     const env = { ...process.env, OCCLUM_LOG_LEVEL: '', OCCLUM_BOM_CACHE_DIR: path.join(ws, 'cache') };
-    const args = [path.join(repo, 'dist/cli/copy_bom.js'), '-f', 'bom.yaml', '--root', 'image'];
+    const args = [path.join(repo, 'bin/copy_bom.js'), '-f', 'bom.yaml', '--root', 'image'];
     const running = runAsync(process.execPath, args, { cwd: ws, env });
     // Once current/file is copied (and `big` still is being copied), the link is flipped.
     while (!existsSync(path.join(ws, 'image/file'))) await sleep(2);

@@ -25,7 +25,7 @@ describe('one writer per image', () => {
     const dir = instance();
     const holder = spawn('sleep', ['30']);
     writeFileSync(lockPath(path.join(dir, 'image')), `${holder.pid}\n`);
-    const run = spawn(process.execPath, [path.join(repo, 'dist/cli/copy_bom.js'), '-f', 'bom.yaml', '--root', 'image'], { cwd: dir });
+    const run = spawn(process.execPath, [path.join(repo, 'bin/copy_bom.js'), '-f', 'bom.yaml', '--root', 'image'], { cwd: dir });
     let stderr = '';
     run.stderr.on('data', (d: Buffer) => (stderr += d));
     const exit = new Promise<number | null>((resolve) => run.on('exit', resolve));
@@ -43,7 +43,7 @@ describe('one writer per image', () => {
     const dir = instance();
     const gone = spawnSync('sh', ['-c', 'echo $$']).stdout.toString().trim(); // a pid that has exited
     writeFileSync(lockPath(path.join(dir, 'image')), `${gone}\n`);
-    const r = spawnSync(process.execPath, [path.join(repo, 'dist/cli/copy_bom.js'), '-f', 'bom.yaml', '--root', 'image'], { cwd: dir, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [path.join(repo, 'bin/copy_bom.js'), '-f', 'bom.yaml', '--root', 'image'], { cwd: dir, encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     assert.ok(existsSync(path.join(dir, 'image/f')));
   });
@@ -210,7 +210,7 @@ describe("a tree's files keep their owners and modes", () => {
     }));
     const want = owners(path.join(dir, 'src'));
     for (const [name, env] of [['native', {}], ['fallback', { OCCLUM_BOM_NO_NATIVE: '1' }]] as const) {
-      const r = spawnSync('sh', ['-c', 'umask 077 && exec "$@"', 'sh', process.execPath, path.join(repo, 'dist/cli/copy_bom.js'), '-f', 'bom.yaml', '--root', name], {
+      const r = spawnSync('sh', ['-c', 'umask 077 && exec "$@"', 'sh', process.execPath, path.join(repo, 'bin/copy_bom.js'), '-f', 'bom.yaml', '--root', name], {
         cwd: dir,
         env: { ...process.env, OCCLUM_LOG_LEVEL: '', ...env },
         encoding: 'utf8',

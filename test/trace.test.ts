@@ -26,7 +26,7 @@ function work(under = '/var/tmp'): string {
 /** `occlum-bom trace ARGS` from `cwd`, with a clean environment for the command. */
 function trace(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): Run {
   // Only this environment: the command would see any other (a shell looks at $PWD, $HOME...).
-  const r = spawnSync(process.execPath, [path.join(repo, 'dist/cli/occlum-bom.js'), 'trace', ...args], { cwd, env: { ...CLEAN_ENV, ...env }, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [path.join(repo, 'bin/occlum-bom.js'), 'trace', ...args], { cwd, env: { ...CLEAN_ENV, ...env }, encoding: 'utf8' });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 

@@ -8,14 +8,11 @@
 // exactly instead of by upstream's 100-step bound.
 import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Exit, UserError, type Where } from '../errors.js';
 import type { Env } from './env.js';
 import { loadBom, type Bom } from './load.js';
 import { statSeen, type Inputs } from '../inputs.js';
-
-/** The templates shipped with this package (base.yaml, ...): searched after every --include-dir. */
-export const TEMPLATES_DIR = fileURLToPath(new URL('../../templates/', import.meta.url));
+import { templatesDir } from '../resources.js';
 
 /** More distinct BOM files than any real image uses: beyond this, an include bomb. */
 const MAX_BOMS = 4096;
@@ -30,7 +27,7 @@ interface Node {
 export async function collectBoms(topFile: string, userIncludeDirs: readonly string[], env: Env, inputs?: Inputs): Promise<Bom[]> {
   const nodes = new Map<string, Node>();
   const cwd = process.cwd();
-  const includeDirs = [...userIncludeDirs, TEMPLATES_DIR];
+  const includeDirs = [...userIncludeDirs, templatesDir()]; // the shipped templates last
 
   const visit = async (file: string, chain: { real: string; file: string }[], via?: Where): Promise<string> => {
     const real = await realpath(file).catch(() => path.resolve(file));

@@ -9,7 +9,7 @@ import { lastRun, type Outcome } from '../record.js';
 import { printEnd, warnIfNotEmpty } from '../report.js';
 import { runMain } from './main.js';
 
-await runMain('copy_bom', async () => {
+export const main = () => runMain('copy_bom', async () => {
   const startedNs = BigInt(Date.now()) * 1_000_000n;
   const last = await lastRun(process.argv.slice(2), process.cwd(), process.env);
   let outcome: Outcome | undefined = last?.outcome;

@@ -59,7 +59,7 @@ Example, from an Occlum instance directory:
   return program.opts<Options>();
 }
 
-async function main(): Promise<number> {
+async function generate(): Promise<number> {
   let opts: Options;
   try {
     opts = parse(process.argv);
@@ -96,4 +96,4 @@ async function main(): Promise<number> {
   return Exit.ok;
 }
 
-await runMain('generate_bom', main);
+export const main = () => runMain('generate_bom', generate);

@@ -25,7 +25,7 @@ const program = new Command()
 
 for (const register of [newInstance, templates, deps, tree, trace, verify, why, sbom, schema]) register(program);
 
-async function main(): Promise<void> {
+export async function main(): Promise<void> {
   try {
     await program.parseAsync(process.argv);
   } catch (e) {
@@ -42,4 +42,3 @@ async function main(): Promise<void> {
   }
 }
 
-await main();

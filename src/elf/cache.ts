@@ -9,9 +9,9 @@
 // says the same, so would the analysis (it reads nothing else), and it is not run again.
 import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync, type BigIntStats } from 'node:fs';
-import { homedir } from 'node:os';
 import path from 'node:path';
 import { identity } from '../inputs.js';
+import { cacheDir } from '../resources.js';
 import { writeAtomically } from '../output.js';
 import { earlierThan } from '../fsops/times.js';
 import type { Probe } from './types.js';
@@ -275,11 +275,6 @@ function loadPlain(base: string | null): Float64Array {
   if (!data || data.length % 8 !== 0 || (data.length / 8 - 1) % PLAIN !== 0) return new Float64Array(0);
   const all = new Float64Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.length));
   return all[0] === VERSION ? all.subarray(1) : new Float64Array(0);
-}
-
-/** `$OCCLUM_BOM_CACHE_DIR` or `$XDG_CACHE_HOME/occlum-bom` or `~/.cache/occlum-bom`; '' (an empty OCCLUM_BOM_CACHE_DIR) is none. */
-export function cacheDir(env: NodeJS.ProcessEnv): string {
-  return env.OCCLUM_BOM_CACHE_DIR ?? path.join(env.XDG_CACHE_HOME || path.join(homedir(), '.cache'), 'occlum-bom');
 }
 
 /** A cache file of this version, or null. */

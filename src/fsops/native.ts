@@ -1,9 +1,8 @@
 // The N-API addon (native/fs.c), built by `npm ci` when a C compiler is there. Without it
 // every operation has a plain Node fallback: slower, and mtimes within about a microsecond.
 // OCCLUM_BOM_NO_NATIVE=1 makes a run use the fallbacks (the tests check both paths).
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import { log } from '../log.js';
+import { addonFile } from '../resources.js';
 
 export interface Native {
   utimens(path: string, sec: number, nsec: number, followLast: boolean): void;
@@ -43,20 +42,25 @@ export interface Native {
 }
 
 /**
- * Found as the ecosystem's node-gyp-build finds an addon: a local build (`build/Release`, made by
- * `npm ci` from native/fs.c), else the prebuilt binary for this platform shipped in the package
- * (`prebuilds/linux-x64/node.napi.node`, made by prebuildify at `npm pack`); else none.
+ * The addon resources.ts names (a local build, the package's prebuilt one, or the one embedded in
+ * the executable), loaded; none when there is no addon, and a warning saying why when there is
+ * one that cannot be loaded (a glibc older than it needs, say).
  */
 export const { native, nativeFile } = ((): { native?: Native; nativeFile?: string } => {
   if (process.env.OCCLUM_BOM_NO_NATIVE) return {};
+  let file: string | undefined;
   try {
-    const require = createRequire(import.meta.url);
-    const file = (require('node-gyp-build') as { resolve(dir: string): string }).resolve(fileURLToPath(new URL('../..', import.meta.url)));
-    const addon = require(file) as Native;
+    file = addonFile();
+    if (file === undefined) {
+      log.debug('no native addon built for this platform: copies go through Node');
+      return {};
+    }
+    const addon = { exports: {} };
+    process.dlopen(addon, file);
     log.debug(`native addon: ${file}`);
-    return { native: addon, nativeFile: file };
+    return { native: addon.exports as Native, nativeFile: file };
   } catch (e) {
-    log.debug(`no native addon (${(e as Error).message.split('\n')[0]}): copies go through Node`);
+    log.warn(`native addon ${file ?? ''} not loaded (${(e as Error).message.split('\n')[0]}): copies go through Node, slower`);
     return {};
   }
 })();

@@ -2,8 +2,8 @@
 // every --include-dir, `occlum-bom templates` lists them, `occlum-bom new` copies them.
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { TEMPLATES_DIR } from '../bom/collect.js';
 import { describeFsError, Exit, UserError } from '../errors.js';
+import { templatesDir } from '../resources.js';
 
 export interface Template {
   /** The name an `includes:` entry uses (`base.yaml`). */
@@ -14,7 +14,7 @@ export interface Template {
   description: string;
 }
 
-export async function listTemplates(dir: string = TEMPLATES_DIR): Promise<Template[]> {
+export async function listTemplates(dir: string = templatesDir()): Promise<Template[]> {
   const entries = await readdir(dir, { withFileTypes: true }).catch((e: unknown) => {
     throw new UserError(`cannot read the shipped templates in ${dir}: ${describeFsError(e)}`, Exit.fileNotFound);
   });

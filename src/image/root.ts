@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { cacheDir } from '../elf/cache.js';
+import { cacheDir } from '../resources.js';
 import { openImage, type ImageConfig } from './image.js';
 import type { ImageRef } from './ref.js';
 import { unpackLayers } from './unpack.js';

@@ -1,8 +1,8 @@
 // What both formats record about the document itself: when, by which tool, and a unique id
 // that is still reproducible (the same image and time give the same document).
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { Exit, UserError } from '../errors.js';
+import { packageJson } from '../resources.js';
 
 export interface DocumentMeta {
   /** UTC, whole seconds: `2024-01-02T03:04:05Z` (SPDX allows no fraction). */
@@ -26,10 +26,10 @@ export function documentTime(env: NodeJS.ProcessEnv = process.env, now = new Dat
   return `${date.toISOString().slice(0, 19)}Z`;
 }
 
-/** This package's name and version (package.json sits two levels above src/sbom and dist/sbom). */
+/** This package's name and version. */
 export function toolInfo(): { name: string; version: string } {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { name: string; version: string };
-  return { name: pkg.name, version: pkg.version };
+  const { name, version } = packageJson();
+  return { name, version };
 }
 
 const URL_NAMESPACE = Buffer.from('6ba7b8119dad11d180b400c04fd430c8', 'hex');

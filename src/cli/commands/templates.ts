@@ -1,15 +1,15 @@
 // `occlum-bom templates`: the template BOMs shipped with occlum-bom, which copy_bom searches
 // after every --include-dir (so `includes: [base.yaml]` works without Occlum installed).
 import type { Command } from 'commander';
-import { TEMPLATES_DIR } from '../../bom/collect.js';
 import { listTemplates } from '../../generate/templates.js';
+import { templatesDir } from '../../resources.js';
 
 export function register(program: Command): void {
   program
     .command('templates')
     .description('List the template BOMs shipped with occlum-bom (searched by copy_bom after every --include-dir).')
     .option('--json', 'print one JSON array: [{name, path, description}]')
-    .addHelpText('after', `\nThe templates are in ${TEMPLATES_DIR}; include one by its name (includes: [base.yaml]).`)
+    .addHelpText('after', () => `\nThe templates are in ${templatesDir()}; include one by its name (includes: [base.yaml]).`)
     .action(async (opts: { json?: boolean }) => {
       const templates = await listTemplates();
       if (opts.json) {
