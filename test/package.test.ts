@@ -1,5 +1,5 @@
 // The npm package (issue 17, point 3): `npm pack` holds what runs and what a user reads, with
-// the addon prebuilt for linux-x64 (prebuildify); installed from the tarball into a prefix, on a
+// the addon prebuilt for linux-x64 in a bullseye root (glibc 2.31, packaging/addon.ts); installed from the tarball into a prefix, on a
 // PATH with no C compiler (only node, npm and sh), its copy_bom builds the demo image with that
 // prebuilt addon loaded: node-gyp-build names the file it loads in the debug log.
 import assert from 'node:assert/strict';
@@ -8,8 +8,13 @@ import { copyFileSync, existsSync, mkdirSync, realpathSync, symlinkSync } from '
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { hasCommand, repo, tmp } from './helpers.ts';
+import { assertGlibcFloor, cannotRelease } from './release.ts';
 
-const skip = (!hasCommand('git') && 'git is not installed') || (!existsSync(path.join(repo, '.git')) && 'not a git checkout') || (!hasCommand('npm') && 'npm is not on the PATH');
+const skip =
+  (!hasCommand('git') && 'git is not installed') ||
+  (!existsSync(path.join(repo, '.git')) && 'not a git checkout') ||
+  (!hasCommand('npm') && 'npm is not on the PATH') ||
+  cannotRelease(); // prepack builds the addon in a bullseye root
 
 /**
  * This environment without what `npm test` adds (npm_config_*, npm_lifecycle_*, INIT_CWD), so
@@ -57,6 +62,7 @@ describe('the npm package', { skip, timeout: 300_000 }, () => {
     assert.equal(r.status, 0, r.stderr);
     const addon = path.join(prefix, 'lib/node_modules/occlum-bom/prebuilds/linux-x64/occlum-bom.node');
     assert.ok(r.stderr.includes(`native addon: ${addon}\n`), `the prebuilt addon is loaded:\n${r.stderr.split('\n').filter((l) => l.includes('addon')).join('\n')}`);
+    assertGlibcFloor(addon);
     assert.ok(existsSync(path.join(instance, 'image/bin/ls')));
     assert.ok(existsSync(path.join(instance, 'image/lib64/ld-linux-x86-64.so.2')) || existsSync(path.join(instance, 'image/lib/ld-musl-x86_64.so.1')), 'the loader');
   });
