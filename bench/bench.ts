@@ -12,6 +12,10 @@
 //   4. image: a container image (an OCI layout made with umoci from host trees: the Python
 //      standard library, /usr/include, /usr/share/doc) unpacked by `--source-root oci:...` into
 //      an empty cache, against `umoci unpack` of the same image; and found unpacked the next time.
+//   5. exe: the single executable (packaging/executable.ts, with this machine's build of the
+//      addon) against `node bin/copy_bom.js`: start-up (`--version`) and a no-op rebuild of the
+//      demo image, with the code cache and without it (the byte-reproducible build); its size
+//      and the .deb's.
 // Not a test: nothing here asserts a time. RUNS=N sets the number of runs (default 5);
 // BENCH=deps,big,small,image the cases run (default all), e.g. `BENCH=small RUNS=1 npm run bench`.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -22,8 +26,9 @@ import { fileURLToPath } from 'node:url';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const RUNS = Number(process.env.RUNS ?? 5);
-const CASES = (process.env.BENCH ?? 'deps,big,small,image').split(',').map((c) => c.trim()).filter(Boolean);
-for (const c of CASES) if (!['deps', 'big', 'small', 'image'].includes(c)) throw new Error(`BENCH: no case ${c} (deps, big, small, image)`);
+const ALL = ['deps', 'big', 'small', 'image', 'exe'];
+const CASES = (process.env.BENCH ?? ALL.join(',')).split(',').map((c) => c.trim()).filter(Boolean);
+for (const c of CASES) if (!ALL.includes(c)) throw new Error(`BENCH: no case ${c} (${ALL.join(', ')})`);
 const SMALL_FILES = Number(process.env.SMALL_FILES ?? 200_000);
 if (!Number.isSafeInteger(SMALL_FILES) || SMALL_FILES < 0) throw new Error(`SMALL_FILES: ${process.env.SMALL_FILES} is not a number of files`);
 const work = mkdtempSync(path.join(tmpdir(), 'occlum-bom-bench-'));
@@ -262,6 +267,43 @@ if (CASES.includes('image')) {
   row('image unpack', size, 'occlum-bom --source-root oci:', fmt(median(t.ours)), 'umoci unpack', fmt(median(t.umoci)), `${(median(t.ours) / median(t.umoci)).toFixed(2)}x umoci`);
   row('', '', 'the same, found unpacked', fmt(median(t.again)), '', '', '');
   notes.push(`runs (s), image: ours ${runs(t.ours)}; umoci unpack ${runs(t.umoci)}; found unpacked ${runs(t.again)}`);
+}
+
+// 5. The single executable against Node running the package.
+if (CASES.includes('exe')) {
+  const { buildExecutable } = await import('../packaging/executable.ts');
+  const { buildDeb } = await import('../packaging/deb.ts');
+  const addon = path.join(repo, 'build/Release/fs.node');
+  const exe = { cached: path.join(work, 'exe-cache/occlum-bom-linux-x64'), plain: path.join(work, 'exe-plain/occlum-bom-linux-x64') };
+  for (const [kind, file] of Object.entries(exe)) {
+    mkdirSync(path.dirname(file));
+    await buildExecutable(file, addon, { codeCache: kind === 'cached' });
+  }
+  const deb = buildDeb(exe.cached, work, 0);
+  const image = fresh('exe-image');
+  const cache = path.join(work, 'exe-cache-dir');
+  const env = { ...ourEnv, OCCLUM_LOG_LEVEL: 'error', OCCLUM_BOM_CACHE_DIR: cache };
+  const argv = { node: [process.execPath, path.join(repo, 'bin/copy_bom.js')], cached: [exe.cached, 'copy_bom'], plain: [exe.plain, 'copy_bom'] };
+  const bom = path.join(repo, 'examples/demo.yaml');
+  for (const [cmd, ...args] of Object.values(argv)) timed(cmd!, [...args, '-f', bom, '--root', image], { cwd: work, env }); // the image, and each one's record
+  sleep(2100); // the record of a run is kept only for what was settled 2 s before it (src/record.ts)
+  for (const [cmd, ...args] of Object.values(argv)) timed(cmd!, [...args, '-f', bom, '--root', image], { cwd: work, env });
+  const t = { version: { node: [] as number[], cached: [] as number[], plain: [] as number[] }, noop: { node: [] as number[], cached: [] as number[], plain: [] as number[] } };
+  for (let i = 0; i < RUNS * 4; i++) {
+    for (const [kind, [cmd, ...args]] of Object.entries(argv) as [keyof typeof argv, string[]][]) {
+      t.version[kind].push(timed(cmd!, [...args, '--version'], { env }).s);
+      t.noop[kind].push(timed(cmd!, [...args, '-f', bom, '--root', image], { cwd: work, env }).s);
+    }
+  }
+  const ms = (xs: number[]) => `${(median(xs) * 1000).toFixed(0)} ms`;
+  const ratio = (a: number[], b: number[]) => `${(median(a) / median(b)).toFixed(2)}x node`;
+  for (const what of ['version', 'noop'] as const) {
+    const label = what === 'version' ? 'start-up (--version)' : 'no-op rebuild, demo image';
+    row(label, '', 'executable, code cache', ms(t[what].cached), 'node bin/copy_bom.js', ms(t[what].node), ratio(t[what].cached, t[what].node));
+    row('', '', 'executable, no code cache', ms(t[what].plain), '', '', ratio(t[what].plain, t[what].node));
+  }
+  const mb = (f: string) => `${(statSync(f).size / 2 ** 20).toFixed(1)} MB`;
+  notes.push(`sizes: the executable ${mb(exe.cached)} (${mb(exe.plain)} without the code cache), the .deb ${mb(deb)}`);
 }
 
 console.log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}; ${RUNS} runs each, medians\n`);

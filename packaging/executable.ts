@@ -22,9 +22,11 @@ const { inject } = createRequire(import.meta.url)('postject') as {
 /**
  * Build the executable into `out`, with `addon` (a file, see addon.ts) embedded, and beside it
  * `out`.NOTICES: the licences of what it holds besides our code (Node.js, the npm packages
- * bundled, as esbuild's metafile names them).
+ * bundled, as esbuild's metafile names them). V8's code cache (compiled code, for a faster
+ * start) differs from one build to the next; without it (`codeCache: false`) the same inputs
+ * give the same bytes.
  */
-export async function buildExecutable(out: string, addon: string): Promise<void> {
+export async function buildExecutable(out: string, addon: string, opts: { codeCache?: boolean } = {}): Promise<void> {
   const work = mkdtempSync(path.join(os.tmpdir(), 'occlum-bom-sea-'));
   try {
     const main = path.join(work, 'main.cjs');
@@ -54,8 +56,9 @@ export async function buildExecutable(out: string, addon: string): Promise<void>
       ...Object.fromEntries(templates.map((n) => [`templates/${n}`, path.join(repo, 'templates', n)])),
     };
     const blob = path.join(work, 'blob');
-    const config = { main, output: blob, useCodeCache: true, disableExperimentalSEAWarning: true, assets: files };
-    run(process.execPath, ['--experimental-sea-config', write(work, 'sea-config.json', JSON.stringify(config))]);
+    // `main` relative: the blob keeps its path, which must not be the random name of `work`.
+    const config = { main: 'main.cjs', output: blob, useCodeCache: opts.codeCache ?? true, disableExperimentalSEAWarning: true, assets: files };
+    run(process.execPath, ['--experimental-sea-config', write(work, 'sea-config.json', JSON.stringify(config))], work);
     const exe = path.join(work, 'exe');
     copyFileSync(process.execPath, exe);
     run('strip', [exe]); // the symbol tables and debug information: 13 MB; the dynamic symbols the addon links to stay
@@ -87,7 +90,7 @@ function write(dir: string, name: string, text: string): string {
   return path.join(dir, name);
 }
 
-function run(cmd: string, args: string[]): void {
-  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+function run(cmd: string, args: string[], cwd?: string): void {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', cwd });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr.trim() || `exit ${r.status}`}`);
 }

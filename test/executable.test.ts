@@ -7,6 +7,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
+import { buildDeb } from '../packaging/deb.ts';
+import { buildExecutable } from '../packaging/executable.ts';
 import { GLIBC_FLOOR } from '../packaging/roots.ts';
 import { assertGlibcFloor, bullseyeRoot, cannotRelease, executable, inRoot } from './release.ts';
 import { inImage, repo, tmp, yaml } from './helpers.ts';
@@ -89,6 +91,18 @@ describe('the single executable', { skip: cannotRelease(), timeout: 900_000 }, (
     assert.equal(r.status, 0, r.stdout.split('\n').filter((l) => /^not ok|error:/.test(l.trim())).join('\n'));
     assert.ok(Number(pass) >= 40, `${pass} tests passed`);
     assert.match(r.stdout, /^# fail 0$/m);
+  });
+
+  it('is the same bytes, and so is the .deb, when built twice from the same checkout without the code cache', async () => {
+    const dirs = [tmp(), tmp()];
+    const addon = path.join(path.dirname(exe), 'addon.node');
+    for (const d of dirs) {
+      await buildExecutable(path.join(d, 'occlum-bom-linux-x64'), addon, { codeCache: false });
+      buildDeb(path.join(d, 'occlum-bom-linux-x64'), d, 1_800_000_000);
+    }
+    for (const f of ['occlum-bom-linux-x64', 'occlum-bom-linux-x64.NOTICES', `occlum-bom_${VERSION}_amd64.deb`]) {
+      assert.ok(readFileSync(path.join(dirs[0]!, f)).equals(readFileSync(path.join(dirs[1]!, f))), `${f}: the same bytes`);
+    }
   });
 
   it('by its own name, takes the command as its first argument; a wrong one is a one-line usage error', () => {
