@@ -31,6 +31,7 @@ export function buildDeb(exe: string, outDir: string, epoch: number): string {
   const { version } = JSON.parse(readFileSync(path.join(repo, 'package.json'), 'utf8')) as { version: string };
   const stage = mkdtempSync(path.join(os.tmpdir(), 'occlum-bom-deb-'));
   try {
+    chmodSync(stage, 0o755); // the package's ./, made 0700 by mkdtemp
     const put = (rel: string, bytes: Buffer | string, mode = 0o644) => {
       mkdirSync(path.dirname(path.join(stage, rel)), { recursive: true });
       writeFileSync(path.join(stage, rel), bytes);
@@ -39,10 +40,11 @@ export function buildDeb(exe: string, outDir: string, epoch: number): string {
     const doc = `usr/share/doc/${PACKAGE}`;
     put(`usr/lib/${PACKAGE}/${EXE}`, readFileSync(exe), 0o755);
     mkdirSync(path.join(stage, 'usr/bin'));
-    for (const name of ['copy_bom', 'generate_bom', 'occlum-bom']) symlinkSync(`../lib/${PACKAGE}/${EXE}`, path.join(stage, 'usr/bin', name));
+    for (const name of Object.keys(SUMMARIES)) symlinkSync(`../lib/${PACKAGE}/${EXE}`, path.join(stage, 'usr/bin', name));
     put(`${doc}/copyright`, readFileSync(path.join(repo, 'packaging/debian/copyright')));
     // Policy 12.3: documents over 4 KB compressed (gzip -9n: no name, no time in the header).
     const gz = (text: Buffer | string) => gzipSync(text, { level: 9 });
+    for (const [name, summary] of Object.entries(SUMMARIES)) put(`usr/share/man/man1/${name}.1.gz`, gz(manPage(exe, name, summary, epoch)));
     put(`${doc}/changelog.gz`, gz(changelog(version, epoch)));
     put(`${doc}/THIRD-PARTY-NOTICES.gz`, gz(readFileSync(`${exe}.NOTICES`)));
     for (const f of ['README.md', 'CHANGELOG.md', 'SECURITY.md', ...readdirSync(path.join(repo, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)]) {
@@ -63,6 +65,26 @@ export function buildDeb(exe: string, outDir: string, epoch: number): string {
     return deb;
   } finally {
     rmSync(stage, { recursive: true, force: true });
+  }
+}
+
+/** The three names, each with the line its manual page starts with. */
+const SUMMARIES = {
+  copy_bom: "copy an Occlum image's files, and the libraries they need, as BOM files say",
+  generate_bom: 'write a BOM file for programs, files and directories',
+  'occlum-bom': 'new instances, traces, dependencies, manifests and SBOMs of Occlum images',
+};
+
+/** NAME's manual page, made by help2man from its --help (run by that name: a link to `exe`). */
+function manPage(exe: string, name: string, summary: string, epoch: number): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'occlum-bom-man-'));
+  try {
+    symlinkSync(path.resolve(exe), path.join(dir, name));
+    const r = spawnSync('help2man', ['--no-info', '--name', summary, path.join(dir, name)], { encoding: 'utf8', env: { ...process.env, SOURCE_DATE_EPOCH: String(epoch) } });
+    if (r.status !== 0) throw new Error(`help2man ${name}: ${r.error?.message ?? r.stderr.trim()}`);
+    return r.stdout;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 

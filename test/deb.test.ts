@@ -9,7 +9,7 @@ import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { buildDeb, LIBC6_NEEDED } from '../packaging/deb.ts';
 import { bullseyeRoot, cannotRelease, executable, inRoot, newestGlibc } from './release.ts';
-import { hasCommand, inImage, repo, shared, tmp, yaml } from './helpers.ts';
+import { hasCommand, inImage, repo, tmp, yaml } from './helpers.ts';
 
 const VERSION = (JSON.parse(readFileSync(path.join(repo, 'package.json'), 'utf8')) as { version: string }).version;
 const OCCLUM_BIN = '/opt/occlum/build/bin';
@@ -62,8 +62,14 @@ describe('the Debian package', { skip: cannotRelease() || (!hasCommand('lintian'
     const control = execFileSync('dpkg-deb', ['-f', deb], { encoding: 'utf8' });
     assert.match(control, new RegExp(`^Depends: libc6 \\(>= ${LIBC6_NEEDED.replace('.', '\\.')}\\), `, 'm'));
     const names = execFileSync('dpkg-deb', ['-c', deb], { encoding: 'utf8' });
-    for (const name of ['copy_bom', 'generate_bom', 'occlum-bom']) assert.match(names, new RegExp(`\\./usr/bin/${name} -> \\.\\./lib/occlum-bom/occlum-bom-linux-x64\\n`));
-    for (const doc of ['copyright', 'changelog.gz', 'THIRD-PARTY-NOTICES.gz', 'README.md.gz', 'docs/install.md']) assert.match(names, new RegExp(`\\./usr/share/doc/occlum-bom/${doc.replace('.', '\\.')}\\n`), doc);
+    for (const name of ['copy_bom', 'generate_bom', 'occlum-bom']) {
+      assert.match(names, new RegExp(`\\./usr/bin/${name} -> \\.\\./lib/occlum-bom/occlum-bom-linux-x64\\n`));
+      assert.match(names, new RegExp(`\\./usr/share/man/man1/${name}\\.1\\.gz\\n`));
+    }
+    for (const doc of ['copyright', 'changelog.gz', 'THIRD-PARTY-NOTICES.gz', 'README.md', 'docs/install.md']) {
+      assert.match(names, new RegExp(`\\./usr/share/doc/occlum-bom/${doc.replace(/\./g, '\\.')}(\\.gz)?\\n`), doc);
+    }
+    assert.match(names, /^drwxr-xr-x root\/root +0 [^\n]* \.\/\n/, 'the top directory as every other');
   });
 
   it("takes the place of Occlum's copy_bom (dpkg -i), gives it back byte for byte (dpkg -r), and leaves nothing after dpkg -P", () => {
@@ -72,7 +78,7 @@ describe('the Debian package', { skip: cannotRelease() || (!hasCommand('lintian'
     writeFileSync(path.join(root, OCCLUM_BIN, 'copy_bom'), STAND_IN, { mode: 0o755 });
     // Occlum's template directory, and an instance built as Occlum's scripts do.
     mkdirSync(path.join(root, 'opt/occlum/etc/template'), { recursive: true });
-    copyFileSync(path.join(shared, 'occlum-boms/etc/template/base.yaml'), path.join(root, 'opt/occlum/etc/template/base.yaml'));
+    copyFileSync(path.join(repo, 'templates/base.yaml'), path.join(root, 'opt/occlum/etc/template/base.yaml'));
     mkdirSync(path.join(root, 'work'));
     writeFileSync(path.join(root, 'work/app.yaml'), yaml('includes: [base.yaml]\ntargets:\n  - target: /bin\n    copy:\n      - files: [/bin/ls]\n'));
     copyFileSync(deb, path.join(root, 'tmp/occlum-bom.deb'));
