@@ -15,10 +15,10 @@ export const repo = fileURLToPath(new URL('..', import.meta.url));
 const CFLAGS = ['-shared', '-fPIC', '-pthread', '-O2', '-Wall', '-Wextra', '-Wno-unused-parameter', '-m64', '-D_FILE_OFFSET_BITS=64', '-D_LARGEFILE_SOURCE', '-DBUILDING_NODE_EXTENSION', '-DOPENSSL_THREADS'];
 
 /** Build the addon into `out` (a file). */
-export function floorAddon(out: string): void {
+export async function floorAddon(out: string): Promise<void> {
   const headers = path.resolve(process.execPath, '../../include/node');
   if (!existsSync(path.join(headers, 'node_api.h'))) throw new Error(`Node's headers are not in ${headers}`);
-  const root = debianRoot('build', ['gcc', 'libc6-dev']);
+  const root = await debianRoot('build', ['gcc', 'libc6-dev']);
   const work = `/build-${process.pid}`; // in the root; one per process
   rmSync(path.join(root, work), { recursive: true, force: true });
   try {

@@ -62,7 +62,14 @@ export async function buildExecutable(out: string, addon: string, opts: { codeCa
     const exe = path.join(work, 'exe');
     copyFileSync(process.execPath, exe);
     run('strip', [exe]); // the symbol tables and debug information: 13 MB; the dynamic symbols the addon links to stay
-    await inject(exe, 'NODE_SEA_BLOB', readFileSync(blob), { sentinelFuse: FUSE });
+    // LIEF, inside postject, warns of each of Node's notes without a section name: harmless, and hundreds of lines.
+    const warn = console.warn;
+    console.warn = (...args: unknown[]) => !/^warning: Can't find string offset for section name/.test(String(args[0])) && warn(...args);
+    try {
+      await inject(exe, 'NODE_SEA_BLOB', readFileSync(blob), { sentinelFuse: FUSE });
+    } finally {
+      console.warn = warn;
+    }
     chmodSync(exe, 0o755);
     renameSync(exe, out);
   } finally {

@@ -21,8 +21,8 @@ function epoch(): number {
   return Number(r.stdout.trim());
 }
 
-function prebuild(): void {
-  floorAddon(addon);
+async function prebuild(): Promise<void> {
+  await floorAddon(addon);
   mkdirSync(path.dirname(prebuilt), { recursive: true });
   copyFileSync(addon, prebuilt);
 }
@@ -31,7 +31,7 @@ async function release(): Promise<void> {
   const out = path.join(repo, 'release');
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out);
-  prebuild();
+  await prebuild();
   const exe = path.join(out, 'occlum-bom-linux-x64');
   // --no-code-cache: a start 0.1 s slower, and the same commit gives the same bytes (see executable.ts).
   await buildExecutable(exe, addon, { codeCache: !process.argv.includes('--no-code-cache') });
@@ -41,6 +41,6 @@ async function release(): Promise<void> {
   for (const f of readdirSync(out)) console.log(`${String(statSync(path.join(out, f)).size).padStart(10)}  release/${f}`);
 }
 
-if (process.argv[2] === 'prebuild') prebuild();
+if (process.argv[2] === 'prebuild') await prebuild();
 else if (process.argv.slice(2).some((a) => a !== '--no-code-cache')) throw new Error(`usage: release.ts [prebuild | --no-code-cache]`);
 else await release();

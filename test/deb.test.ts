@@ -72,8 +72,8 @@ describe('the Debian package', { skip: cannotRelease() || (!hasCommand('lintian'
     assert.match(names, /^drwxr-xr-x root\/root +0 [^\n]* \.\/\n/, 'the top directory as every other');
   });
 
-  it("takes the place of Occlum's copy_bom (dpkg -i), gives it back byte for byte (dpkg -r), and leaves nothing after dpkg -P", () => {
-    const root = bullseyeRoot();
+  it("takes the place of Occlum's copy_bom (dpkg -i), gives it back byte for byte (dpkg -r), and leaves nothing after dpkg -P", async () => {
+    const root = await bullseyeRoot();
     mkdirSync(path.join(root, OCCLUM_BIN), { recursive: true });
     writeFileSync(path.join(root, OCCLUM_BIN, 'copy_bom'), STAND_IN, { mode: 0o755 });
     // Occlum's template directory, and an instance built as Occlum's scripts do.
@@ -111,8 +111,8 @@ describe('the Debian package', { skip: cannotRelease() || (!hasCommand('lintian'
     assert.equal(sh(root, 'ls /var/lib/dpkg/info | grep -c occlum-bom || true'), '0\n');
   });
 
-  it('installed before Occlum: by dpkg, Occlum goes beside ours (a trigger puts ours in place); by hand, dpkg-reconfigure does', () => {
-    const root = bullseyeRoot();
+  it('installed before Occlum: by dpkg, Occlum goes beside ours (a trigger puts ours in place); by hand, dpkg-reconfigure does', async () => {
+    const root = await bullseyeRoot();
     copyFileSync(deb, path.join(root, 'tmp/occlum-bom.deb'));
     copyFileSync(standInDeb(tmp()), path.join(root, 'tmp/occlum-standin.deb'));
     sh(root, 'dpkg -i /tmp/occlum-bom.deb');

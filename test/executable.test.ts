@@ -22,7 +22,7 @@ describe('the single executable', { skip: cannotRelease(), timeout: 900_000 }, (
   const ADDON = /native addon: (\/root\/\.cache\/occlum-bom\/embedded\/([0-9a-f]{64})\.node)\n/;
   before(async () => {
     exe = await executable();
-    root = bullseyeRoot();
+    root = await bullseyeRoot();
     copyFileSync(exe, path.join(root, 'usr/local/bin/occlum-bom-linux-x64'));
     chmodSync(path.join(root, 'usr/local/bin/occlum-bom-linux-x64'), 0o755);
     for (const name of NAMES) symlinkSync('occlum-bom-linux-x64', path.join(root, 'usr/local/bin', name));

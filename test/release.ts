@@ -4,12 +4,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { floorAddon } from '../packaging/addon.ts';
 import { buildExecutable } from '../packaging/executable.ts';
-import { cannotMakeRoots, debianRoot, GLIBC_FLOOR } from '../packaging/roots.ts';
+import { cannotMakeRoots, debianRoot, GLIBC_FLOOR, madeOnce } from '../packaging/roots.ts';
 import { hasCommand, repo, tmp } from './helpers.ts';
 
 /** Why the artifacts cannot be made and run here, or false. */
@@ -31,27 +31,19 @@ function inputsKey(): string {
   return h.digest('hex').slice(0, 16);
 }
 
-/** The executable of this checkout (and its .NOTICES beside it). */
+/** The executable of this checkout (and its .NOTICES and the addon it carries beside it). */
 export async function executable(): Promise<string> {
-  const dir = path.join(os.tmpdir(), `occlum-bom-exe-${inputsKey()}`);
-  const exe = path.join(dir, 'occlum-bom-linux-x64');
-  if (existsSync(exe)) return exe;
-  const making = `${dir}.${process.pid}.tmp`;
-  rmSync(making, { recursive: true, force: true });
-  mkdirSync(making, { recursive: true });
-  floorAddon(path.join(making, 'addon.node'));
-  await buildExecutable(path.join(making, 'occlum-bom-linux-x64'), path.join(making, 'addon.node'));
-  try {
-    renameSync(making, dir);
-  } catch {
-    rmSync(making, { recursive: true, force: true }); // another test made it meanwhile
-  }
-  return exe;
+  const dir = await madeOnce(path.join(os.tmpdir(), `occlum-bom-exe-${inputsKey()}`), async (into) => {
+    mkdirSync(into);
+    await floorAddon(path.join(into, 'addon.node'));
+    await buildExecutable(path.join(into, 'occlum-bom-linux-x64'), path.join(into, 'addon.node'));
+  });
+  return path.join(dir, 'occlum-bom-linux-x64');
 }
 
 /** A copy of the bullseye root Occlum-like hosts are modelled on: minbase and libstdc++6 (which Ubuntu always has), no Node. */
-export function bullseyeRoot(): string {
-  const made = debianRoot('run', ['libstdc++6']);
+export async function bullseyeRoot(): Promise<string> {
+  const made = await debianRoot('run', ['libstdc++6']);
   const copy = path.join(tmp('occlum-bom-bullseye-'), 'root');
   execFileSync('cp', ['-a', made, copy]);
   return copy;
