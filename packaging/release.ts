@@ -1,5 +1,5 @@
 // `npm run release`: into release/, from this checkout, the single executable (with its
-// .NOTICES), the Debian package and the npm tarball; every shipped addon built for the glibc
+// .NOTICES), the Debian and RPM packages and the npm tarball; every shipped addon built for the glibc
 // floor (addon.ts). `node --import tsx packaging/release.ts prebuild` (npm's prepack) makes only
 // the npm package's prebuilt addon. Needs root and the Debian archive (roots.ts).
 import { spawnSync } from 'node:child_process';
@@ -8,6 +8,7 @@ import path from 'node:path';
 import { floorAddon, repo } from './addon.ts';
 import { buildDeb } from './deb.ts';
 import { buildExecutable } from './executable.ts';
+import { buildRpm } from './rpm.ts';
 
 /** The addon built once per release, at build/floor/ (git ignores build/). */
 const addon = path.join(repo, 'build/floor/occlum-bom.node');
@@ -36,6 +37,7 @@ async function release(): Promise<void> {
   // --no-code-cache: a start 0.1 s slower, and the same commit gives the same bytes (see executable.ts).
   await buildExecutable(exe, addon, { codeCache: !process.argv.includes('--no-code-cache') });
   buildDeb(exe, out, epoch());
+  buildRpm(exe, out, epoch());
   const r = spawnSync('npm', ['pack', '--silent', '--pack-destination', out], { cwd: repo, stdio: ['ignore', 'ignore', 'inherit'] });
   if (r.status !== 0) throw new Error('npm pack failed');
   for (const f of readdirSync(out)) console.log(`${String(statSync(path.join(out, f)).size).padStart(10)}  release/${f}`);

@@ -43,6 +43,10 @@ describe('the Debian package', { skip: cannotRelease() || (!hasCommand('lintian'
     deb = buildDeb(exe, tmp('occlum-bom-deb-'), 1_800_000_000);
   });
 
+  it('is the same bytes when made again of the same executable', () => {
+    assert.ok(readFileSync(buildDeb(exe, tmp(), 1_800_000_000)).equals(readFileSync(deb)));
+  });
+
   it('has no lintian error; the tags it overrides are there, each with its reason', () => {
     // Its exit status counts the overridden errors it shows (2): the findings are read instead.
     const r = spawnSync('lintian', ['--display-info', '--show-overrides', deb], { encoding: 'utf8' });

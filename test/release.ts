@@ -15,7 +15,7 @@ import { hasCommand, repo, tmp } from './helpers.ts';
 /** Why the artifacts cannot be made and run here, or false. */
 export function cannotRelease(): string | false {
   if (process.platform !== 'linux' || process.arch !== 'x64') return 'the executable is built for linux-x64';
-  for (const cmd of ['strip', 'objdump', 'dpkg-deb', 'help2man', 'unshare', 'mount']) if (!hasCommand(cmd)) return `${cmd} is not installed`;
+  for (const cmd of ['strip', 'objdump', 'dpkg-deb', 'help2man', 'rpmbuild', 'unshare', 'mount']) if (!hasCommand(cmd)) return `${cmd} is not installed`;
   return cannotMakeRoots();
 }
 
