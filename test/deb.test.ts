@@ -8,13 +8,9 @@ import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkS
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { buildDeb, LIBC6_NEEDED } from '../packaging/deb.ts';
-import { bullseyeRoot, cannotRelease, executable, inRoot, newestGlibc } from './release.ts';
+import { bullseyeRoot, cannotRelease, executable, inRoot, newestGlibc, OCCLUM_BIN, OURS, STAND_IN, VERSION } from './release.ts';
 import { hasCommand, inImage, repo, tmp, yaml } from './helpers.ts';
 
-const VERSION = (JSON.parse(readFileSync(path.join(repo, 'package.json'), 'utf8')) as { version: string }).version;
-const OCCLUM_BIN = '/opt/occlum/build/bin';
-const STAND_IN = '#!/bin/sh\necho "Occlum\'s copy_bom (a stand-in)" "$@"\n';
-const OURS = '/usr/lib/occlum-bom/occlum-bom-linux-x64';
 
 function sh(root: string, script: string, env: Record<string, string> = {}): string {
   const r = inRoot(root, ['sh', '-c', script], env);

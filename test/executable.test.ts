@@ -9,10 +9,9 @@ import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { buildExecutable } from '../packaging/executable.ts';
 import { GLIBC_FLOOR } from '../packaging/roots.ts';
-import { assertGlibcFloor, bullseyeRoot, cannotRelease, executable, inRoot } from './release.ts';
+import { assertGlibcFloor, bullseyeRoot, cannotRelease, executable, inRoot, VERSION } from './release.ts';
 import { inImage, repo, tmp, yaml } from './helpers.ts';
 
-const VERSION = (JSON.parse(readFileSync(path.join(repo, 'package.json'), 'utf8')) as { version: string }).version;
 const NAMES = ['copy_bom', 'generate_bom', 'occlum-bom'];
 
 describe('the single executable', { skip: cannotRelease(), timeout: 900_000 }, () => {

@@ -12,6 +12,12 @@ import { buildExecutable } from '../packaging/executable.ts';
 import { cannotMakeRoots, debianRoot, GLIBC_FLOOR, madeOnce } from '../packaging/roots.ts';
 import { hasCommand, repo, tmp } from './helpers.ts';
 
+export const VERSION = (JSON.parse(readFileSync(path.join(repo, 'package.json'), 'utf8')) as { version: string }).version;
+/** Where Occlum keeps its copy_bom, what the packages put there, and what stands in for Occlum's in the tests. */
+export const OCCLUM_BIN = '/opt/occlum/build/bin';
+export const OURS = '/usr/lib/occlum-bom/occlum-bom-linux-x64';
+export const STAND_IN = '#!/bin/sh\necho "Occlum\'s copy_bom (a stand-in)" "$@"\n';
+
 /** Why the artifacts cannot be made and run here, or false. */
 export function cannotRelease(): string | false {
   if (process.platform !== 'linux' || process.arch !== 'x64') return 'the executable is built for linux-x64';

@@ -9,13 +9,9 @@ import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkS
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { buildRpm, rpmbuild } from '../packaging/rpm.ts';
-import { bullseyeRoot, cannotRelease, executable, inRoot } from './release.ts';
-import { repo, tmp } from './helpers.ts';
+import { bullseyeRoot, cannotRelease, executable, inRoot, OCCLUM_BIN, OURS, STAND_IN, VERSION } from './release.ts';
+import { tmp } from './helpers.ts';
 
-const VERSION = (JSON.parse(readFileSync(path.join(repo, 'package.json'), 'utf8')) as { version: string }).version;
-const OCCLUM_BIN = '/opt/occlum/build/bin';
-const STAND_IN = '#!/bin/sh\necho "Occlum\'s copy_bom (a stand-in)" "$@"\n';
-const OURS = '/usr/lib/occlum-bom/occlum-bom-linux-x64';
 
 function rpm(root: string, ...args: string[]): string {
   const r = spawnSync('rpm', ['--root', root, ...args], { encoding: 'utf8' });
