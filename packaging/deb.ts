@@ -23,21 +23,21 @@ const DESCRIPTION = `Description: root file systems of Occlum (SGX) images from 
  diversion, undone when the package is removed).
 `;
 
-/** Make the package of `exe` (and `exe`.NOTICES) in `outDir`; its path. `epoch`: SOURCE_DATE_EPOCH. */
-export function buildDeb(exe: string, outDir: string, epoch: number): string {
+/** Make the package of `exe` (and `exe`.NOTICES) in `outDir`; its path. `epoch`: SOURCE_DATE_EPOCH; `version`: package.json's unless given. */
+export function buildDeb(exe: string, outDir: string, epoch: number, version = VERSION): string {
   const { stage, put } = stageDir();
   try {
     installedFiles(stage, put, exe, epoch);
-    put(`${DOC}/changelog.gz`, gz(changelog(epoch)));
+    put(`${DOC}/changelog.gz`, gz(changelog(version, epoch)));
     put(`usr/share/lintian/overrides/${PACKAGE}`, readFileSync(path.join(repo, 'packaging/debian/lintian-overrides')));
     for (const script of ['preinst', 'postinst', 'postrm']) put(`DEBIAN/${script}`, withLinkFunctions(readFileSync(path.join(repo, 'packaging/debian', script), 'utf8')), 0o755);
     put('DEBIAN/triggers', readFileSync(path.join(repo, 'packaging/debian/triggers')));
     const files = regularFiles(stage).filter((f) => !f.startsWith('DEBIAN/'));
     const sizeKb = files.reduce((n, f) => n + Math.ceil(lstatSync(path.join(stage, f)).size / 1024), 0);
     put('DEBIAN/md5sums', files.map((f) => `${createHash('md5').update(readFileSync(path.join(stage, f))).digest('hex')}  ${f}\n`).join(''));
-    put('DEBIAN/control', control(sizeKb));
+    put('DEBIAN/control', control(version, sizeKb));
     clampTimes(stage, epoch);
-    const deb = path.join(outDir, `${PACKAGE}_${VERSION}_amd64.deb`);
+    const deb = path.join(outDir, `${PACKAGE}_${version}_amd64.deb`);
     const r = spawnSync('dpkg-deb', ['--root-owner-group', '-Zxz', '--build', stage, deb], { encoding: 'utf8', env: { ...process.env, SOURCE_DATE_EPOCH: String(epoch) } });
     if (r.status !== 0) throw new Error(`dpkg-deb --build: ${r.error?.message ?? r.stderr.trim()}`);
     return deb;
@@ -46,16 +46,16 @@ export function buildDeb(exe: string, outDir: string, epoch: number): string {
   }
 }
 
-function control(sizeKb: number): string {
+function control(version: string, sizeKb: number): string {
   // What the executable (Node.js) links to, from the newest symbol versions it uses: GLIBC_2.28,
   // GCC_3.4, GLIBCXX_3.4.21 (gcc 5.2). dpkg-shlibdeps on a host with glibc 2.34 or later asks
   // libc6 2.34 (it links to libdl and libpthread, merged into libc there); it runs on 2.28.
   const depends = `libc6 (>= ${LIBC6_NEEDED}), libgcc-s1 (>= 3.4), libstdc++6 (>= 5.2)`;
-  return `Package: ${PACKAGE}\nVersion: ${VERSION}\nArchitecture: amd64\nMaintainer: ${MAINTAINER}\nInstalled-Size: ${sizeKb}\nDepends: ${depends}\nSection: devel\nPriority: optional\n${DESCRIPTION}`;
+  return `Package: ${PACKAGE}\nVersion: ${version}\nArchitecture: amd64\nMaintainer: ${MAINTAINER}\nInstalled-Size: ${sizeKb}\nDepends: ${depends}\nSection: devel\nPriority: optional\n${DESCRIPTION}`;
 }
 
 /** debian/changelog of a native package: one entry for this version, dated by the release's epoch. */
-function changelog(epoch: number): string {
+function changelog(version: string, epoch: number): string {
   const date = new Date(epoch * 1000).toUTCString().replace('GMT', '+0000');
-  return `${PACKAGE} (${VERSION}) unstable; urgency=medium\n\n  * Release ${VERSION}: see CHANGELOG.md.gz.\n\n -- ${MAINTAINER}  ${date}\n`;
+  return `${PACKAGE} (${version}) unstable; urgency=medium\n\n  * Release ${version}: see CHANGELOG.md.gz.\n\n -- ${MAINTAINER}  ${date}\n`;
 }

@@ -72,7 +72,7 @@ describe('the Debian package', { skip: cannotRelease() || (!hasCommand('lintian'
     assert.match(names, /^drwxr-xr-x root\/root +0 [^\n]* \.\/\n/, 'the top directory as every other');
   });
 
-  it("takes the place of Occlum's copy_bom (dpkg -i), gives it back byte for byte (dpkg -r), and leaves nothing after dpkg -P", async () => {
+  it("takes the place of Occlum's copy_bom (dpkg -i), keeps it through an upgrade, gives it back byte for byte (dpkg -r), and leaves nothing after dpkg -P", async () => {
     const root = await bullseyeRoot();
     mkdirSync(path.join(root, OCCLUM_BIN), { recursive: true });
     writeFileSync(path.join(root, OCCLUM_BIN, 'copy_bom'), STAND_IN, { mode: 0o755 });
@@ -92,6 +92,14 @@ describe('the Debian package', { skip: cannotRelease() || (!hasCommand('lintian'
     const [cmd, args] = inImage(path.join(root, 'work/image'), ['/bin/ls', '/']);
     assert.equal(spawnSync(cmd, args).status, 0, 'the image runs');
     for (const name of ['copy_bom', 'generate_bom', 'occlum-bom']) assert.equal(sh(root, `/usr/bin/${name} --version`), `${VERSION}\n`);
+
+    // An upgrade keeps the diversion, the link and Occlum's file aside.
+    copyFileSync(buildDeb(exe, tmp(), 1_800_000_000, `${VERSION}+1`), path.join(root, 'tmp/upgrade.deb'));
+    sh(root, 'dpkg -i /tmp/upgrade.deb');
+    assert.match(sh(root, "dpkg-query -W -f '${Version}' occlum-bom"), /\+1$/);
+    assert.match(diversions(root), /copy_bom\.distrib by occlum-bom$/m);
+    assert.equal(readlinkSync(path.join(root, OCCLUM_BIN, 'copy_bom')), OURS);
+    assert.equal(readFileSync(path.join(root, OCCLUM_BIN, 'copy_bom.distrib'), 'utf8'), STAND_IN);
 
     sh(root, 'dpkg -r occlum-bom');
     const back = lstatSync(path.join(root, OCCLUM_BIN, 'copy_bom'));
