@@ -89,6 +89,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <pthread.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
@@ -313,6 +316,53 @@ static void run_digest(job_t *j) {
   close(in);
 }
 
+/*
+ * Reflinks (FICLONE): a copy between file systems that share extents (XFS with reflink=1,
+ * btrfs, overlayfs over them) writes no data: the new file shares the source's extents, and
+ * the bytes are read once, for the hash. Whether a pair of devices (source, image) does is
+ * decided by the first copy of at least CLONE_MIN bytes between them: a refusal (another file
+ * system, none that can) makes every later copy between them read and write. Smaller files are
+ * written: their data is a write or two, as cheap as the ioctl. reflinks() tells JS what was
+ * decided (logged at debug level).
+ */
+#define CLONE_MIN (64 * 1024)
+#define CLONE_PAIRS 32
+static struct { dev_t src, dst; int ok; int err; } clone_pairs[CLONE_PAIRS];
+static int clone_count;
+static pthread_mutex_t clone_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The pair's decision: 1 clones, 0 does not, -1 not decided yet (or no room to keep it). */
+static int clone_decided(dev_t src, dev_t dst) {
+  int ok = -1;
+  pthread_mutex_lock(&clone_lock);
+  for (int i = 0; i < clone_count; i++) if (clone_pairs[i].src == src && clone_pairs[i].dst == dst) ok = clone_pairs[i].ok;
+  pthread_mutex_unlock(&clone_lock);
+  return ok;
+}
+
+static void clone_decide(dev_t src, dev_t dst, int ok, int err) {
+  pthread_mutex_lock(&clone_lock);
+  bool known = false;
+  for (int i = 0; i < clone_count; i++) known |= clone_pairs[i].src == src && clone_pairs[i].dst == dst;
+  if (!known && clone_count < CLONE_PAIRS) clone_pairs[clone_count].src = src, clone_pairs[clone_count].dst = dst, clone_pairs[clone_count].ok = ok, clone_pairs[clone_count++].err = err;
+  pthread_mutex_unlock(&clone_lock);
+}
+
+/* Whether `out` now shares `in`'s extents: tried when the pair clones or is not decided yet. */
+static bool try_clone(int in, int out, int64_t size) {
+  struct stat a, b;
+  if (size < CLONE_MIN || fstat(in, &a) != 0 || fstat(out, &b) != 0) return false;
+  int ok = clone_decided(a.st_dev, b.st_dev);
+  if (ok == 0) return false;
+  if (ioctl(out, FICLONE, in) == 0) {
+    if (ok < 0) clone_decide(a.st_dev, b.st_dev, 1, 0);
+    return true;
+  }
+  /* What says the file systems cannot (not a passing failure: ENOSPC, EIO are tried again next time). */
+  if (errno == EXDEV || errno == EOPNOTSUPP || errno == ENOTTY || errno == EINVAL || errno == EPERM || errno == EBADF) clone_decide(a.st_dev, b.st_dev, 0, errno);
+  return false;
+}
+
 #define FRESH 0x10000
 /* Cleared for good at the first file system or process that cannot link an unnamed file in. */
 static volatile int unnamed_ok = 1;
@@ -396,7 +446,8 @@ static void run_copy(job_t *j, dircache_t *dirs) {
   int64_t total;
   struct stat st;
   struct timespec times[2] = {{0, UTIME_OMIT}, {(time_t)j->sec, (long)j->nsec}};
-  int rc = pump(j, in, out, out_path, j->size, &total);
+  /* A clone still reads the source, for the hash: from the page cache when it was just read. */
+  int rc = pump(j, in, try_clone(in, out, j->size) ? -1 : out, out_path, j->size, &total);
   if (!rc && fstat(in, &st) != 0) rc = fail(j, "fstat", j->src);
   if (!rc && (total != j->size || st.st_size != j->size || st.st_mtim.tv_sec != j->sec || st.st_mtim.tv_nsec != j->nsec)) {
     j->err = -1;
@@ -1391,8 +1442,31 @@ static napi_value manifest_rows(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* reflinks() -> [{src, dst, ok, code}]: what was decided for each pair of devices (see try_clone). */
+static napi_value reflinks(napi_env env, napi_callback_info info) {
+  napi_value out, item, v;
+  napi_create_array(env, &out);
+  pthread_mutex_lock(&clone_lock);
+  for (int i = 0; i < clone_count; i++) {
+    napi_create_object(env, &item);
+    napi_create_double(env, (double)clone_pairs[i].src, &v);
+    napi_set_named_property(env, item, "src", v);
+    napi_create_double(env, (double)clone_pairs[i].dst, &v);
+    napi_set_named_property(env, item, "dst", v);
+    napi_get_boolean(env, clone_pairs[i].ok == 1, &v);
+    napi_set_named_property(env, item, "ok", v);
+    napi_create_string_utf8(env, clone_pairs[i].err ? strerror(clone_pairs[i].err) : "", NAPI_AUTO_LENGTH, &v);
+    napi_set_named_property(env, item, "why", v);
+    napi_set_element(env, out, (uint32_t)i, item);
+  }
+  pthread_mutex_unlock(&clone_lock);
+  return out;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
+  napi_create_function(env, "reflinks", NAPI_AUTO_LENGTH, reflinks, NULL, &fn);
+  napi_set_named_property(env, exports, "reflinks", fn);
   temp_counter = (uint32_t)getpid() * 2654435761u ^ (uint32_t)uv_hrtime();
   napi_create_function(env, "utimens", NAPI_AUTO_LENGTH, utimens, NULL, &fn);
   napi_set_named_property(env, exports, "utimens", fn);

@@ -15,6 +15,7 @@ import { DEFAULT_LOADER_CONFIG, loadLoaderConfig } from '../plan/loaders.js';
 import { shown } from '../plan/paths.js';
 import { buildPlan } from '../plan/plan.js';
 import { HEAD_ELF, HEAD_PLAIN } from '../fsops/copy.js';
+import { logReflinks } from '../fsops/native.js';
 import { checkDestinations, resolveBom, type Phase } from '../plan/resolve.js';
 import { removeStaleTemps } from '../output.js';
 import { Inputs, statSeen } from '../inputs.js';
@@ -150,6 +151,7 @@ export async function main(): Promise<ExitCode> {
     const outcome = { warnings, digest, missing: missingReport(deps.missing, deps.missing.length ? namesInManifest(image.paths, image.isDir) : new Set<string>()) };
     await record.finish(manifestFile, outcome);
     clock.mark('record');
+    logReflinks();
     log.info(`done: ${stats.files} files copied (${stats.bytes} bytes), ${stats.linked} linked to a copy of the same file, ${stats.unchanged} unchanged; ${clock.report()}`);
     return printEnd(outcome.digest, outcome.missing);
   } finally {

@@ -39,6 +39,15 @@ export interface Native {
    * `into` must hold.
    */
   manifestRows(paths: string, numbers: Float64Array, sha: Buffer, bom: string, cut: number, srcPrefix: string, first: boolean, into: Buffer): number[] | number;
+  /** What the copies so far decided of reflinks between each pair of devices (source, image), and why not (see native/fs.c try_clone). */
+  reflinks(): { src: number; dst: number; ok: boolean; why: string }[];
+}
+
+/** Said at debug level at the end of a run: how file data went from each source device to the image's. */
+export function logReflinks(): void {
+  for (const r of native?.reflinks() ?? []) {
+    log.debug(`device ${r.src} -> ${r.dst}: ${r.ok ? 'reflinks (FICLONE): data shared, read once for the hashes' : `no reflinks (${r.why}): data read and written`}`);
+  }
 }
 
 /**
