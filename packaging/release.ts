@@ -34,7 +34,7 @@ async function release(): Promise<void> {
   mkdirSync(out);
   await prebuild();
   const exe = path.join(out, 'occlum-bom-linux-x64');
-  // --no-code-cache: a start 0.1 s slower, and the same commit gives the same bytes (see executable.ts).
+  // --no-code-cache: a start about 60 ms slower, and the same commit gives the same bytes (see executable.ts).
   await buildExecutable(exe, addon, { codeCache: !process.argv.includes('--no-code-cache') });
   buildDeb(exe, out, epoch());
   buildRpm(exe, out, epoch());
