@@ -16,6 +16,13 @@
 //      addon) against `node bin/copy_bom.js`: start-up (`--version`) and a no-op rebuild of the
 //      demo image, with the code cache and without it (the byte-reproducible build); its size
 //      and the .deb's.
+//   6. fs: real trees (OpenJDK 17, the Python standard library and dist-packages, the host's
+//      libraries) on fresh file systems, each made in a loop file for the case (ext4, and XFS
+//      with reflink=1; needs root, losetup and xfsprogs, else the working directory with a
+//      note), the sources copied onto it first: copy_bom cold, copy_bom after `rm -rf image`
+//      with the cache kept (what Occlum's scripts do), `cp -a`, `rsync -a`, and the floor of a
+//      build that owes the manifest's hashes: `cp -a` plus `openssl dgst -sha256` of every file
+//      on two processes.
 // Not a test: nothing here asserts a time. RUNS=N sets the number of runs (default 5);
 // BENCH=deps,big,small,image the cases run (default all), e.g. `BENCH=small RUNS=1 npm run bench`.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -26,7 +33,7 @@ import { fileURLToPath } from 'node:url';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const RUNS = Number(process.env.RUNS ?? 5);
-const ALL = ['deps', 'big', 'small', 'image', 'exe'];
+const ALL = ['deps', 'big', 'small', 'image', 'exe', 'fs'];
 const CASES = (process.env.BENCH ?? ALL.join(',')).split(',').map((c) => c.trim()).filter(Boolean);
 for (const c of CASES) if (!ALL.includes(c)) throw new Error(`BENCH: no case ${c} (${ALL.join(', ')})`);
 const SMALL_FILES = Number(process.env.SMALL_FILES ?? 200_000);
@@ -84,6 +91,41 @@ function needFree(bytes: number, inodes: number, lower: string) {
   if (free < bytes + 2 ** 30) throw new Error(`${RUNS} runs need ${(bytes / 2 ** 30).toFixed(0)} GB free in ${tmpdir()}, ${(free / 2 ** 30).toFixed(0)} GB are: set ${lower} lower`);
   if (fs.ffree < inodes) throw new Error(`${RUNS} runs need ${inodes.toFixed(0)} free inodes in ${tmpdir()}, ${fs.ffree} are: set ${lower} lower`);
 }
+/**
+ * A fresh file system of `bytes` for one case: ext4 or XFS (reflink=1) made in a sparse loop
+ * file and mounted in the work directory, removed by done(). Where that cannot be (not root, no
+ * loop device, no mkfs.xfs), the work directory itself, with a note.
+ */
+function freshFs(kind: 'ext4' | 'xfs', bytes: number): { dir: string; label: string; done: () => void } {
+  const img = path.join(work, `${kind}.img`);
+  const dir = path.join(work, `${kind}-mnt`);
+  mkdirSync(dir);
+  try {
+    needFree(bytes, 0, 'RUNS');
+    execFileSync('truncate', ['-s', String(Math.max(bytes, 2 ** 30)), img]);
+    const loop = execFileSync('losetup', ['--find', '--show', img], { encoding: 'utf8' }).trim();
+    try {
+      execFileSync(kind === 'xfs' ? 'mkfs.xfs' : 'mkfs.ext4', kind === 'xfs' ? ['-q', '-m', 'reflink=1', loop] : ['-q', loop]);
+      execFileSync('mount', [loop, dir]);
+    } catch (e) {
+      spawnSync('losetup', ['-d', loop]);
+      throw e;
+    }
+    return {
+      dir,
+      label: kind === 'xfs' ? 'fresh XFS (reflink=1)' : 'fresh ext4',
+      done: () => {
+        spawnSync('umount', [dir]);
+        spawnSync('losetup', ['-d', loop]);
+        rmSync(img, { force: true });
+      },
+    };
+  } catch (e) {
+    notes.push(`fs: no fresh ${kind} file system here (${(e as Error).message.split('\n')[0]}): measured in ${tmpdir()}`);
+    return { dir, label: `${kind} wanted, the working directory's file system`, done: () => {} };
+  }
+}
+
 // Nothing is deleted between timed runs: for minutes after a large deletion, creating files on
 // this machine's ext4 (no journal) is several times slower (the inode allocator steps over
 // every recently deleted inode: recently_deleted() in perf), and whichever tool ran next would
@@ -304,6 +346,59 @@ if (CASES.includes('exe')) {
   }
   const mb = (f: string) => `${(statSync(f).size / 2 ** 20).toFixed(1)} MB`;
   notes.push(`sizes: the executable ${mb(exe.cached)} (${mb(exe.plain)} without the code cache), the .deb ${mb(deb)}`);
+}
+
+// 6. Real trees on fresh file systems.
+if (CASES.includes('fs')) {
+  const trees = ['/usr/lib/jvm/java-17-openjdk-amd64', '/usr/lib/python3.11', '/usr/lib/python3/dist-packages', '/usr/lib/x86_64-linux-gnu'].filter((t) => existsSync(t));
+  const kb = Number(execFileSync('sh', ['-c', `du -sc ${trees.join(' ')} | tail -1 | cut -f1`], { encoding: 'utf8' }).trim());
+  const files = execFileSync('sh', ['-c', `find ${trees.join(' ')} -type f | wc -l`], { encoding: 'utf8' }).trim();
+  for (const kind of ['ext4', 'xfs'] as const) {
+    // Room for the sources and, each run, copy_bom's image, cp's and rsync's copies (reflinked copies take none).
+    const fsys = freshFs(kind, (RUNS * 4 + 2) * kb * 1024);
+    try {
+      const src = path.join(fsys.dir, 'src');
+      mkdirSync(src);
+      execFileSync('cp', ['-a', ...trees, src]);
+      const copies = trees.map((t) => path.join(src, path.basename(t)));
+      const bom = path.join(fsys.dir, 'trees.yaml');
+      writeFileSync(bom, `targets:\n  - target: /trees\n    copy:\n      - dirs: [${copies.join(', ')}]\n`);
+      spawnSync('sync');
+      sleep(2100); // the record keeps only what was settled 2 s before the run (src/record.ts)
+      const t = { cold: [] as number[], again: [] as number[], cp: [] as number[], rsync: [] as number[], dgst: [] as number[] };
+      const mem: number[] = [];
+      const at = (name: string) => {
+        spawnSync('sync');
+        return path.join(fsys.dir, name);
+      };
+      for (let i = 0; i < RUNS; i++) {
+        const image = at(`image-${i}`);
+        const cache = path.join(fsys.dir, `cache-${i}`);
+        const c = copyBom(bom, image, cache);
+        t.cold.push(c.s);
+        if (c.mb) mem.push(c.mb);
+        rmSync(image, { recursive: true, force: true });
+        t.again.push(copyBom(bom, at(`image-${i}`), cache).s);
+        mkdirSync(at(`cp-${i}`));
+        t.cp.push(timed('cp', ['-a', ...copies, path.join(fsys.dir, `cp-${i}`)]).s);
+        mkdirSync(at(`rsync-${i}`));
+        t.rsync.push(timed('rsync', ['-a', ...copies, path.join(fsys.dir, `rsync-${i}`)]).s);
+        spawnSync('sync');
+        t.dgst.push(timed('sh', ['-c', 'find "$@" -type f -print0 | xargs -0 -P 2 -n 500 openssl dgst -sha256 >/dev/null', 'sh', ...copies]).s);
+      }
+      const m = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, median(v)])) as Record<keyof typeof t, number>;
+      const name = `${fsys.label}`;
+      const floor = m.cp + m.dgst;
+      row(name, `${files} files, ${(kb / 1024 / 1024).toFixed(2)} GB`, 'copy_bom cold', fmt(m.cold), 'cp -a', fmt(m.cp), `${(m.cold / m.cp).toFixed(2)}x cp -a`);
+      row('', '', 'copy_bom cold', fmt(m.cold), 'cp -a + sha256 (2 processes)', fmt(floor), `${(m.cold / floor).toFixed(2)}x that floor`);
+      row('', '', 'copy_bom after rm -rf image', fmt(m.again), 'cp -a', fmt(m.cp), `${(m.again / m.cp).toFixed(2)}x cp -a`);
+      row('', '', 'copy_bom cold', fmt(m.cold), 'rsync -a', fmt(m.rsync), `${(m.cold / m.rsync).toFixed(2)}x rsync -a`);
+      if (mem.length) row('', '', 'copy_bom peak memory', `${median(mem).toFixed(0)} MB`, '', '', '');
+      notes.push(`runs (s), ${name}: copy_bom cold ${runs(t.cold)}; after rm -rf image ${runs(t.again)}; cp -a ${runs(t.cp)}; rsync -a ${runs(t.rsync)}; sha256 of every file ${runs(t.dgst)}`);
+    } finally {
+      fsys.done();
+    }
+  }
 }
 
 console.log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}; ${RUNS} runs each, medians\n`);
