@@ -24,7 +24,7 @@
 //      build that owes the manifest's hashes: `cp -a` plus `openssl dgst -sha256` of every file
 //      on two processes.
 // Not a test: nothing here asserts a time. RUNS=N sets the number of runs (default 5);
-// BENCH=deps,big,small,image the cases run (default all), e.g. `BENCH=small RUNS=1 npm run bench`.
+// BENCH=deps,big,small,image,exe,fs the cases run (default all), e.g. `BENCH=small RUNS=1 npm run bench`.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -387,7 +387,7 @@ if (CASES.includes('fs')) {
         t.dgst.push(timed('sh', ['-c', 'find "$@" -type f -print0 | xargs -0 -P 2 -n 500 openssl dgst -sha256 >/dev/null', 'sh', ...copies]).s);
       }
       const m = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, median(v)])) as Record<keyof typeof t, number>;
-      const name = `${fsys.label}`;
+      const name = fsys.label;
       const floor = m.cp + m.dgst;
       row(name, `${files} files, ${(kb / 1024 / 1024).toFixed(2)} GB`, 'copy_bom cold', fmt(m.cold), 'cp -a', fmt(m.cp), `${(m.cold / m.cp).toFixed(2)}x cp -a`);
       row('', '', 'copy_bom cold', fmt(m.cold), 'cp -a + sha256 (2 processes)', fmt(floor), `${(m.cold / floor).toFixed(2)}x that floor`);
