@@ -9,7 +9,9 @@
  *   one file copied in one trip to the thread pool (Node needs eight: copyFile, stat, lstat,
  *   hash, lchown, chmod, utimes, rename, and hashes on the main thread): read the source once,
  *   hash what is written, put owner, mode and mtime on the temporary file `tmp` (created, never
- *   reused) through its descriptor, then rename it over `dest`. The copy is refused (code
+ *   reused) through its descriptor, then rename it over `dest`. Between file systems that
+ *   share extents, a file of 64 KiB or more is cloned instead of written (try_clone) and read
+ *   only for its hash. The copy is refused (code
  *   ECHANGED) when the source no longer has the scanned size and mtime afterwards, and (code
  *   EHASH) when `sha256` is not empty and the bytes differ from it; the temporary file is
  *   removed on every failure.
@@ -77,6 +79,9 @@
  *   one section after the other: the entries' JSON, their digest lines, and the manifest
  *   index's paths, `<size> <mtime>` (each NUL-ended) and hashes; returns the offsets
  *   where the sections end, or (a number) how many bytes `into` must hold.
+ *
+ * reflinks() -> [{src, dst, ok, why}]: what copies decided of reflinks between each pair of
+ *   devices (try_clone): shared, or not and the refusal's message.
  *
  * SHA-256 is OpenSSL's, the copy Node itself is built with and exports to addons.
  */
@@ -1442,7 +1447,7 @@ static napi_value manifest_rows(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/* reflinks() -> [{src, dst, ok, code}]: what was decided for each pair of devices (see try_clone). */
+/* reflinks() -> [{src, dst, ok, why}]: what was decided for each pair of devices (see try_clone), and the refusal's message. */
 static napi_value reflinks(napi_env env, napi_callback_info info) {
   napi_value out, item, v;
   napi_create_array(env, &out);
