@@ -9,13 +9,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { floorAddon } from '../packaging/addon.ts';
 import { buildExecutable } from '../packaging/executable.ts';
+import { EXE, PACKAGE, VERSION } from '../packaging/layout.ts';
 import { cannotMakeRoots, debianRoot, GLIBC_FLOOR, madeOnce } from '../packaging/roots.ts';
-import { hasCommand, repo, tmp } from './helpers.ts';
+import { hasCommand, inImage, repo, tmp } from './helpers.ts';
 
-export const VERSION = (JSON.parse(readFileSync(path.join(repo, 'package.json'), 'utf8')) as { version: string }).version;
+export { VERSION };
 /** Where Occlum keeps its copy_bom, what the packages put there, and what stands in for Occlum's in the tests. */
 export const OCCLUM_BIN = '/opt/occlum/build/bin';
-export const OURS = '/usr/lib/occlum-bom/occlum-bom-linux-x64';
+export const OURS = `/usr/lib/${PACKAGE}/${EXE}`;
 export const STAND_IN = '#!/bin/sh\necho "Occlum\'s copy_bom (a stand-in)" "$@"\n';
 
 /** Why the artifacts cannot be made and run here, or false. */
@@ -55,9 +56,10 @@ export async function bullseyeRoot(): Promise<string> {
   return copy;
 }
 
-/** ARGV run in `root` as under chroot, /proc mounted (as an Occlum host has it), HOME=/root. */
+/** ARGV run in `root` as in an image (inImage: chroot, /proc mounted, as an Occlum host has it), HOME=/root. */
 export function inRoot(root: string, argv: readonly string[], env: Record<string, string> = {}): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync('unshare', ['-m', 'sh', '-c', 'mount -t proc proc "$0/proc" && exec chroot "$0" "$@"', root, ...argv], {
+  const [cmd, args] = inImage(root, argv);
+  const r = spawnSync(cmd, args, {
     env: { PATH: '/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C', HOME: '/root', ...env },
     encoding: 'utf8',
   });
