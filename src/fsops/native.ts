@@ -69,7 +69,7 @@ export const { native, nativeFile } = ((): { native?: Native; nativeFile?: strin
     log.debug(`native addon: ${file}`);
     return { native: addon.exports as Native, nativeFile: file };
   } catch (e) {
-    log.warn(`native addon ${file ?? ''} not loaded (${(e as Error).message.split('\n')[0]}): copies go through Node, slower`);
+    log.warn(`native addon${file === undefined ? '' : ` ${file}`} not loaded (${(e as Error).message.split('\n')[0]}): copies go through Node, slower`);
     return {};
   }
 })();
